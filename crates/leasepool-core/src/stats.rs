@@ -1,0 +1,76 @@
+//! Point-in-time snapshots for dashboards and logs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::ids::{LeaseId, PoolId};
+
+/// A snapshot of the manager, from [`Core::stats`](crate::Core::stats).
+///
+/// ```
+/// # use leasepool_core::{Config, Core};
+/// let mut core = Core::new(Config::builder().max_pools(3).build().unwrap());
+/// core.start(std::time::Instant::now(), 0);
+/// let s = core.stats(std::time::Instant::now());
+/// assert_eq!((s.available, s.leased, s.total, s.desired), (1, 0, 1, 1));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Whether the manager is started.
+    pub running: bool,
+    /// Idle pools.
+    pub available: usize,
+    /// Leased pools (draining included).
+    pub leased: usize,
+    /// `available + leased`.
+    pub total: usize,
+    /// Desired pools for `units`.
+    pub desired: usize,
+    /// Unit count at the last check.
+    pub units: u64,
+    /// Queued acquires.
+    pub waiting: usize,
+    /// Configured minimum.
+    pub min_pools: usize,
+    /// Configured maximum.
+    pub max_pools: usize,
+    /// Configured workers per pool.
+    pub workers_per_pool: usize,
+    /// Every live lease, by id.
+    pub leases: Vec<LeaseStats>,
+}
+
+/// One live lease in a [`Stats`] snapshot.
+///
+/// ```
+/// # use leasepool_core::{Config, Core, Acquire};
+/// # let now = std::time::Instant::now();
+/// # let mut core = Core::new(Config::builder().max_pools(1).build().unwrap());
+/// # core.start(now, 0);
+/// # core.acquire(now, Acquire::no_wait()).unwrap();
+/// let lease = &core.stats(now).leases[0];
+/// assert!(lease.hard_remaining >= lease.soft_remaining);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseStats {
+    /// The lease.
+    pub id: LeaseId,
+    /// Its owner label.
+    pub owner: Option<Arc<str>>,
+    /// Its pool.
+    pub pool: PoolId,
+    /// When it was granted.
+    pub leased_at: Instant,
+    /// Its duration.
+    pub lease_duration: Duration,
+    /// Time left to soft expiry (zero once past).
+    pub soft_remaining: Duration,
+    /// Time left to hard expiry (zero once past).
+    pub hard_remaining: Duration,
+    /// Jobs queued or running through it.
+    pub jobs: u64,
+    /// Released, waiting for its jobs to finish.
+    pub draining: bool,
+}

@@ -1,0 +1,407 @@
+//! `cargo xtask`: project automation for the leasepool workspace.
+//!
+//! Run `cargo xtask help` for the list of commands. `cargo xtask ci` runs every
+//! check the project cares about, across all three runtimes, and prints a
+//! summary table at the end. It keeps going after a failed step so the summary
+//! shows everything, and exits non-zero if any step failed.
+//!
+//! Only the standard library is used, so the xtask builds fast and offline.
+
+use std::env;
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The facade features, one per runtime adapter.
+const RUNTIMES: [&str; 3] = ["runtime-tokio", "runtime-async-std", "runtime-smol"];
+/// The runtime kept by `ci --quick`.
+const QUICK_RUNTIME: &str = "runtime-tokio";
+/// The one top-level example that belongs to `leasepool-core`, not the facade.
+const CORE_EXAMPLE: &str = "custom_scheduler";
+/// How long one example may run (after it has been built) before it is killed.
+const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// The benchmark crate; the bench build step only runs if it exists.
+const BENCH_CRATE_DIR: &str = "crates/leasepool-bench";
+/// The cargo-deny checks that work offline (`advisories` must fetch its database).
+const DENY_ARGS: [&str; 8] =
+    ["deny", "--offline", "--all-features", "check", "--disable-fetch", "bans", "licenses", "sources"];
+/// Set to `1` to also run `cargo deny check advisories` (needs network access).
+const ADVISORIES_ENV: &str = "LEASEPOOL_ADVISORIES";
+
+const HELP: &str = "\
+Usage: cargo xtask <command> [options]
+
+Commands:
+  ci [--quick]   Run every check: fmt, clippy, tests, docs, examples, cargo-deny,
+                 bench build. Keeps going after a failure, prints a summary, and
+                 exits non-zero if any step failed.
+                 --quick: per-runtime clippy and examples run on runtime-tokio only.
+  bench          (not yet implemented)
+  fuzz           (not yet implemented)
+  miri           (not yet implemented)
+  help           Print this message.
+
+Environment:
+  CARGO                   cargo binary to use (default: `cargo`)
+  LEASEPOOL_ADVISORIES=1  also run `cargo deny check advisories` (needs network)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["help" | "--help" | "-h"] => {
+            print!("{HELP}");
+            ExitCode::SUCCESS
+        }
+        ["ci"] => ci(false),
+        ["ci", "--quick"] => ci(true),
+        // Extension points: each gets its own function when implemented.
+        [cmd @ ("bench" | "fuzz" | "miri"), ..] => {
+            eprintln!("cargo xtask {cmd}: not yet implemented");
+            ExitCode::from(2)
+        }
+        [] => usage_error("missing command"),
+        other => usage_error(&format!("unknown arguments: {}", other.join(" "))),
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}\n");
+    eprint!("{HELP}");
+    ExitCode::from(2)
+}
+
+// ---------------------------------------------------------------------------
+// `cargo xtask ci`
+// ---------------------------------------------------------------------------
+
+fn ci(quick: bool) -> ExitCode {
+    let mut ci = Ci::new();
+    println!("workspace root: {}", ci.root.display());
+    println!("cargo:          {}", ci.cargo.to_string_lossy());
+    println!("mode:           {}", if quick { "quick" } else { "full" });
+    if env::var("CI").is_ok_and(|v| v == "true") {
+        println!("CI=true:        running in CI");
+    }
+
+    // 1. Formatting.
+    ci.cargo_step("fmt", &["fmt", "--all", "--", "--check"], &[]);
+
+    // 2. Clippy, once per runtime feature, then everything together.
+    for rt in RUNTIMES {
+        let name = format!("clippy ({rt})");
+        if quick && rt != QUICK_RUNTIME {
+            ci.skip(name, "--quick");
+            continue;
+        }
+        let args = ["clippy", "-p", "leasepool", "--no-default-features", "--features", rt];
+        ci.cargo_step(name, &[&args[..], &["--all-targets", "--", "-D", "warnings"]].concat(), &[]);
+    }
+    ci.cargo_step(
+        "clippy (all-features)",
+        &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"],
+        &[],
+    );
+
+    // 3. The core's tests, in release mode for its long simulation test.
+    ci.cargo_step("test core", &["test", "-p", "leasepool-core", "--release"], &[]);
+
+    // 4. Tests per runtime, then the whole workspace (core already ran).
+    for rt in RUNTIMES {
+        ci.cargo_step(
+            format!("test ({rt})"),
+            &["test", "-p", "leasepool", "--no-default-features", "--features", rt],
+            &[],
+        );
+    }
+    ci.cargo_step(
+        "test (all-features)",
+        &["test", "--workspace", "--all-features", "--exclude", "leasepool-core"],
+        &[],
+    );
+
+    // 5. Docs, with rustdoc warnings (broken links, ...) as errors.
+    ci.cargo_step(
+        "doc",
+        &["doc", "--workspace", "--no-deps", "--all-features"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    );
+
+    // 6. Every top-level example on every runtime, then the core's own example.
+    match discover_examples(&ci.root) {
+        Ok(names) => {
+            for rt in RUNTIMES {
+                let name = format!("examples ({rt})");
+                if quick && rt != QUICK_RUNTIME {
+                    ci.skip(name, "--quick");
+                } else if names.is_empty() {
+                    ci.skip(name, "no examples found in examples/");
+                } else {
+                    let features = ["--no-default-features", "--features", rt];
+                    let what = examples_banner("leasepool", &features, &names);
+                    ci.step(name, &what, |ci| run_examples(ci, "leasepool", &features, &names));
+                }
+            }
+        }
+        Err(err) => ci.step("examples", "list examples/", |_| {
+            eprintln!("cannot list examples/: {err}");
+            Outcome::Fail
+        }),
+    }
+    let core_example = [CORE_EXAMPLE.to_owned()];
+    let what = examples_banner("leasepool-core", &[], &core_example);
+    ci.step(format!("example {CORE_EXAMPLE}"), &what, |ci| {
+        run_examples(ci, "leasepool-core", &[], &core_example)
+    });
+
+    // 7. cargo-deny: the offline checks, and advisories only when asked for.
+    ci.step("deny", &command_line(&DENY_ARGS, &[]), deny);
+    if env::var(ADVISORIES_ENV).is_ok_and(|v| v == "1") {
+        ci.cargo_step("deny advisories", &["deny", "--all-features", "check", "advisories"], &[]);
+    } else {
+        ci.skip(
+            "deny advisories",
+            &format!("advisory database cannot be fetched offline; set {ADVISORIES_ENV}=1"),
+        );
+    }
+
+    // 8. Benchmarks build (they are run by `cargo xtask bench`, not here).
+    if ci.root.join(BENCH_CRATE_DIR).is_dir() {
+        ci.cargo_step("bench build", &["bench", "-p", "leasepool-bench", "--no-run"], &[]);
+    } else {
+        ci.skip("bench build", &format!("{BENCH_CRATE_DIR} does not exist"));
+    }
+
+    ci.print_summary()
+}
+
+/// Lists the top-level `examples/*.rs` (sorted), minus the core's own example.
+fn discover_examples(root: &Path) -> io::Result<Vec<String>> {
+    let dir = match fs::read_dir(root.join("examples")) {
+        Ok(dir) => dir,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err),
+    };
+    let mut names = Vec::new();
+    for entry in dir {
+        let path = entry?.path();
+        if path.is_file() && path.extension().is_some_and(|ext| ext == "rs") {
+            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                if stem != CORE_EXAMPLE {
+                    names.push(stem.to_owned());
+                }
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The banner line of an examples step.
+fn examples_banner(package: &str, features: &[&str], names: &[String]) -> String {
+    let mut args = vec!["run", "-q", "-p", package];
+    args.extend_from_slice(features);
+    let names = names.join(", ");
+    format!("{} --example NAME, for NAME in: {names}", command_line(&args, &[]))
+}
+
+/// Builds the package's examples first (so the timeout only covers running),
+/// then runs each one with a timeout. Every example runs even if one fails.
+fn run_examples(ci: &Ci, package: &str, features: &[&str], names: &[String]) -> Outcome {
+    let mut build = vec!["build", "-q", "-p", package];
+    build.extend_from_slice(features);
+    for name in names {
+        build.extend(["--example", name.as_str()]);
+    }
+    if ci.run_cargo(&build, &[], None) == Outcome::Fail {
+        eprintln!("building the examples of {package} failed");
+        return Outcome::Fail;
+    }
+
+    let mut failed = Vec::new();
+    for name in names {
+        let mut run = vec!["run", "-q", "-p", package];
+        run.extend_from_slice(features);
+        run.extend(["--example", name.as_str()]);
+        if ci.run_cargo(&run, &[], Some(EXAMPLE_TIMEOUT)) == Outcome::Fail {
+            failed.push(name.as_str());
+        }
+    }
+    if failed.is_empty() {
+        Outcome::Ok
+    } else {
+        eprintln!("failed examples ({package} {}): {}", features.join(" "), failed.join(", "));
+        Outcome::Fail
+    }
+}
+
+/// `cargo deny check bans licenses sources`, installing cargo-deny if needed.
+fn deny(ci: &Ci) -> Outcome {
+    let installed = ci
+        .cargo(&["deny", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        println!("cargo-deny is not installed: installing it with `cargo install --locked cargo-deny`");
+        if ci.run_cargo(&["install", "--locked", "cargo-deny"], &[], None) == Outcome::Fail {
+            return Outcome::Fail;
+        }
+    }
+    println!(
+        "note: `cargo deny check advisories` is skipped: its advisory database cannot be \
+         fetched offline (set {ADVISORIES_ENV}=1 to run it)"
+    );
+    ci.run_cargo(&DENY_ARGS, &[], None)
+}
+
+// ---------------------------------------------------------------------------
+// Step bookkeeping, command running, summary
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Fail,
+    Skipped,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "FAIL",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+struct StepResult {
+    name: String,
+    outcome: Outcome,
+    elapsed: Duration,
+    note: String,
+}
+
+struct Ci {
+    root: PathBuf,
+    cargo: OsString,
+    results: Vec<StepResult>,
+    started: Instant,
+}
+
+impl Ci {
+    fn new() -> Self {
+        // xtask/ lives directly under the workspace root.
+        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = manifest_dir.parent().expect("xtask has a parent directory").to_path_buf();
+        let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        Ci { root, cargo, results: Vec::new(), started: Instant::now() }
+    }
+
+    /// Runs one step, timing it and recording its outcome. `what` goes in the
+    /// banner: the command, or a description of the commands the step runs.
+    fn step(&mut self, name: impl Into<String>, what: &str, body: impl FnOnce(&Ci) -> Outcome) {
+        let name = name.into();
+        println!("\n==> {name}: {what}");
+        let start = Instant::now();
+        let outcome = body(self);
+        let elapsed = start.elapsed();
+        if outcome == Outcome::Fail {
+            eprintln!("==> {name}: FAILED after {:.1}s", elapsed.as_secs_f64());
+        }
+        self.results.push(StepResult { name, outcome, elapsed, note: String::new() });
+    }
+
+    /// A step made of a single cargo command.
+    fn cargo_step(&mut self, name: impl Into<String>, args: &[&str], envs: &[(&str, &str)]) {
+        self.step(name, &command_line(args, envs), |ci| ci.exec_cargo(args, envs, None));
+    }
+
+    fn skip(&mut self, name: impl Into<String>, reason: &str) {
+        let name = name.into();
+        println!("\n==> {name}: skipped ({reason})");
+        let note = reason.to_owned();
+        self.results.push(StepResult { name, outcome: Outcome::Skipped, elapsed: Duration::ZERO, note });
+    }
+
+    /// `cargo <args>`, run from the workspace root.
+    fn cargo(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.cargo);
+        cmd.args(args).current_dir(&self.root);
+        cmd
+    }
+
+    /// For steps made of several commands: prints the command, then runs it.
+    fn run_cargo(&self, args: &[&str], envs: &[(&str, &str)], timeout: Option<Duration>) -> Outcome {
+        println!("--> {}", command_line(args, envs));
+        self.exec_cargo(args, envs, timeout)
+    }
+
+    /// Runs `cargo <args>` with inherited stdio and reports ok/FAIL.
+    fn exec_cargo(&self, args: &[&str], envs: &[(&str, &str)], timeout: Option<Duration>) -> Outcome {
+        let mut cmd = self.cargo(args);
+        cmd.envs(envs.iter().copied());
+        match run(&mut cmd, timeout) {
+            Ok(true) => Outcome::Ok,
+            Ok(false) => Outcome::Fail,
+            Err(err) => {
+                eprintln!("cannot run `cargo {}`: {err}", args.join(" "));
+                Outcome::Fail
+            }
+        }
+    }
+
+    fn print_summary(&self) -> ExitCode {
+        let failed = self.results.iter().any(|r| r.outcome == Outcome::Fail);
+        let width = self.results.iter().map(|r| r.name.len()).max().unwrap_or(0).max("total".len());
+        println!("\n==> summary");
+        println!("{:<width$}  {:<7}  {:>8}", "step", "result", "seconds");
+        println!("{}", "-".repeat(width + 2 + 7 + 2 + 8));
+        for r in &self.results {
+            let secs = r.elapsed.as_secs_f64();
+            let note = if r.note.is_empty() { String::new() } else { format!("  ({})", r.note) };
+            println!("{:<width$}  {:<7}  {secs:>8.1}{note}", r.name, r.outcome.label());
+        }
+        println!("{}", "-".repeat(width + 2 + 7 + 2 + 8));
+        let total = if failed { Outcome::Fail } else { Outcome::Ok };
+        let secs = self.started.elapsed().as_secs_f64();
+        println!("{:<width$}  {:<7}  {secs:>8.1}", "total", total.label());
+        if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    }
+}
+
+/// `cargo <args>` as a shell would show it, with its environment prefix.
+fn command_line(args: &[&str], envs: &[(&str, &str)]) -> String {
+    let env_prefix: String = envs.iter().map(|(k, v)| format!("{k}=\"{v}\" ")).collect();
+    format!("{env_prefix}cargo {}", args.join(" "))
+}
+
+/// Spawns `cmd` with inherited stdio and waits for it. With a timeout, the
+/// child is polled and killed once the timeout has passed (`cargo run` execs
+/// the example on Unix, so killing the child kills the example).
+fn run(cmd: &mut Command, timeout: Option<Duration>) -> io::Result<bool> {
+    let mut child = cmd.spawn()?;
+    let Some(timeout) = timeout else {
+        return Ok(child.wait()?.success());
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status.success());
+        }
+        if Instant::now() >= deadline {
+            eprintln!("timed out after {}s: killing the process", timeout.as_secs());
+            child.kill()?;
+            child.wait()?;
+            return Ok(false);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
