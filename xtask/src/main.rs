@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,12 +23,13 @@ const QUICK_RUNTIME: &str = "runtime-tokio";
 /// The one top-level example that belongs to `leasepool-core`, not the facade.
 const CORE_EXAMPLE: &str = "custom_scheduler";
 /// How long one example may run (after it has been built) before it is killed.
-const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(120);
+const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The benchmark crate; the bench build step only runs if it exists.
 const BENCH_CRATE_DIR: &str = "crates/leasepool-bench";
 /// The cargo-deny checks that work offline (`advisories` must fetch its database).
-const DENY_ARGS: [&str; 8] =
-    ["deny", "--offline", "--all-features", "check", "--disable-fetch", "bans", "licenses", "sources"];
+/// cargo-deny's global `--offline` (0.16+; it replaced `check --disable-fetch`)
+/// runs `cargo metadata` offline and fetches no advisory database.
+const DENY_ARGS: [&str; 7] = ["deny", "--offline", "--all-features", "check", "bans", "licenses", "sources"];
 /// Set to `1` to also run `cargo deny check advisories` (needs network access).
 const ADVISORIES_ENV: &str = "LEASEPOOL_ADVISORIES";
 
@@ -349,8 +350,16 @@ impl Ci {
         let mut cmd = self.cargo(args);
         cmd.envs(envs.iter().copied());
         match run(&mut cmd, timeout) {
-            Ok(true) => Outcome::Ok,
-            Ok(false) => Outcome::Fail,
+            Ok(Some(status)) if status.success() => Outcome::Ok,
+            Ok(Some(status)) => {
+                eprintln!("`cargo {}` failed: {status}", args.join(" "));
+                Outcome::Fail
+            }
+            Ok(None) => {
+                let secs = timeout.unwrap_or_default().as_secs();
+                eprintln!("`cargo {}` timed out after {secs}s and was killed", args.join(" "));
+                Outcome::Fail
+            }
             Err(err) => {
                 eprintln!("cannot run `cargo {}`: {err}", args.join(" "));
                 Outcome::Fail
@@ -384,23 +393,23 @@ fn command_line(args: &[&str], envs: &[(&str, &str)]) -> String {
 }
 
 /// Spawns `cmd` with inherited stdio and waits for it. With a timeout, the
-/// child is polled and killed once the timeout has passed (`cargo run` execs
-/// the example on Unix, so killing the child kills the example).
-fn run(cmd: &mut Command, timeout: Option<Duration>) -> io::Result<bool> {
+/// child is polled and killed once the timeout has passed, and `None` is
+/// returned (`cargo run` execs the example on Unix, so killing the child kills
+/// the example).
+fn run(cmd: &mut Command, timeout: Option<Duration>) -> io::Result<Option<ExitStatus>> {
     let mut child = cmd.spawn()?;
     let Some(timeout) = timeout else {
-        return Ok(child.wait()?.success());
+        return child.wait().map(Some);
     };
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait()? {
-            return Ok(status.success());
+            return Ok(Some(status));
         }
         if Instant::now() >= deadline {
-            eprintln!("timed out after {}s: killing the process", timeout.as_secs());
             child.kill()?;
             child.wait()?;
-            return Ok(false);
+            return Ok(None);
         }
         thread::sleep(Duration::from_millis(50));
     }

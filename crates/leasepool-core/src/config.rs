@@ -45,6 +45,14 @@ pub enum ConfigError {
         /// The offending field.
         field: &'static str,
     },
+    /// A value that is out of range for another reason.
+    #[error("`{field}` is invalid: {reason}")]
+    Invalid {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A duration so long that deadlines computed from it overflow the clock.
     #[error("`{field}` is too long: deadlines computed from it overflow the clock")]
     DurationTooLong {
@@ -67,7 +75,8 @@ impl ConfigError {
             ConfigError::Missing { field }
             | ConfigError::TooSmall { field, .. }
             | ConfigError::ZeroDuration { field }
-            | ConfigError::DurationTooLong { field } => field,
+            | ConfigError::DurationTooLong { field }
+            | ConfigError::Invalid { field, .. } => field,
             ConfigError::MinAboveMax { .. } => "min_pools",
         }
     }

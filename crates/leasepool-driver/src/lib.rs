@@ -1,1 +1,73 @@
-//! Placeholder.
+//! The runtime-independent async machinery of [leasepool], written once
+//! against the small [`Runtime`] trait: the [`LeasedExecutorManager`]
+//! handle, [`Lease`]s, cancel-safe FIFO waiters, the checker task that
+//! drives [`leasepool_core`]'s timers, and the dedicated-thread backend.
+//!
+//! Most users depend on the `leasepool` facade (or `leasepool-tokio`,
+//! `leasepool-async-std`, `leasepool-smol`), which fix the runtime
+//! parameter. Use this crate directly to run leasepool on another executor:
+//! implement [`Runtime`] (spawn, sleep until an instant, now) and use
+//! `LeasedExecutorManager<YourRuntime>`.
+//!
+//! [leasepool]: https://docs.rs/leasepool
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod acquire;
+mod backend;
+mod error;
+mod job;
+mod lease;
+mod manager;
+mod runtime;
+mod shared;
+
+pub use acquire::{AcquireBuilder, Acquiring};
+pub use backend::Backend;
+pub use error::Error;
+pub use job::JobHandle;
+pub use lease::Lease;
+pub use leasepool_core::{self as core, Config, ConfigError, LeaseId, LeaseStats, PoolId};
+pub use manager::{Builder, LeasedExecutorManager, Stats};
+pub use runtime::{BoxFuture, Runtime};
+#[cfg(feature = "async-io")]
+pub use runtime::async_io_sleep_until;
+
+/// Declares the ready-to-use API of one runtime adapter: type aliases that
+/// fix the runtime parameter, plus the runtime-independent re-exports.
+/// Each adapter crate invokes it once, so the three stay identical.
+///
+/// ```
+/// mod my_runtime_api {
+///     # #[derive(Clone, Debug, Default)]
+///     # pub struct MyRuntime;
+///     # impl leasepool_driver::Runtime for MyRuntime {
+///     #     fn spawn(&self, f: leasepool_driver::BoxFuture<()>) { std::thread::spawn(move || futures_executor::block_on(f)); }
+///     #     fn sleep_until(&self, d: std::time::Instant) -> leasepool_driver::BoxFuture<()> {
+///     #         Box::pin(async move { std::thread::sleep(d.saturating_duration_since(std::time::Instant::now())) })
+///     #     }
+///     # }
+///     leasepool_driver::runtime_api!(MyRuntime, "my runtime");
+/// }
+/// let builder = my_runtime_api::LeasedExecutorManager::builder().max_pools(2);
+/// ```
+#[macro_export]
+macro_rules! runtime_api {
+    ($rt:ty, $name:literal) => {
+        pub use $crate::{
+            Backend, Config, ConfigError, Error, JobHandle, LeaseId, LeaseStats, PoolId, Runtime, Stats,
+        };
+
+        #[doc = concat!("[`leasepool_driver::LeasedExecutorManager`] on ", $name, ".")]
+        pub type LeasedExecutorManager = $crate::LeasedExecutorManager<$rt>;
+        #[doc = concat!("[`leasepool_driver::Lease`] on ", $name, ".")]
+        pub type Lease = $crate::Lease<$rt>;
+        #[doc = concat!("[`leasepool_driver::Builder`] on ", $name, ".")]
+        pub type Builder = $crate::Builder<$rt>;
+        #[doc = concat!("[`leasepool_driver::AcquireBuilder`] on ", $name, ".")]
+        pub type AcquireBuilder = $crate::AcquireBuilder<$rt>;
+        #[doc = concat!("[`leasepool_driver::Acquiring`] on ", $name, ".")]
+        pub type Acquiring = $crate::Acquiring<$rt>;
+    };
+}

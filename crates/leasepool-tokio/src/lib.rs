@@ -1,1 +1,85 @@
-//! Placeholder.
+//! [leasepool] on tokio: bounded, leased executor pools for blocking and
+//! CPU-heavy work, sized from a runtime signal.
+//!
+//! This crate only implements [`leasepool_driver::Runtime`] with tokio's
+//! spawner and timer and fixes the runtime parameter; everything else lives
+//! in `leasepool-driver`. Most users depend on `leasepool` instead.
+//!
+//! The runtime follows tokio's clock (`tokio::time::Instant`), so leases
+//! and timeouts respect `tokio::time::pause`.
+//!
+//! ```
+//! # async fn demo() -> Result<(), leasepool_tokio::Error> {
+//! let manager = leasepool_tokio::LeasedExecutorManager::builder().max_pools(2).build()?;
+//! manager.start().await?;
+//! let lease = manager.acquire().await?;
+//! assert_eq!(lease.run(|| 2 + 2).await?, 4);
+//! # Ok(()) }
+//! # leasepool_tokio::block_on(demo()).unwrap();
+//! ```
+//!
+//! [leasepool]: https://docs.rs/leasepool
+
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::time::Instant;
+
+use leasepool_driver::BoxFuture;
+
+/// tokio as a leasepool [`Runtime`]: spawns on the handle current when the
+/// manager was built (or when `start` runs), sleeps with tokio's timer.
+///
+/// ```
+/// let runtime = leasepool_tokio::TokioRuntime::default();
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct TokioRuntime {
+    handle: Option<tokio::runtime::Handle>,
+}
+
+impl TokioRuntime {
+    /// Runs leasepool's tasks on `handle`.
+    ///
+    /// ```
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// let runtime = leasepool_tokio::TokioRuntime::with_handle(rt.handle().clone());
+    /// ```
+    pub fn with_handle(handle: tokio::runtime::Handle) -> Self {
+        TokioRuntime { handle: Some(handle) }
+    }
+}
+
+impl leasepool_driver::Runtime for TokioRuntime {
+    fn spawn(&self, future: BoxFuture<()>) {
+        let handle = self.handle.clone().or_else(|| tokio::runtime::Handle::try_current().ok());
+        match handle {
+            Some(handle) => drop(handle.spawn(future)),
+            None => panic!("leasepool-tokio: start the manager inside a tokio runtime, or build it with TokioRuntime::with_handle"),
+        }
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)))
+    }
+
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}
+
+leasepool_driver::runtime_api!(TokioRuntime, "tokio");
+
+/// Runs `future` to completion on a new multi-threaded tokio runtime: the
+/// `main` of examples and small programs.
+///
+/// ```
+/// assert_eq!(leasepool_tokio::block_on(async { 1 + 1 }), 2);
+/// ```
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("leasepool-tokio: could not build a tokio runtime")
+        .block_on(future)
+}

@@ -1,1 +1,100 @@
-//! Placeholder.
+//! **leasepool**: bounded, leased executor capacity for blocking and
+//! CPU-heavy work in async Rust services.
+//!
+//! Instead of sending every blocking call to one shared, unbounded pool
+//! (`spawn_blocking`), callers acquire a short-lived [`Lease`] on one of a
+//! bounded number of executor pools, run synchronous work there, and give
+//! it back. A manager grows and shrinks the number of pools from a runtime
+//! signal (devices, tenants, shards: whatever your `size_provider` counts).
+//!
+//! ```
+//! # #[cfg(feature = "runtime-tokio")]
+//! # leasepool::block_on(async {
+//! use leasepool::LeasedExecutorManager;
+//!
+//! let manager = LeasedExecutorManager::builder().max_pools(4).workers_per_pool(2).build()?;
+//! manager.start().await?;
+//!
+//! let lease = manager.acquire().owner("thumbnails").await?;
+//! let sum = lease.run(|| (1..=100u64).sum::<u64>()).await?;
+//! assert_eq!(sum, 5050);
+//! drop(lease); // releases the pool
+//!
+//! manager.stop().await;
+//! # Ok::<(), leasepool::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Runtimes
+//!
+//! Pick one with a cargo feature: `runtime-tokio` (default),
+//! `runtime-smol`, `runtime-async-std`. Features are additive: each enabled
+//! runtime is reachable under its own module ([`tokio`](crate::tokio),
+//! `smol`, `async_std`), and the crate root re-exports one of them by
+//! priority tokio, then smol, then async-std. With no runtime feature the
+//! crate still builds, with the runtime-independent types and the
+//! [`driver`] layer for plugging in your own [`Runtime`].
+//!
+//! # Behaviour in brief
+//!
+//! * `desired = min(max_pools, max(min_pools, ceil(units / units_per_pool)))`.
+//! * Acquire takes the oldest returned idle pool, creates one below
+//!   `max_pools`, or waits (first come, first served, one wake per grant);
+//!   [`try_acquire`](LeasedExecutorManager::try_acquire) fails at once.
+//!   Dropping an acquire future at any point loses no capacity.
+//! * A lease expires softly after its duration and is revoked after the
+//!   grace period: its pool is shut down (queued jobs cancelled, running
+//!   jobs finish) and replaced.
+//! * Releasing with jobs in flight *drains*: the pool is reused once they
+//!   finish. Dropping a lease releases it.
+//! * A panicking job fails only that job; a failing worker initializer
+//!   breaks its pool, which is retired and replaced.
+//! * `stop` fails waiters, cancels queued jobs and shuts every pool down
+//!   without waiting for running jobs.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub use leasepool_core as core;
+pub use leasepool_driver as driver;
+pub use leasepool_driver::{
+    Backend, BoxFuture, Config, ConfigError, Error, JobHandle, LeaseId, LeaseStats, PoolId, Runtime, Stats,
+};
+
+/// leasepool on tokio.
+#[cfg(feature = "runtime-tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime-tokio")))]
+pub mod tokio {
+    pub use leasepool_tokio::*;
+}
+
+/// leasepool on smol.
+#[cfg(feature = "runtime-smol")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime-smol")))]
+pub mod smol {
+    pub use leasepool_smol::*;
+}
+
+/// leasepool on async-std (discontinued upstream, RUSTSEC-2025-0052; kept
+/// for existing async-std services).
+#[cfg(feature = "runtime-async-std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime-async-std")))]
+pub mod async_std {
+    pub use leasepool_async_std::*;
+}
+
+#[cfg(feature = "runtime-tokio")]
+pub use self::tokio::{
+    AcquireBuilder, Acquiring, Builder, Lease, LeasedExecutorManager, TokioRuntime as DefaultRuntime, block_on,
+};
+
+#[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+pub use self::smol::{
+    AcquireBuilder, Acquiring, Builder, Lease, LeasedExecutorManager, SmolRuntime as DefaultRuntime, block_on,
+};
+
+#[cfg(all(feature = "runtime-async-std", not(feature = "runtime-tokio"), not(feature = "runtime-smol")))]
+pub use self::async_std::{
+    AcquireBuilder, Acquiring, AsyncStdRuntime as DefaultRuntime, Builder, Lease, LeasedExecutorManager,
+    block_on,
+};

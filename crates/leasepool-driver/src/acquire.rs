@@ -1,0 +1,230 @@
+//! Acquiring a lease: the awaitable builder and its cancel-safe future.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use leasepool_core::{Acquire, Acquired, WaiterId, Wait};
+
+use crate::error::Error;
+use crate::lease::Lease;
+use crate::runtime::Runtime;
+use crate::shared::{Outcome, Shared, WaiterSlot};
+
+/// An acquire request. Set options, then `.await` it (or call
+/// [`AcquireBuilder::blocking`] from a plain thread).
+///
+/// ```
+/// # async fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// use std::time::Duration;
+/// let lease = manager
+///     .acquire()
+///     .owner("nightly-report")
+///     .lease_for(Duration::from_secs(30))
+///     .timeout(Duration::from_secs(5))
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "an acquire does nothing until awaited"]
+pub struct AcquireBuilder<R: Runtime> {
+    shared: Arc<Shared<R>>,
+    request: Acquire,
+    timeout: Option<Duration>,
+}
+
+impl<R: Runtime> std::fmt::Debug for AcquireBuilder<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcquireBuilder").field("request", &self.request).field("timeout", &self.timeout).finish()
+    }
+}
+
+impl<R: Runtime> AcquireBuilder<R> {
+    pub(crate) fn new(shared: Arc<Shared<R>>, wait: bool) -> Self {
+        let request = if wait { Acquire::wait() } else { Acquire::no_wait() };
+        AcquireBuilder { shared, request, timeout: None }
+    }
+
+    /// Labels the lease (shown in stats and logs).
+    ///
+    /// ```
+    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let lease = m.acquire().owner(format!("tenant-{}", 42)).await?;
+    /// assert_eq!(lease.owner(), Some("tenant-42"));
+    /// # Ok(()) }
+    /// ```
+    pub fn owner(mut self, owner: impl Into<Arc<str>>) -> Self {
+        self.request.owner = Some(owner.into());
+        self
+    }
+
+    /// The lease duration (default: the manager's `default_lease`); must be > 0.
+    ///
+    /// ```
+    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let lease = m.acquire().lease_for(std::time::Duration::from_secs(10)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn lease_for(mut self, lease: Duration) -> Self {
+        self.request.lease = Some(lease);
+        self
+    }
+
+    /// Gives up with [`Error::Timeout`] if no pool is granted within
+    /// `timeout` (default: wait until granted or the manager stops).
+    ///
+    /// ```
+    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// match m.acquire().timeout(std::time::Duration::from_millis(50)).await {
+    ///     Err(leasepool_driver::Error::Timeout(waited)) => println!("busy for {waited:?}"),
+    ///     other => drop(other),
+    /// }
+    /// # }
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Blocks the calling thread until the lease is granted (or the acquire
+    /// fails). For plain OS threads; in async code, `.await` instead.
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// std::thread::spawn(move || {
+    ///     let lease = m.acquire().blocking()?;
+    ///     lease.submit(|| 1 + 1)?.wait()
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub fn blocking(self) -> Result<Lease<R>, Error> {
+        futures_executor::block_on(self.into_future())
+    }
+}
+
+impl<R: Runtime> IntoFuture for AcquireBuilder<R> {
+    type Output = Result<Lease<R>, Error>;
+    type IntoFuture = Acquiring<R>;
+
+    fn into_future(self) -> Acquiring<R> {
+        Acquiring { shared: self.shared, timeout: self.timeout, step: Step::Start(self.request) }
+    }
+}
+
+enum Step {
+    Start(Acquire),
+    Queued(WaiterId),
+    Done,
+}
+
+/// The future of an acquire. Cancel-safe: dropped while queued it leaves
+/// the queue; dropped after a grant it hands the lease to the next waiter.
+#[must_use = "futures do nothing unless polled"]
+pub struct Acquiring<R: Runtime> {
+    shared: Arc<Shared<R>>,
+    timeout: Option<Duration>,
+    step: Step,
+}
+
+impl<R: Runtime> std::fmt::Debug for Acquiring<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acquiring").field("timeout", &self.timeout).finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Acquiring<R> {
+    fn finish(&self, outcome: Outcome, owner: Option<Arc<str>>) -> Result<Lease<R>, Error> {
+        let (grant, pool) = outcome.map_err(|e| Error::from_acquire(e, self.timeout))?;
+        Ok(Lease::new(Arc::clone(&self.shared), grant, owner, pool))
+    }
+}
+
+impl<R: Runtime> Future for Acquiring<R> {
+    type Output = Result<Lease<R>, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        match std::mem::replace(&mut this.step, Step::Done) {
+            Step::Start(mut request) => {
+                let owner = request.owner.clone();
+                let timeout = this.timeout;
+                let result = this.shared.with(|st, now| {
+                    if request.wait != Wait::No {
+                        request.wait = match timeout.and_then(|t| now.checked_add(t)) {
+                            Some(deadline) => Wait::Until(deadline),
+                            None => Wait::Forever,
+                        };
+                    }
+                    let acquired = st.core.acquire(now, request)?;
+                    match acquired {
+                        Acquired::Queued(waiter) => {
+                            st.waiters.insert(waiter, WaiterSlot { waker: cx.waker().clone(), outcome: None });
+                        }
+                        // Usually the pool exists already; a new one is created
+                        // by the drain that follows this closure.
+                        Acquired::Granted(grant) => return Ok((acquired, st.pools.get(&grant.pool).cloned())),
+                    }
+                    Ok((acquired, None))
+                });
+                match result {
+                    Ok((Acquired::Granted(grant), pool)) => {
+                        let pool = pool.map(Ok).unwrap_or_else(|| {
+                            // Created by the drain, or missing if its threads
+                            // failed to start.
+                            this.shared.with(|st, _| match st.pools.get(&grant.pool) {
+                                Some(pool) => Ok(Arc::clone(pool)),
+                                None => Err(Error::Spawn(Shared::<R>::take_spawn_error(st))),
+                            })
+                        });
+                        Poll::Ready(pool.map(|pool| Lease::new(Arc::clone(&this.shared), grant, owner, pool)))
+                    }
+                    Ok((Acquired::Queued(waiter), _)) => {
+                        this.step = Step::Queued(waiter);
+                        Poll::Pending
+                    }
+                    Err(e) => Poll::Ready(Err(Error::from_acquire(e, timeout))),
+                }
+            }
+            Step::Queued(waiter) => {
+                let mut st = this.shared.lock();
+                let Some(slot) = st.waiters.get_mut(&waiter) else {
+                    return Poll::Ready(Err(Error::NotStarted));
+                };
+                match slot.outcome.take() {
+                    Some(outcome) => {
+                        st.waiters.remove(&waiter);
+                        let owner = outcome.as_ref().ok().and_then(|(g, _)| st.core.lease_owner(g.lease));
+                        drop(st);
+                        Poll::Ready(this.finish(outcome, owner))
+                    }
+                    None => {
+                        if !slot.waker.will_wake(cx.waker()) {
+                            slot.waker = cx.waker().clone();
+                        }
+                        drop(st);
+                        this.step = Step::Queued(waiter);
+                        Poll::Pending
+                    }
+                }
+            }
+            Step::Done => panic!("Acquiring polled after completion"),
+        }
+    }
+}
+
+impl<R: Runtime> Drop for Acquiring<R> {
+    fn drop(&mut self) {
+        let Step::Queued(waiter) = self.step else { return };
+        self.shared.with(|st, now| match st.waiters.remove(&waiter) {
+            Some(WaiterSlot { outcome: Some(Ok((grant, _))), .. }) => {
+                // Granted but never taken: the next waiter gets the pool.
+                st.core.release(grant.lease, now);
+            }
+            Some(WaiterSlot { outcome: None, .. }) => {
+                st.core.cancel_waiter(waiter);
+            }
+            _ => {}
+        });
+    }
+}

@@ -1,0 +1,221 @@
+//! A lease: the right to run jobs on one pool until released or expired.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use leasepool_core::{Grant, LeaseId, PoolId};
+
+use crate::backend::ThreadPool;
+use crate::error::Error;
+use crate::job::{Job, JobHandle, catch};
+use crate::runtime::Runtime;
+use crate::shared::Shared;
+
+/// A lease on one executor pool.
+///
+/// Run synchronous work on the pool with [`Lease::run`] (await the result)
+/// or [`Lease::submit`] (get a [`JobHandle`]). Give the pool back with
+/// [`Lease::release`], or just drop the lease: dropping releases it. If jobs
+/// are still queued or running at release, the lease *drains*: it refuses
+/// new jobs and its pool is reused only once they finish.
+///
+/// Past `hard_expires_at` the lease is revoked: its pool is shut down
+/// (queued jobs cancelled, running jobs finish) and submissions fail with
+/// [`Error::LeaseExpired`].
+///
+/// ```
+/// # async fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// let lease = manager.acquire().owner("thumbnailer").await?;
+/// let size = lease.run(|| std::fs::metadata("Cargo.toml").map(|m| m.len())).await?;
+/// lease.release();
+/// # let _ = size; Ok(()) }
+/// ```
+pub struct Lease<R: Runtime> {
+    shared: Arc<Shared<R>>,
+    grant: Grant,
+    owner: Option<Arc<str>>,
+    pool: Arc<ThreadPool>,
+}
+
+impl<R: Runtime> fmt::Debug for Lease<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lease")
+            .field("id", &self.grant.lease)
+            .field("owner", &self.owner)
+            .field("pool", &self.grant.pool)
+            .field("lease_duration", &self.grant.lease_duration)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Lease<R> {
+    pub(crate) fn new(shared: Arc<Shared<R>>, grant: Grant, owner: Option<Arc<str>>, pool: Arc<ThreadPool>) -> Self {
+        Lease { shared, grant, owner, pool }
+    }
+
+    /// The lease id, unique for the manager's lifetime.
+    ///
+    /// ```
+    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// println!("holding lease {}", lease.id());
+    /// # }
+    /// ```
+    pub fn id(&self) -> LeaseId {
+        self.grant.lease
+    }
+
+    /// The owner label given at acquire.
+    ///
+    /// ```
+    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// let owner = lease.owner().unwrap_or("anonymous");
+    /// # }
+    /// ```
+    pub fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+
+    /// The pool this lease runs on.
+    ///
+    /// ```
+    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// println!("on pool {}", lease.pool_id());
+    /// # }
+    /// ```
+    pub fn pool_id(&self) -> PoolId {
+        self.grant.pool
+    }
+
+    /// The lease duration.
+    ///
+    /// ```
+    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// assert!(lease.lease_duration() > std::time::Duration::ZERO);
+    /// # }
+    /// ```
+    pub fn lease_duration(&self) -> Duration {
+        self.grant.lease_duration
+    }
+
+    /// The grace period after soft expiry.
+    ///
+    /// ```
+    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// let grace = lease.grace();
+    /// # }
+    /// ```
+    pub fn grace(&self) -> Duration {
+        self.grant.grace
+    }
+
+    /// When the lease was granted.
+    ///
+    /// ```
+    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// assert!(lease.leased_at() < lease.soft_expires_at());
+    /// # }
+    /// ```
+    pub fn leased_at(&self) -> Instant {
+        self.grant.leased_at
+    }
+
+    /// `leased_at + lease_duration`: finish by then.
+    ///
+    /// ```
+    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// let left = lease.soft_expires_at().saturating_duration_since(std::time::Instant::now());
+    /// # }
+    /// ```
+    pub fn soft_expires_at(&self) -> Instant {
+        self.grant.soft_expires_at()
+    }
+
+    /// `soft_expires_at + grace`: from then on the lease is revoked.
+    ///
+    /// ```
+    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// assert!(lease.hard_expires_at() >= lease.soft_expires_at());
+    /// # }
+    /// ```
+    pub fn hard_expires_at(&self) -> Instant {
+        self.grant.hard_expires_at()
+    }
+
+    /// Queues `f` on the lease's pool and returns a handle to its result.
+    ///
+    /// Fails at once with [`Error::LeaseExpired`] if the lease was released,
+    /// revoked or its manager stopped (a lease past hard expiry is revoked
+    /// on the spot), and with [`Error::Broken`] if the pool's worker
+    /// initializer failed (the pool is retired). A panic in `f` fails only
+    /// this job, with [`Error::Panicked`].
+    ///
+    /// ```
+    /// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let a = lease.submit(|| 1 + 1)?;
+    /// let b = lease.submit(|| 2 + 2)?;
+    /// assert_eq!(a.await? + b.await?, 6);
+    /// # Ok(()) }
+    /// ```
+    pub fn submit<T, F>(&self, f: F) -> Result<JobHandle<T>, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if let Some(err) = self.pool.broken() {
+            self.shared.retire(self.grant.pool);
+            return Err(err);
+        }
+        let lease = self.grant.lease;
+        self.shared.with(|st, now| st.core.job_submitted(lease, now))?;
+        let (tx, handle) = JobHandle::channel();
+        let shared = Arc::clone(&self.shared);
+        self.pool.submit(Job::new(move |cancelled| {
+            let result = match cancelled {
+                None => catch(f),
+                Some(err) => Err(err),
+            };
+            // Book-keep before replying, so that a caller who awaits the
+            // result and then releases finds the lease idle.
+            shared.job_finished(lease);
+            let _ = tx.send(result);
+        }));
+        Ok(handle)
+    }
+
+    /// Runs `f` on the lease's pool and awaits its result. See
+    /// [`Lease::submit`] for the errors.
+    ///
+    /// ```
+    /// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let path = String::from("Cargo.toml");
+    /// let exists = lease.run(move || std::path::Path::new(&path).exists()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit(f)?.await
+    }
+
+    /// Gives the pool back (idempotent). With jobs in flight the lease
+    /// drains first. Dropping the lease does the same.
+    ///
+    /// ```
+    /// # fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// lease.release();
+    /// lease.release(); // no-op
+    /// # }
+    /// ```
+    pub fn release(&self) {
+        self.shared.release(self.grant.lease, self.owner.as_deref());
+    }
+}
+
+impl<R: Runtime> Drop for Lease<R> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}

@@ -1,0 +1,573 @@
+//! The manager handle and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leasepool_core::{Config, ConfigBuilder, ConfigError, Core, LeaseStats};
+
+use crate::acquire::AcquireBuilder;
+use crate::backend::{Backend, Initializer};
+use crate::error::Error;
+use crate::runtime::Runtime;
+use crate::shared::{Settings, Shared, SizeProvider};
+
+/// Leases bounded executor pools to async callers and sizes them from a
+/// runtime signal.
+///
+/// Cheap to clone (`Arc` inside), `Send + Sync`, usable from any task or
+/// thread. Build it with [`LeasedExecutorManager::builder`], then
+/// [`start`](Self::start) it; [`acquire`](Self::acquire) leases; call
+/// [`stop`](Self::stop) when done (dropping every handle also shuts the
+/// pools down).
+///
+/// ```
+/// # async fn demo<R: leasepool_driver::Runtime + Default>() -> Result<(), leasepool_driver::Error> {
+/// use leasepool_driver::LeasedExecutorManager;
+///
+/// let manager = LeasedExecutorManager::<R>::builder().max_pools(4).workers_per_pool(2).build()?;
+/// manager.start().await?;
+/// let lease = manager.acquire().await?;
+/// let answer = lease.run(|| 6 * 7).await?;
+/// drop(lease);
+/// manager.stop().await;
+/// # let _ = answer; Ok(()) }
+/// ```
+pub struct LeasedExecutorManager<R: Runtime> {
+    shared: Arc<Shared<R>>,
+}
+
+impl<R: Runtime> Clone for LeasedExecutorManager<R> {
+    fn clone(&self) -> Self {
+        LeasedExecutorManager { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<R: Runtime> fmt::Debug for LeasedExecutorManager<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.shared.lock();
+        f.debug_struct("LeasedExecutorManager")
+            .field("running", &st.core.is_running())
+            .field("available", &st.core.available_count())
+            .field("leased", &st.core.leased_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime + Default> LeasedExecutorManager<R> {
+    /// A builder on the runtime's default handle.
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let builder = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(2);
+    /// # }
+    /// ```
+    pub fn builder() -> Builder<R> {
+        Builder::with_runtime(R::default())
+    }
+}
+
+impl<R: Runtime> LeasedExecutorManager<R> {
+    /// Starts the manager (idempotent): creates pools up to the desired
+    /// count (the size provider is read now) and starts the checker. If a
+    /// pool cannot be created, everything created is torn down and the
+    /// error returned. A stopped manager can be started again.
+    ///
+    /// ```
+    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// m.start().await?;
+    /// m.start().await?; // no-op
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(&self) -> Result<(), Error> {
+        let units = self.shared.sample_units();
+        let result = self.shared.with(|st, now| {
+            if !st.core.start(now, units) {
+                return None;
+            }
+            Some(st.core.desired_count())
+        });
+        let Some(desired) = result else { return Ok(()) };
+        self.shared.with(|st, now| {
+            if st.core.total_count() < desired {
+                // A pool failed to start: undo everything.
+                let err = Shared::<R>::take_spawn_error(st);
+                st.core.stop(now);
+                return Err(Error::Spawn(err));
+            }
+            self.shared.spawn_checker(st);
+            tracing::info!(pools = st.core.total_count(), units, "lease manager started");
+            Ok(())
+        })
+    }
+
+    /// Stops the manager (idempotent): stops the checker and shuts down every
+    /// pool, leased or not. Queued jobs are cancelled ([`Error::Cancelled`]);
+    /// running jobs finish on their threads, but `stop` does not wait for
+    /// them. Every waiting acquire, and every later one, fails with
+    /// [`Error::NotStarted`].
+    ///
+    /// ```
+    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// m.stop().await;
+    /// assert_eq!(m.total_count(), 0);
+    /// # }
+    /// ```
+    pub async fn stop(&self) {
+        self.shared.with(|st, now| {
+            if st.core.stop(now) {
+                Shared::<R>::stop_checker(st);
+                tracing::info!("lease manager stopped");
+            }
+        });
+    }
+
+    /// Starts an acquire: `.await` it, optionally after setting
+    /// `.owner(..)`, `.lease_for(..)` and `.timeout(..)`. Waiters are served
+    /// first come, first served.
+    ///
+    /// ```
+    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let lease = m.acquire().owner("importer").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn acquire(&self) -> AcquireBuilder<R> {
+        AcquireBuilder::new(Arc::clone(&self.shared), true)
+    }
+
+    /// Like [`acquire`](Self::acquire), but never waits: fails at once with
+    /// [`Error::Unavailable`] when no pool is free and the manager is at
+    /// `max_pools`.
+    ///
+    /// ```
+    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// match m.try_acquire().await {
+    ///     Ok(lease) => { /* use it */ }
+    ///     Err(leasepool_driver::Error::Unavailable) => { /* shed load */ }
+    ///     Err(e) => eprintln!("{e}"),
+    /// }
+    /// # }
+    /// ```
+    pub fn try_acquire(&self) -> AcquireBuilder<R> {
+        AcquireBuilder::new(Arc::clone(&self.shared), false)
+    }
+
+    /// Wakes the checker now, so pools follow a changed size signal without
+    /// waiting for `check_interval`.
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// m.notify_scale_changed();
+    /// # }
+    /// ```
+    pub fn notify_scale_changed(&self) {
+        self.shared.with(|st, now| {
+            st.core.notify_scale_changed(now);
+            Shared::<R>::notify_checker(st);
+        });
+    }
+
+    /// The desired pool count for the size provider's current value:
+    /// `min(max_pools, max(min_pools, ceil(units / units_per_pool)))`.
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// assert!(m.desired_executor_count() >= 1);
+    /// # }
+    /// ```
+    pub fn desired_executor_count(&self) -> usize {
+        self.shared.lock().core.config().desired_pools(self.shared.sample_units())
+    }
+
+    /// Idle pools.
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// let idle = m.available_count();
+    /// # }
+    /// ```
+    pub fn available_count(&self) -> usize {
+        self.shared.lock().core.available_count()
+    }
+
+    /// Leased pools, draining leases included.
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// let busy = m.leased_count();
+    /// # }
+    /// ```
+    pub fn leased_count(&self) -> usize {
+        self.shared.lock().core.leased_count()
+    }
+
+    /// `available + leased`.
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// assert_eq!(m.total_count(), m.available_count() + m.leased_count());
+    /// # }
+    /// ```
+    pub fn total_count(&self) -> usize {
+        self.shared.lock().core.total_count()
+    }
+
+    /// Acquires waiting for a pool.
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// let queued = m.waiting_count();
+    /// # }
+    /// ```
+    pub fn waiting_count(&self) -> usize {
+        self.shared.lock().core.waiting_count()
+    }
+
+    /// Whether the manager is started.
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// if !m.is_running() { println!("not started"); }
+    /// # }
+    /// ```
+    pub fn is_running(&self) -> bool {
+        self.shared.lock().core.is_running()
+    }
+
+    /// The executor backend.
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// assert_eq!(m.backend(), leasepool_driver::Backend::Thread);
+    /// # }
+    /// ```
+    pub fn backend(&self) -> Backend {
+        self.shared.settings.backend
+    }
+
+    /// The validated configuration.
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// println!("up to {} pools", m.config().max_pools());
+    /// # }
+    /// ```
+    pub fn config(&self) -> Config {
+        self.shared.lock().core.config().clone()
+    }
+
+    /// A snapshot: counts, configuration, and each live lease with its owner
+    /// and time left to soft and hard expiry (never negative).
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// let stats = m.stats();
+    /// for lease in &stats.leases {
+    ///     println!("{} {:?} {:?} left", lease.id, lease.owner, lease.soft_remaining);
+    /// }
+    /// # }
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let units = self.shared.sample_units();
+        let now = self.shared.runtime.now();
+        let core = self.shared.lock().core.stats(now);
+        Stats {
+            backend: self.shared.settings.backend,
+            name_prefix: Arc::clone(&self.shared.settings.name_prefix),
+            running: core.running,
+            available: core.available,
+            leased: core.leased,
+            total: core.total,
+            desired: self.config().desired_pools(units),
+            units,
+            waiting: core.waiting,
+            min_pools: core.min_pools,
+            max_pools: core.max_pools,
+            workers_per_pool: core.workers_per_pool,
+            leases: core.leases,
+        }
+    }
+}
+
+/// A snapshot from [`LeasedExecutorManager::stats`].
+///
+/// ```
+/// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+/// let s = m.stats();
+/// println!("{} backend: {}/{} pools leased, desired {}", s.backend, s.leased, s.total, s.desired);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Stats {
+    /// The executor backend.
+    pub backend: Backend,
+    /// Worker thread name prefix.
+    pub name_prefix: Arc<str>,
+    /// Whether the manager is started.
+    pub running: bool,
+    /// Idle pools.
+    pub available: usize,
+    /// Leased pools (draining included).
+    pub leased: usize,
+    /// `available + leased`.
+    pub total: usize,
+    /// Desired pools for the current unit count.
+    pub desired: usize,
+    /// The size provider's current value (0 without one).
+    pub units: u64,
+    /// Queued acquires.
+    pub waiting: usize,
+    /// Configured minimum.
+    pub min_pools: usize,
+    /// Configured maximum.
+    pub max_pools: usize,
+    /// Worker threads per pool.
+    pub workers_per_pool: usize,
+    /// Every live lease, by id.
+    pub leases: Vec<LeaseStats>,
+}
+
+/// Builds a [`LeasedExecutorManager`]; every value is validated by
+/// [`Builder::build`], whose error names the field.
+///
+/// | method | default |
+/// |---|---|
+/// | `max_pools` | required |
+/// | `min_pools` | 1 |
+/// | `units_per_pool` | 10 |
+/// | `size_provider` | none (0 units) |
+/// | `check_interval` | 120 s |
+/// | `default_lease` | 300 s |
+/// | `lease_grace` | 15 s |
+/// | `workers_per_pool` | 4 |
+/// | `name_prefix` | `"leasepool"` |
+/// | `backend` | [`Backend::Thread`] |
+///
+/// ```
+/// # fn demo<R: leasepool_driver::Runtime + Default>() -> Result<(), leasepool_driver::Error> {
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::time::Duration;
+///
+/// let devices = Arc::new(AtomicUsize::new(0));
+/// let signal = Arc::clone(&devices);
+/// let manager = leasepool_driver::LeasedExecutorManager::<R>::builder()
+///     .max_pools(8)
+///     .units_per_pool(100)
+///     .size_provider(move || signal.load(Ordering::Relaxed))
+///     .check_interval(Duration::from_secs(30))
+///     .default_lease(Duration::from_secs(60))
+///     .lease_grace(Duration::from_secs(5))
+///     .workers_per_pool(2)
+///     .name_prefix("images")
+///     .initializer(|| { /* set up thread-locals */ Ok::<(), std::io::Error>(()) })
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct Builder<R: Runtime> {
+    runtime: R,
+    config: ConfigBuilder,
+    backend: Backend,
+    name_prefix: String,
+    size_provider: Option<SizeProvider>,
+    initializer: Option<Initializer>,
+}
+
+impl<R: Runtime> fmt::Debug for Builder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("backend", &self.backend)
+            .field("name_prefix", &self.name_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Builder<R> {
+    /// A builder on an explicit runtime value.
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime>(runtime: R) {
+    /// let builder = leasepool_driver::Builder::with_runtime(runtime).max_pools(2);
+    /// # }
+    /// ```
+    pub fn with_runtime(runtime: R) -> Self {
+        Builder {
+            runtime,
+            config: Config::builder(),
+            backend: Backend::Thread,
+            name_prefix: "leasepool".to_owned(),
+            size_provider: None,
+            initializer: None,
+        }
+    }
+
+    /// The executor backend (only [`Backend::Thread`] today).
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().backend(leasepool_driver::Backend::Thread);
+    /// # }
+    /// ```
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Upper bound on pools, leased and idle together (required, >= 1).
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4);
+    /// # }
+    /// ```
+    pub fn max_pools(mut self, n: usize) -> Self {
+        self.config = self.config.max_pools(n);
+        self
+    }
+
+    /// Pools kept even when idle (default 1, >= 1, <= `max_pools`).
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).min_pools(2);
+    /// # }
+    /// ```
+    pub fn min_pools(mut self, n: usize) -> Self {
+        self.config = self.config.min_pools(n);
+        self
+    }
+
+    /// Units one pool is sized for (default 10, >= 1).
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).units_per_pool(50);
+    /// # }
+    /// ```
+    pub fn units_per_pool(mut self, n: u64) -> Self {
+        self.config = self.config.units_per_pool(n);
+        self
+    }
+
+    /// The sizing signal: how many units (devices, tenants, ...) there are
+    /// now. Read at start, at each check, and by
+    /// [`LeasedExecutorManager::desired_executor_count`]; never on the
+    /// acquire/release path. A panic counts as 0 units for that read and is
+    /// logged at debug level.
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).size_provider(|| 25);
+    /// # }
+    /// ```
+    pub fn size_provider(mut self, provider: impl Fn() -> usize + Send + Sync + 'static) -> Self {
+        self.size_provider = Some(Arc::new(provider));
+        self
+    }
+
+    /// Checker period (default 120 s, > 0).
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).check_interval(std::time::Duration::from_secs(10));
+    /// # }
+    /// ```
+    pub fn check_interval(mut self, d: Duration) -> Self {
+        self.config = self.config.check_interval(d);
+        self
+    }
+
+    /// Lease duration when an acquire names none (default 300 s, > 0).
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).default_lease(std::time::Duration::from_secs(60));
+    /// # }
+    /// ```
+    pub fn default_lease(mut self, d: Duration) -> Self {
+        self.config = self.config.default_lease(d);
+        self
+    }
+
+    /// Grace after soft expiry before revocation (default 15 s; 0 = none).
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).lease_grace(std::time::Duration::ZERO);
+    /// # }
+    /// ```
+    pub fn lease_grace(mut self, d: Duration) -> Self {
+        self.config = self.config.lease_grace(d);
+        self
+    }
+
+    /// Dedicated worker threads per pool (default 4, >= 1).
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).workers_per_pool(2);
+    /// # }
+    /// ```
+    pub fn workers_per_pool(mut self, n: usize) -> Self {
+        self.config = self.config.workers_per_pool(n);
+        self
+    }
+
+    /// Worker thread names are `{name_prefix}-{pool}-{worker}` (default
+    /// `"leasepool"`; must not contain a NUL byte).
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).name_prefix("resize");
+    /// # }
+    /// ```
+    pub fn name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.name_prefix = prefix.into();
+        self
+    }
+
+    /// Runs on every worker thread as it starts (set up thread-local state,
+    /// open a per-thread handle). If it returns an error or panics, the pool
+    /// is *broken*: its jobs fail with [`Error::Broken`], and it is retired
+    /// and replaced.
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder()
+    ///     .max_pools(4)
+    ///     .initializer(|| std::env::var("HOME").map(drop));
+    /// # }
+    /// ```
+    pub fn initializer<E>(mut self, init: impl Fn() -> Result<(), E> + Send + Sync + 'static) -> Self
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.initializer = Some(Arc::new(move || init().map_err(Into::into)));
+        self
+    }
+
+    /// Validates the configuration and builds a stopped manager.
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let err = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(2).min_pools(3).build().unwrap_err();
+    /// assert_eq!(err.field(), "min_pools");
+    /// # }
+    /// ```
+    pub fn build(self) -> Result<LeasedExecutorManager<R>, ConfigError> {
+        let config = self.config.build()?;
+        if self.name_prefix.contains('\0') {
+            return Err(ConfigError::Invalid { field: "name_prefix", reason: "must not contain a NUL byte" });
+        }
+        let settings = Settings {
+            backend: self.backend,
+            name_prefix: self.name_prefix.into(),
+            size_provider: self.size_provider,
+            initializer: self.initializer,
+        };
+        Ok(LeasedExecutorManager { shared: Shared::new(self.runtime, Core::new(config), settings) })
+    }
+}

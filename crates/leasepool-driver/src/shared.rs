@@ -1,0 +1,321 @@
+//! The state every handle shares: the core behind one mutex, the live pools,
+//! the queued acquires' wake-up slots, and the checker task.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use leasepool_core::{AcquireError, Action, Core, Finalised, Grant, LeaseId, PoolId, ShutdownReason, WaiterId};
+
+use crate::backend::{Backend, Initializer, OnBroken, ThreadPool};
+use crate::job::catch;
+use crate::runtime::{BoxFuture, Runtime};
+
+pub(crate) type SizeProvider = Arc<dyn Fn() -> usize + Send + Sync>;
+
+/// Settings the core does not need.
+pub(crate) struct Settings {
+    pub(crate) backend: Backend,
+    pub(crate) name_prefix: Arc<str>,
+    pub(crate) size_provider: Option<SizeProvider>,
+    pub(crate) initializer: Option<Initializer>,
+}
+
+/// What a queued acquire is waiting for.
+pub(crate) type Outcome = Result<(Grant, Arc<ThreadPool>), AcquireError>;
+
+pub(crate) struct WaiterSlot {
+    pub(crate) waker: Waker,
+    pub(crate) outcome: Option<Outcome>,
+}
+
+#[derive(Default)]
+struct Checker {
+    /// Bumped by start and stop; a checker task of an older generation exits.
+    generation: u64,
+    /// The deadline the checker sleeps until (`None`: not sleeping on one).
+    armed: Option<Instant>,
+    notified: bool,
+    waker: Option<Waker>,
+}
+
+pub(crate) struct State {
+    pub(crate) core: Core,
+    pub(crate) pools: HashMap<PoolId, Arc<ThreadPool>>,
+    pub(crate) waiters: HashMap<WaiterId, WaiterSlot>,
+    checker: Checker,
+    spawn_error: Option<Arc<std::io::Error>>,
+}
+
+pub(crate) struct Shared<R: Runtime> {
+    pub(crate) runtime: R,
+    pub(crate) settings: Settings,
+    state: Mutex<State>,
+    me: Weak<Shared<R>>,
+}
+
+/// Pools to shut down once the lock is released: shutting down cancels
+/// queued jobs, whose completion takes the lock again.
+#[derive(Default)]
+pub(crate) struct Effects {
+    shutdown: Vec<Arc<ThreadPool>>,
+}
+
+impl Effects {
+    fn perform(self) {
+        for pool in self.shutdown {
+            pool.shutdown();
+        }
+    }
+}
+
+impl<R: Runtime> Shared<R> {
+    pub(crate) fn new(runtime: R, core: Core, settings: Settings) -> Arc<Self> {
+        Arc::new_cyclic(|me| Shared {
+            runtime,
+            settings,
+            state: Mutex::new(State {
+                core,
+                pools: HashMap::new(),
+                waiters: HashMap::new(),
+                checker: Checker::default(),
+                spawn_error: None,
+            }),
+            me: me.clone(),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing user-supplied runs under this lock, so a poisoned lock
+        // only means a panic in our own bookkeeping; the state is still
+        // consistent at every await-free step, so keep serving.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Locks, runs `f` on the state, performs every resulting action, and
+    /// shuts pools down after unlocking.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut State, Instant) -> T) -> T {
+        let now = self.runtime.now();
+        let mut fx = Effects::default();
+        let out = {
+            let mut st = self.lock();
+            let out = f(&mut st, now);
+            self.drain(&mut st, now, &mut fx);
+            out
+        };
+        fx.perform();
+        out
+    }
+
+    /// The unit count from the size provider; a panic counts as 0.
+    pub(crate) fn sample_units(&self) -> u64 {
+        let Some(provider) = &self.settings.size_provider else { return 0 };
+        match catch(|| provider()) {
+            Ok(units) => units as u64,
+            Err(e) => {
+                tracing::debug!(error = %e, "size provider failed; counting 0 units for this check");
+                0
+            }
+        }
+    }
+
+    /// The drain rule of `leasepool-core`: perform every action, in order.
+    pub(crate) fn drain(&self, st: &mut State, now: Instant, fx: &mut Effects) {
+        while let Some(action) = st.core.poll_action() {
+            match action {
+                Action::CreatePool(id) => self.create_pool(st, id, now),
+                Action::ShutdownPool { pool, reason } => {
+                    log_shutdown(pool, &reason);
+                    fx.shutdown.extend(st.pools.remove(&pool));
+                }
+                Action::Grant { waiter, grant } => {
+                    let slot = st.waiters.get_mut(&waiter).filter(|s| s.outcome.is_none());
+                    match (slot, st.pools.get(&grant.pool)) {
+                        (Some(slot), Some(pool)) => {
+                            slot.outcome = Some(Ok((grant, Arc::clone(pool))));
+                            slot.waker.wake_by_ref();
+                            tracing::debug!(lease = %grant.lease, owner = ?st.core.lease_owner(grant.lease), pool = %grant.pool, "lease granted to waiter");
+                        }
+                        // The waiter is gone: hand the lease back, so the
+                        // pool goes to the next one.
+                        _ => {
+                            st.core.release(grant.lease, now);
+                        }
+                    }
+                }
+                Action::FailWaiter { waiter, error } => {
+                    if let Some(slot) = st.waiters.get_mut(&waiter) {
+                        slot.outcome = Some(Err(error));
+                        slot.waker.wake_by_ref();
+                    }
+                }
+            }
+        }
+        // A grant, a new waiter deadline or a scale notification can move the
+        // next deadline earlier than the one the checker sleeps until.
+        if let (Some(next), Some(armed)) = (st.core.poll_timeout(), st.checker.armed) {
+            if next < armed {
+                wake_checker(st);
+            }
+        }
+    }
+
+    fn create_pool(&self, st: &mut State, id: PoolId, now: Instant) {
+        let s = &self.settings;
+        let workers = st.core.config().workers_per_pool();
+        let me = self.me.clone();
+        let on_broken: OnBroken = Arc::new(move |pool| {
+            if let Some(shared) = me.upgrade() {
+                shared.retire(pool);
+            }
+        });
+        match ThreadPool::spawn(id, &s.name_prefix, workers, s.initializer.clone(), on_broken) {
+            Ok(pool) => {
+                tracing::info!(pool = %id, workers, "pool created");
+                st.pools.insert(id, pool);
+            }
+            Err(e) => {
+                tracing::warn!(pool = %id, error = %e, "could not start pool worker threads");
+                st.spawn_error = Some(Arc::new(e));
+                st.core.pool_create_failed(id, now);
+            }
+        }
+    }
+
+    /// Retires a broken pool (idempotent).
+    pub(crate) fn retire(&self, pool: PoolId) {
+        self.with(|st, now| {
+            if st.core.pool_broken(pool, now) {
+                tracing::warn!(pool = %pool, "broken pool retired");
+            }
+        });
+    }
+
+    pub(crate) fn take_spawn_error(st: &mut State) -> Arc<std::io::Error> {
+        st.spawn_error.take().unwrap_or_else(|| Arc::new(std::io::Error::other("pool creation failed")))
+    }
+
+    /// Releases a lease and logs how it ended.
+    pub(crate) fn release(&self, lease: LeaseId, owner: Option<&str>) {
+        self.with(|st, now| match st.core.release(lease, now) {
+            leasepool_core::ReleaseOutcome::Draining { jobs } => {
+                tracing::info!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
+            }
+            leasepool_core::ReleaseOutcome::Finalised(f) => log_finalised(lease, owner, f),
+            _ => {}
+        });
+    }
+
+    pub(crate) fn job_finished(&self, lease: LeaseId) {
+        self.with(|st, now| {
+            if let Some(f) = st.core.job_finished(lease, now) {
+                log_finalised(lease, None, f);
+            }
+        });
+    }
+
+    /// Starts the checker task for a new generation.
+    pub(crate) fn spawn_checker(&self, st: &mut State) {
+        st.checker.generation += 1;
+        st.checker.armed = None;
+        let generation = st.checker.generation;
+        let me = self.me.clone();
+        self.runtime.spawn(Box::pin(run_checker(me, generation)));
+    }
+
+    /// Makes the current checker task exit.
+    pub(crate) fn stop_checker(st: &mut State) {
+        st.checker.generation += 1;
+        wake_checker(st);
+    }
+
+    pub(crate) fn notify_checker(st: &mut State) {
+        wake_checker(st);
+    }
+}
+
+impl<R: Runtime> Drop for Shared<R> {
+    /// The last handle is gone: shut every pool down so no thread lingers.
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for (_, pool) in st.pools.drain() {
+            pool.shutdown();
+        }
+    }
+}
+
+fn wake_checker(st: &mut State) {
+    st.checker.notified = true;
+    if let Some(w) = st.checker.waker.take() {
+        w.wake();
+    }
+}
+
+fn log_shutdown(pool: PoolId, reason: &ShutdownReason) {
+    match reason {
+        ShutdownReason::Expired { lease, owner } => {
+            tracing::warn!(lease = %lease, owner = owner.as_deref(), pool = %pool, "lease revoked at hard expiry; pool shut down");
+        }
+        ShutdownReason::Broken => tracing::info!(pool = %pool, "broken pool shut down"),
+        reason => tracing::info!(pool = %pool, %reason, "pool shut down"),
+    }
+}
+
+fn log_finalised(lease: LeaseId, owner: Option<&str>, how: Finalised) {
+    match how {
+        Finalised::Kept => tracing::debug!(lease = %lease, owner, "lease finalised; pool kept"),
+        Finalised::HandedOff => tracing::debug!(lease = %lease, owner, "lease finalised; pool handed to next waiter"),
+        Finalised::ShutDown => tracing::debug!(lease = %lease, owner, "lease finalised; pool shut down"),
+    }
+}
+
+/// The checker: runs whatever is due, then sleeps until the core's next
+/// deadline or until woken. Holds only a weak reference, so dropping every
+/// manager handle ends it.
+async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, generation: u64) {
+    loop {
+        let (deadline, runtime) = {
+            let Some(shared) = me.upgrade() else { return };
+            let units = shared.sample_units();
+            let deadline = shared.with(|st, now| {
+                if st.checker.generation != generation {
+                    return None;
+                }
+                st.core.handle_timeout(now, || units);
+                st.checker.notified = false;
+                st.checker.armed = st.core.poll_timeout();
+                st.checker.armed
+            });
+            (deadline, shared.runtime.clone())
+        };
+        let Some(deadline) = deadline else { return };
+        let sleep = runtime.sleep_until(deadline);
+        CheckerWait { me: me.clone(), generation, sleep }.await;
+    }
+}
+
+/// Sleeps until the deadline or a notification, whichever comes first.
+struct CheckerWait<R: Runtime> {
+    me: Weak<Shared<R>>,
+    generation: u64,
+    sleep: BoxFuture<()>,
+}
+
+impl<R: Runtime> Future for CheckerWait<R> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        {
+            let Some(shared) = self.me.upgrade() else { return Poll::Ready(()) };
+            let mut st = shared.lock();
+            if st.checker.notified || st.checker.generation != self.generation {
+                return Poll::Ready(());
+            }
+            st.checker.waker = Some(cx.waker().clone());
+        }
+        self.sleep.as_mut().poll(cx)
+    }
+}
