@@ -23,12 +23,14 @@ const QUICK_RUNTIME: &str = "runtime-tokio";
 /// The one top-level example that belongs to `leasepool-core`, not the facade.
 const CORE_EXAMPLE: &str = "custom_scheduler";
 /// How long one example may run (after it has been built) before it is killed.
-const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(3);
+const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The benchmark crate; the bench build step only runs if it exists.
 const BENCH_CRATE_DIR: &str = "crates/leasepool-bench";
 /// The cargo-deny checks that work offline (`advisories` must fetch its database).
-/// cargo-deny's global `--offline` (0.16+; it replaced `check --disable-fetch`)
-/// runs `cargo metadata` offline and fetches no advisory database.
+/// The global `--offline` (which replaced `check --disable-fetch` in current
+/// cargo-deny) runs `cargo metadata --offline` and fetches nothing itself; the
+/// packages of every target platform must be in the cargo cache, so the step
+/// runs `cargo fetch` (crates.io only) first.
 const DENY_ARGS: [&str; 7] = ["deny", "--offline", "--all-features", "check", "bans", "licenses", "sources"];
 /// Set to `1` to also run `cargo deny check advisories` (needs network access).
 const ADVISORIES_ENV: &str = "LEASEPOOL_ADVISORIES";
@@ -162,7 +164,7 @@ fn ci(quick: bool) -> ExitCode {
 
     // 7. cargo-deny: the offline checks, and advisories only when asked for.
     ci.step("deny", &command_line(&DENY_ARGS, &[]), deny);
-    if env::var(ADVISORIES_ENV).is_ok_and(|v| v == "1") {
+    if advisories_requested() {
         ci.cargo_step("deny advisories", &["deny", "--all-features", "check", "advisories"], &[]);
     } else {
         ci.skip(
@@ -255,11 +257,22 @@ fn deny(ci: &Ci) -> Outcome {
             return Outcome::Fail;
         }
     }
-    println!(
-        "note: `cargo deny check advisories` is skipped: its advisory database cannot be \
-         fetched offline (set {ADVISORIES_ENV}=1 to run it)"
-    );
+    if !advisories_requested() {
+        println!(
+            "note: `cargo deny check advisories` is skipped: its advisory database cannot be \
+             fetched offline (set {ADVISORIES_ENV}=1 to run it)"
+        );
+    }
+    // `cargo metadata` needs the packages of all platforms (windows-sys, wasm-bindgen, ...),
+    // which the builds above did not download.
+    if ci.run_cargo(&["fetch"], &[], None) == Outcome::Fail {
+        return Outcome::Fail;
+    }
     ci.run_cargo(&DENY_ARGS, &[], None)
+}
+
+fn advisories_requested() -> bool {
+    env::var(ADVISORIES_ENV).is_ok_and(|v| v == "1")
 }
 
 // ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use leasepool_core::{Acquire, Acquired, WaiterId, Wait};
+use leasepool_core::{Acquire, Acquired, Wait, WaiterId};
 
 use crate::error::Error;
 use crate::lease::Lease;
@@ -36,7 +36,10 @@ pub struct AcquireBuilder<R: Runtime> {
 
 impl<R: Runtime> std::fmt::Debug for AcquireBuilder<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AcquireBuilder").field("request", &self.request).field("timeout", &self.timeout).finish()
+        f.debug_struct("AcquireBuilder")
+            .field("request", &self.request)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
@@ -159,11 +162,14 @@ impl<R: Runtime> Future for Acquiring<R> {
                     let acquired = st.core.acquire(now, request)?;
                     match acquired {
                         Acquired::Queued(waiter) => {
-                            st.waiters.insert(waiter, WaiterSlot { waker: cx.waker().clone(), outcome: None });
+                            st.waiters
+                                .insert(waiter, WaiterSlot { waker: cx.waker().clone(), outcome: None });
                         }
                         // Usually the pool exists already; a new one is created
                         // by the drain that follows this closure.
-                        Acquired::Granted(grant) => return Ok((acquired, st.pools.get(&grant.pool).cloned())),
+                        Acquired::Granted(grant) => {
+                            return Ok((acquired, st.pools.get(&grant.pool).cloned()));
+                        }
                     }
                     Ok((acquired, None))
                 });

@@ -33,7 +33,8 @@ impl fmt::Display for Backend {
 }
 
 /// A per-worker setup hook; an `Err` or a panic makes the pool broken.
-pub(crate) type Initializer = Arc<dyn Fn() -> Result<(), Box<dyn std::error::Error + Send + Sync>> + Send + Sync>;
+pub(crate) type Initializer =
+    Arc<dyn Fn() -> Result<(), Box<dyn std::error::Error + Send + Sync>> + Send + Sync>;
 
 /// Called (from the failing worker thread) when a pool becomes broken.
 pub(crate) type OnBroken = Arc<dyn Fn(PoolId) + Send + Sync>;
@@ -162,4 +163,3 @@ impl ThreadPool {
         }
     }
 }
-

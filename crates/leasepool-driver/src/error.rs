@@ -54,9 +54,9 @@ impl Error {
             AcquireError::NotStarted => Error::NotStarted,
             AcquireError::Unavailable => Error::Unavailable,
             AcquireError::Timeout => Error::Timeout(timeout.unwrap_or_default()),
-            AcquireError::PoolCreationFailed => {
-                Error::Spawn(Arc::new(std::io::Error::other("worker threads for the granted pool failed to start")))
-            }
+            AcquireError::PoolCreationFailed => Error::Spawn(Arc::new(std::io::Error::other(
+                "worker threads for the granted pool failed to start",
+            ))),
             AcquireError::InvalidLease(e) => Error::Config(e),
             _ => Error::NotStarted,
         }

@@ -50,7 +50,12 @@ impl<R: Runtime> fmt::Debug for Lease<R> {
 }
 
 impl<R: Runtime> Lease<R> {
-    pub(crate) fn new(shared: Arc<Shared<R>>, grant: Grant, owner: Option<Arc<str>>, pool: Arc<ThreadPool>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared<R>>,
+        grant: Grant,
+        owner: Option<Arc<str>>,
+        pool: Arc<ThreadPool>,
+    ) -> Self {
         Lease { shared, grant, owner, pool }
     }
 

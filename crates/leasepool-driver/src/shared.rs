@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use leasepool_core::{AcquireError, Action, Core, Finalised, Grant, LeaseId, PoolId, ShutdownReason, WaiterId};
+use leasepool_core::{
+    AcquireError, Action, Core, Finalised, Grant, LeaseId, PoolId, ShutdownReason, WaiterId,
+};
 
 use crate::backend::{Backend, Initializer, OnBroken, ThreadPool};
 use crate::job::catch;
@@ -267,7 +269,9 @@ fn log_shutdown(pool: PoolId, reason: &ShutdownReason) {
 fn log_finalised(lease: LeaseId, owner: Option<&str>, how: Finalised) {
     match how {
         Finalised::Kept => tracing::debug!(lease = %lease, owner, "lease finalised; pool kept"),
-        Finalised::HandedOff => tracing::debug!(lease = %lease, owner, "lease finalised; pool handed to next waiter"),
+        Finalised::HandedOff => {
+            tracing::debug!(lease = %lease, owner, "lease finalised; pool handed to next waiter")
+        }
         Finalised::ShutDown => tracing::debug!(lease = %lease, owner, "lease finalised; pool shut down"),
     }
 }

@@ -55,7 +55,9 @@ impl leasepool_driver::Runtime for TokioRuntime {
         let handle = self.handle.clone().or_else(|| tokio::runtime::Handle::try_current().ok());
         match handle {
             Some(handle) => drop(handle.spawn(future)),
-            None => panic!("leasepool-tokio: start the manager inside a tokio runtime, or build it with TokioRuntime::with_handle"),
+            None => panic!(
+                "leasepool-tokio: start the manager inside a tokio runtime, or build it with TokioRuntime::with_handle"
+            ),
         }
     }
 

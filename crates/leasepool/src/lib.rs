@@ -29,7 +29,7 @@
 //!
 //! Pick one with a cargo feature: `runtime-tokio` (default),
 //! `runtime-smol`, `runtime-async-std`. Features are additive: each enabled
-//! runtime is reachable under its own module ([`tokio`](crate::tokio),
+//! runtime is reachable under its own module ([`tokio`],
 //! `smol`, `async_std`), and the crate root re-exports one of them by
 //! priority tokio, then smol, then async-std. With no runtime feature the
 //! crate still builds, with the runtime-independent types and the
@@ -85,7 +85,8 @@ pub mod async_std {
 
 #[cfg(feature = "runtime-tokio")]
 pub use self::tokio::{
-    AcquireBuilder, Acquiring, Builder, Lease, LeasedExecutorManager, TokioRuntime as DefaultRuntime, block_on,
+    AcquireBuilder, Acquiring, Builder, Lease, LeasedExecutorManager, TokioRuntime as DefaultRuntime,
+    block_on,
 };
 
 #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
@@ -93,7 +94,11 @@ pub use self::smol::{
     AcquireBuilder, Acquiring, Builder, Lease, LeasedExecutorManager, SmolRuntime as DefaultRuntime, block_on,
 };
 
-#[cfg(all(feature = "runtime-async-std", not(feature = "runtime-tokio"), not(feature = "runtime-smol")))]
+#[cfg(all(
+    feature = "runtime-async-std",
+    not(feature = "runtime-tokio"),
+    not(feature = "runtime-smol")
+))]
 pub use self::async_std::{
     AcquireBuilder, Acquiring, AsyncStdRuntime as DefaultRuntime, Builder, Lease, LeasedExecutorManager,
     block_on,
