@@ -131,6 +131,7 @@
 
 #![forbid(unsafe_code)]
 
+mod batch;
 mod config;
 mod deadline;
 mod ids;
@@ -139,6 +140,7 @@ mod stats;
 mod types;
 mod waiters;
 
+pub use batch::{BatchPolicy, BatchQueue, ItemId};
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use ids::{LeaseId, PoolId, WaiterId};
 pub use machine::Core;

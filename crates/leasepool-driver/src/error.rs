@@ -40,6 +40,9 @@ pub enum Error {
     /// The job was dropped before it ran because its pool was shut down.
     #[error("the job was cancelled before it ran: its pool was shut down (stop, expiry or shrink)")]
     Cancelled,
+    /// The work grinder is not accepting work (not started, or stopping).
+    #[error("the work grinder is not running (not started, or stopping): call `start().await` first")]
+    GrinderNotRunning,
     /// Worker threads for a new pool could not be started.
     #[error("could not start worker threads for a new pool: {0}")]
     Spawn(Arc<std::io::Error>),

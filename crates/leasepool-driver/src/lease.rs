@@ -167,25 +167,36 @@ impl<R: Runtime> Lease<R> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let (tx, handle) = JobHandle::channel();
+        self.submit_with(move |finish| {
+            Job::new(move |cancelled| {
+                let result = match cancelled {
+                    None => catch(f),
+                    Some(err) => Err(err),
+                };
+                // Book-keep before replying, so that a caller who awaits the
+                // result and then releases finds the lease idle.
+                finish.done();
+                let _ = tx.send(result);
+            })
+        })?;
+        Ok(handle)
+    }
+
+    /// Submits the job `make` builds, if the lease accepts one. `make` runs
+    /// only on success, so on failure the caller still owns what it meant to
+    /// submit. The job must call [`Finish::done`] when its work is over
+    /// (dropping the `Finish` does it too).
+    pub(crate) fn submit_with(&self, make: impl FnOnce(Finish<R>) -> Job) -> Result<(), Error> {
         if let Some(err) = self.pool.broken() {
             self.shared.retire(self.grant.pool);
             return Err(err);
         }
         let lease = self.grant.lease;
         self.shared.with(|st, now| st.core.job_submitted(lease, now))?;
-        let (tx, handle) = JobHandle::channel();
-        let shared = Arc::clone(&self.shared);
-        self.pool.submit(Job::new(move |cancelled| {
-            let result = match cancelled {
-                None => catch(f),
-                Some(err) => Err(err),
-            };
-            // Book-keep before replying, so that a caller who awaits the
-            // result and then releases finds the lease idle.
-            shared.job_finished(lease);
-            let _ = tx.send(result);
-        }));
-        Ok(handle)
+        let finish = Finish { shared: Arc::clone(&self.shared), lease, done: false };
+        self.pool.submit(make(finish));
+        Ok(())
     }
 
     /// Runs `f` on the lease's pool and awaits its result. See
@@ -222,5 +233,27 @@ impl<R: Runtime> Lease<R> {
 impl<R: Runtime> Drop for Lease<R> {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+/// Reports a submitted job as finished to the core, exactly once.
+pub(crate) struct Finish<R: Runtime> {
+    shared: Arc<Shared<R>>,
+    lease: LeaseId,
+    done: bool,
+}
+
+impl<R: Runtime> Finish<R> {
+    pub(crate) fn done(mut self) {
+        self.done = true;
+        self.shared.job_finished(self.lease);
+    }
+}
+
+impl<R: Runtime> Drop for Finish<R> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared.job_finished(self.lease);
+        }
     }
 }

@@ -17,15 +17,18 @@
 mod acquire;
 mod backend;
 mod error;
+mod grinder;
 mod job;
 mod lease;
 mod manager;
 mod runtime;
 mod shared;
+mod signal;
 
 pub use acquire::{AcquireBuilder, Acquiring};
 pub use backend::Backend;
 pub use error::Error;
+pub use grinder::{GrinderBuilder, GrinderStats, StopMode, WorkGrinder, WorkHandle};
 pub use job::JobHandle;
 pub use lease::Lease;
 pub use leasepool_core::{self as core, Config, ConfigError, LeaseId, LeaseStats, PoolId};
@@ -56,7 +59,8 @@ pub use runtime::{BoxFuture, Runtime};
 macro_rules! runtime_api {
     ($rt:ty, $name:literal) => {
         pub use $crate::{
-            Backend, Config, ConfigError, Error, JobHandle, LeaseId, LeaseStats, PoolId, Runtime, Stats,
+            Backend, Config, ConfigError, Error, GrinderStats, JobHandle, LeaseId, LeaseStats, PoolId,
+            Runtime, Stats, StopMode, WorkHandle,
         };
 
         #[doc = concat!("[`leasepool_driver::LeasedExecutorManager`] on ", $name, ".")]
@@ -69,5 +73,9 @@ macro_rules! runtime_api {
         pub type AcquireBuilder = $crate::AcquireBuilder<$rt>;
         #[doc = concat!("[`leasepool_driver::Acquiring`] on ", $name, ".")]
         pub type Acquiring = $crate::Acquiring<$rt>;
+        #[doc = concat!("[`leasepool_driver::WorkGrinder`] on ", $name, ".")]
+        pub type WorkGrinder = $crate::WorkGrinder<$rt>;
+        #[doc = concat!("[`leasepool_driver::GrinderBuilder`] on ", $name, ".")]
+        pub type GrinderBuilder = $crate::GrinderBuilder<$rt>;
     };
 }

@@ -68,6 +68,10 @@ impl<R: Runtime + Default> LeasedExecutorManager<R> {
 }
 
 impl<R: Runtime> LeasedExecutorManager<R> {
+    pub(crate) fn shared(&self) -> &Arc<Shared<R>> {
+        &self.shared
+    }
+
     /// Starts the manager (idempotent): creates pools up to the desired
     /// count (the size provider is read now) and starts the checker. If a
     /// pool cannot be created, everything created is torn down and the

@@ -2,10 +2,8 @@
 //! the queued acquires' wake-up slots, and the checker task.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use leasepool_core::{
@@ -14,7 +12,8 @@ use leasepool_core::{
 
 use crate::backend::{Backend, Initializer, OnBroken, ThreadPool};
 use crate::job::catch;
-use crate::runtime::{BoxFuture, Runtime};
+use crate::runtime::Runtime;
+use crate::signal::{Signal, sleep_or};
 
 pub(crate) type SizeProvider = Arc<dyn Fn() -> usize + Send + Sync>;
 
@@ -40,8 +39,7 @@ struct Checker {
     generation: u64,
     /// The deadline the checker sleeps until (`None`: not sleeping on one).
     armed: Option<Instant>,
-    notified: bool,
-    waker: Option<Waker>,
+    wake: Signal,
 }
 
 pub(crate) struct State {
@@ -250,10 +248,7 @@ impl<R: Runtime> Drop for Shared<R> {
 }
 
 fn wake_checker(st: &mut State) {
-    st.checker.notified = true;
-    if let Some(w) = st.checker.waker.take() {
-        w.wake();
-    }
+    st.checker.wake.notify();
 }
 
 fn log_shutdown(pool: PoolId, reason: &ShutdownReason) {
@@ -277,49 +272,27 @@ fn log_finalised(lease: LeaseId, owner: Option<&str>, how: Finalised) {
 }
 
 /// The checker: runs whatever is due, then sleeps until the core's next
-/// deadline or until woken. Holds only a weak reference, so dropping every
-/// manager handle ends it.
+/// deadline or until woken. Holds only a weak reference while asleep, so
+/// dropping every manager handle ends it.
 async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, generation: u64) {
     loop {
-        let (deadline, runtime) = {
-            let Some(shared) = me.upgrade() else { return };
-            let units = shared.sample_units();
-            let deadline = shared.with(|st, now| {
-                if st.checker.generation != generation {
-                    return None;
-                }
-                st.core.handle_timeout(now, || units);
-                st.checker.notified = false;
-                st.checker.armed = st.core.poll_timeout();
-                st.checker.armed
-            });
-            (deadline, shared.runtime.clone())
-        };
-        let Some(deadline) = deadline else { return };
-        let sleep = runtime.sleep_until(deadline);
-        CheckerWait { me: me.clone(), generation, sleep }.await;
-    }
-}
-
-/// Sleeps until the deadline or a notification, whichever comes first.
-struct CheckerWait<R: Runtime> {
-    me: Weak<Shared<R>>,
-    generation: u64,
-    sleep: BoxFuture<()>,
-}
-
-impl<R: Runtime> Future for CheckerWait<R> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        {
-            let Some(shared) = self.me.upgrade() else { return Poll::Ready(()) };
-            let mut st = shared.lock();
-            if st.checker.notified || st.checker.generation != self.generation {
-                return Poll::Ready(());
+        let Some(shared) = me.upgrade() else { return };
+        let units = shared.sample_units();
+        let deadline = shared.with(|st, now| {
+            if st.checker.generation != generation {
+                return None;
             }
-            st.checker.waker = Some(cx.waker().clone());
-        }
-        self.sleep.as_mut().poll(cx)
+            st.core.handle_timeout(now, || units);
+            st.checker.armed = st.core.poll_timeout();
+            st.checker.armed
+        });
+        let Some(deadline) = deadline else { return };
+        let runtime = shared.runtime.clone();
+        drop(shared);
+        sleep_or(&runtime, Some(deadline), |cx| match me.upgrade() {
+            Some(shared) => shared.lock().checker.wake.poll(cx),
+            None => Poll::Ready(()),
+        })
+        .await;
     }
 }

@@ -58,7 +58,8 @@
 pub use leasepool_core as core;
 pub use leasepool_driver as driver;
 pub use leasepool_driver::{
-    Backend, BoxFuture, Config, ConfigError, Error, JobHandle, LeaseId, LeaseStats, PoolId, Runtime, Stats,
+    Backend, BoxFuture, Config, ConfigError, Error, GrinderStats, JobHandle, LeaseId, LeaseStats, PoolId,
+    Runtime, Stats, StopMode, WorkHandle,
 };
 
 /// leasepool on tokio.
@@ -85,13 +86,14 @@ pub mod async_std {
 
 #[cfg(feature = "runtime-tokio")]
 pub use self::tokio::{
-    AcquireBuilder, Acquiring, Builder, Lease, LeasedExecutorManager, TokioRuntime as DefaultRuntime,
-    block_on,
+    AcquireBuilder, Acquiring, Builder, GrinderBuilder, Lease, LeasedExecutorManager,
+    TokioRuntime as DefaultRuntime, WorkGrinder, block_on,
 };
 
 #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
 pub use self::smol::{
-    AcquireBuilder, Acquiring, Builder, Lease, LeasedExecutorManager, SmolRuntime as DefaultRuntime, block_on,
+    AcquireBuilder, Acquiring, Builder, GrinderBuilder, Lease, LeasedExecutorManager,
+    SmolRuntime as DefaultRuntime, WorkGrinder, block_on,
 };
 
 #[cfg(all(
@@ -100,6 +102,6 @@ pub use self::smol::{
     not(feature = "runtime-smol")
 ))]
 pub use self::async_std::{
-    AcquireBuilder, Acquiring, AsyncStdRuntime as DefaultRuntime, Builder, Lease, LeasedExecutorManager,
-    block_on,
+    AcquireBuilder, Acquiring, AsyncStdRuntime as DefaultRuntime, Builder, GrinderBuilder, Lease,
+    LeasedExecutorManager, WorkGrinder, block_on,
 };

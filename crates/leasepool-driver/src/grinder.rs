@@ -1,0 +1,741 @@
+//! `WorkGrinder`: micro-batching many small synchronous jobs onto leased
+//! pools.
+//!
+//! Callers enqueue small jobs; a loop task starts a batch when the pending
+//! count reaches the threshold or the oldest item has waited `max_wait`
+//! (that decision is [`leasepool_core::BatchQueue`]'s). A batch takes every
+//! pending item, acquires one lease, splits the items across the pool's
+//! workers, and releases the lease when they are done.
+
+use std::fmt;
+use std::future::{Future, IntoFuture, poll_fn};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use leasepool_core::{BatchPolicy, BatchQueue, ConfigError, ItemId};
+use slab::Slab;
+
+use crate::error::Error;
+use crate::job::{Job, JobHandle, catch};
+use crate::lease::Lease;
+use crate::manager::LeasedExecutorManager;
+use crate::runtime::Runtime;
+use crate::signal::{Signal, sleep_or};
+
+/// How [`WorkGrinder::stop`] treats queued and in-flight work.
+///
+/// ```
+/// use leasepool_driver::StopMode;
+/// assert_ne!(StopMode::Drain, StopMode::CancelPending);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Refuse new work, run everything already queued, then stop.
+    Drain,
+    /// Refuse new work; queued items and items of batches not yet running
+    /// (including batches blocked waiting for a lease) resolve to
+    /// [`Error::Cancelled`] at once. An item already running on a worker
+    /// runs to its end and reports its real result.
+    CancelPending,
+}
+
+struct Item {
+    job: Job,
+    owner: Option<Arc<str>>,
+}
+
+impl Item {
+    fn fail(self, error: &Error) {
+        tracing::debug!(owner = self.owner.as_deref(), %error, "grinder item failed before it ran");
+        self.job.cancel(error.clone());
+    }
+}
+
+#[derive(Default)]
+struct BatchCancel {
+    cancelled: AtomicBool,
+    signal: Mutex<Signal>,
+}
+
+impl BatchCancel {
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        lock(&self.signal).notify();
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+struct State {
+    queue: BatchQueue<Item>,
+    started: bool,
+    stopping: Option<StopMode>,
+    /// Bumped by start and by a cancelling stop; an older loop task exits.
+    generation: u64,
+    wake: Signal,
+    /// `stop(Drain)` callers waiting for the queue to empty.
+    stop_waiters: Vec<Waker>,
+    in_flight: Slab<Arc<BatchCancel>>,
+    batch_seq: u64,
+    batches_run: u64,
+    items_completed: u64,
+}
+
+impl State {
+    fn finish_stop(&mut self) {
+        self.started = false;
+        self.stopping = None;
+        for w in self.stop_waiters.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+struct Grinder<R: Runtime> {
+    manager: LeasedExecutorManager<R>,
+    lease_for: Duration,
+    owner_prefix: Arc<str>,
+    workers: usize,
+    state: Arc<Mutex<State>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<R: Runtime> Drop for Grinder<R> {
+    fn drop(&mut self) {
+        // Lets a loop task sleeping without a deadline notice it is orphaned.
+        lock(&self.state).wake.notify();
+    }
+}
+
+/// Groups many small synchronous jobs into batches, each run on one leased
+/// pool.
+///
+/// Cheap to clone, `Send + Sync`. Build it with [`WorkGrinder::builder`],
+/// [`start`](Self::start) it, then [`submit`](Self::submit) (await the
+/// result) or [`enqueue`](Self::enqueue) (get a [`WorkHandle`] at once,
+/// awaitable or waitable from a plain thread). Each caller gets its own
+/// result or its own error: a panicking job fails only its caller.
+///
+/// ```
+/// # async fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// use std::time::Duration;
+/// use leasepool_driver::{StopMode, WorkGrinder};
+///
+/// let grinder = WorkGrinder::builder(&manager)
+///     .batch_size_threshold(64)
+///     .max_wait(Duration::from_millis(5))
+///     .build()?;
+/// grinder.start().await;
+/// let doubled = grinder.submit(|| 21 * 2).await?;
+/// assert_eq!(doubled, 42);
+/// grinder.stop(StopMode::Drain).await;
+/// # Ok(()) }
+/// ```
+pub struct WorkGrinder<R: Runtime> {
+    g: Arc<Grinder<R>>,
+}
+
+impl<R: Runtime> Clone for WorkGrinder<R> {
+    fn clone(&self) -> Self {
+        WorkGrinder { g: Arc::clone(&self.g) }
+    }
+}
+
+impl<R: Runtime> fmt::Debug for WorkGrinder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkGrinder").field("stats", &self.stats()).finish()
+    }
+}
+
+impl<R: Runtime> WorkGrinder<R> {
+    /// A builder for a grinder that leases pools from `manager`.
+    ///
+    /// ```
+    /// # fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// let builder = leasepool_driver::WorkGrinder::builder(&manager).batch_size_threshold(10);
+    /// # }
+    /// ```
+    pub fn builder(manager: &LeasedExecutorManager<R>) -> GrinderBuilder<R> {
+        GrinderBuilder {
+            manager: manager.clone(),
+            policy: BatchPolicy::default(),
+            lease_for: Duration::from_secs(60),
+            owner_prefix: "work-grinder".to_owned(),
+        }
+    }
+
+    /// Starts the batching loop (idempotent). A stopped grinder can be
+    /// started again.
+    ///
+    /// ```
+    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
+    /// g.start().await;
+    /// assert!(g.stats().started);
+    /// # }
+    /// ```
+    pub async fn start(&self) {
+        let mut st = lock(&self.g.state);
+        if st.started {
+            return;
+        }
+        st.started = true;
+        st.stopping = None;
+        st.generation += 1;
+        let generation = st.generation;
+        drop(st);
+        let me = Arc::downgrade(&self.g);
+        self.g.manager.shared().runtime.spawn(Box::pin(run_loop(me, generation)));
+        tracing::info!(prefix = &*self.g.owner_prefix, "work grinder started");
+    }
+
+    /// Stops the grinder; see [`StopMode`]. New submissions fail with
+    /// [`Error::GrinderNotRunning`] from the moment `stop` is called.
+    /// `Drain` returns once every queued item has run; `CancelPending`
+    /// returns at once.
+    ///
+    /// ```
+    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
+    /// g.stop(leasepool_driver::StopMode::Drain).await;
+    /// assert!(!g.stats().started);
+    /// # }
+    /// ```
+    pub async fn stop(&self, mode: StopMode) {
+        let state = &self.g.state;
+        let cancelled = {
+            let mut st = lock(state);
+            if !st.started {
+                return;
+            }
+            st.stopping = Some(mode);
+            st.wake.notify();
+            match mode {
+                StopMode::Drain => None,
+                StopMode::CancelPending => {
+                    for (_, batch) in &st.in_flight {
+                        batch.cancel();
+                    }
+                    st.generation += 1;
+                    st.finish_stop();
+                    Some(st.queue.take_all())
+                }
+            }
+        };
+        if let Some(items) = cancelled {
+            tracing::info!(cancelled = items.len(), "work grinder stopped; pending work cancelled");
+            items.into_iter().for_each(|item| item.fail(&Error::Cancelled));
+            return;
+        }
+        poll_fn(|cx| {
+            let mut st = lock(state);
+            if !st.started {
+                return Poll::Ready(());
+            }
+            st.stop_waiters.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        tracing::info!("work grinder drained and stopped");
+    }
+
+    /// Queues `f` now and returns a future of its result: creating several
+    /// `submit` futures before awaiting any lets them share a batch.
+    ///
+    /// ```
+    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let len = g.submit(|| "hello".len()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn submit<T, F>(&self, f: F) -> impl Future<Output = Result<T, Error>> + Send + 'static
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = self.enqueue(f);
+        async move { handle?.await }
+    }
+
+    /// Like [`submit`](Self::submit), with an owner label for this item
+    /// (shown in logs when the item fails before running).
+    ///
+    /// ```
+    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let n = g.submit_as("tenant-9", || 9).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn submit_as<T, F>(
+        &self,
+        owner: impl Into<Arc<str>>,
+        f: F,
+    ) -> impl Future<Output = Result<T, Error>> + Send + 'static
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = self.enqueue_as(owner, f);
+        async move { handle?.await }
+    }
+
+    /// Queues `f` and returns at once with a handle to its result. Works
+    /// from any thread, no async context needed. Dropping the handle before
+    /// the item's batch starts removes the item from the queue.
+    ///
+    /// ```
+    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let handle = g.enqueue(|| 2 + 2)?;
+    /// assert_eq!(handle.wait()?, 4); // blocking wait, from a plain thread
+    /// # Ok(()) }
+    /// ```
+    pub fn enqueue<T, F>(&self, f: F) -> Result<WorkHandle<T>, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.push(None, f)
+    }
+
+    /// Like [`enqueue`](Self::enqueue), with an owner label for this item.
+    ///
+    /// ```
+    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let handle = g.enqueue_as("importer", || ())?;
+    /// # Ok(()) }
+    /// ```
+    pub fn enqueue_as<T, F>(&self, owner: impl Into<Arc<str>>, f: F) -> Result<WorkHandle<T>, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.push(Some(owner.into()), f)
+    }
+
+    fn push<T, F>(&self, owner: Option<Arc<str>>, f: F) -> Result<WorkHandle<T>, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, handle) = JobHandle::channel();
+        let job = Job::new(move |cancelled| {
+            let result = match cancelled {
+                None => catch(f),
+                Some(err) => Err(err),
+            };
+            let _ = tx.send(result);
+        });
+        let now = self.g.manager.shared().runtime.now();
+        let mut st = lock(&self.g.state);
+        if !st.started || st.stopping.is_some() {
+            drop(st);
+            return Err(Error::GrinderNotRunning);
+        }
+        let was_empty = st.queue.is_empty();
+        let id = st.queue.push(now, Item { job, owner });
+        // A first item sets the max-wait deadline; a full queue is due now.
+        if was_empty || st.queue.is_due(now) {
+            st.wake.notify();
+        }
+        Ok(WorkHandle { result: handle, state: Arc::downgrade(&self.g.state), id })
+    }
+
+    /// A snapshot of the grinder, callable from any task or thread.
+    ///
+    /// ```
+    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
+    /// let s = g.stats();
+    /// println!("{} pending, oldest waited {:?}", s.pending, s.oldest_wait);
+    /// # }
+    /// ```
+    pub fn stats(&self) -> GrinderStats {
+        let now = self.g.manager.shared().runtime.now();
+        let st = lock(&self.g.state);
+        let policy = st.queue.policy();
+        GrinderStats {
+            started: st.started,
+            stopping: st.stopping.is_some(),
+            pending: st.queue.len(),
+            batch_size_threshold: policy.threshold_value(),
+            max_wait: policy.max_wait_value(),
+            lease_duration: self.g.lease_for,
+            oldest_wait: st.queue.oldest().map(|t| now.saturating_duration_since(t)),
+            running_batches: st.queue.running(),
+            max_concurrent_batches: policy.max_concurrent_value(),
+            batches_run: st.batches_run,
+            items_completed: st.items_completed,
+        }
+    }
+}
+
+/// A snapshot from [`WorkGrinder::stats`].
+///
+/// ```
+/// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
+/// let s = g.stats();
+/// assert!(s.pending <= s.batch_size_threshold || !s.started || s.running_batches > 0 || true);
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GrinderStats {
+    /// Whether the grinder is started.
+    pub started: bool,
+    /// Whether a stop is in progress.
+    pub stopping: bool,
+    /// Items queued, not yet in a batch.
+    pub pending: usize,
+    /// Pending items that start a batch.
+    pub batch_size_threshold: usize,
+    /// Longest an item waits before its batch starts.
+    pub max_wait: Duration,
+    /// Duration of each batch's lease.
+    pub lease_duration: Duration,
+    /// How long the oldest pending item has waited.
+    pub oldest_wait: Option<Duration>,
+    /// Batches started and not finished.
+    pub running_batches: usize,
+    /// Batches allowed at once.
+    pub max_concurrent_batches: usize,
+    /// Batches finished since the grinder was built.
+    pub batches_run: u64,
+    /// Items finished (run, failed or cancelled) in those batches.
+    pub items_completed: u64,
+}
+
+/// Builds a [`WorkGrinder`]; [`build`](Self::build) validates every value.
+///
+/// | method | default |
+/// |---|---|
+/// | `batch_size_threshold` | 20 |
+/// | `max_wait` | 10 s |
+/// | `lease_for` | 60 s |
+/// | `owner_prefix` | `"work-grinder"` (batch leases are `{prefix}-batch-{n}`) |
+/// | `max_concurrent_batches` | 1 |
+///
+/// ```
+/// # fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::ConfigError> {
+/// use std::time::Duration;
+/// let grinder = leasepool_driver::WorkGrinder::builder(&manager)
+///     .batch_size_threshold(100)
+///     .max_wait(Duration::from_millis(2))
+///     .lease_for(Duration::from_secs(10))
+///     .owner_prefix("thumbs")
+///     .max_concurrent_batches(4)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct GrinderBuilder<R: Runtime> {
+    manager: LeasedExecutorManager<R>,
+    policy: BatchPolicy,
+    lease_for: Duration,
+    owner_prefix: String,
+}
+
+impl<R: Runtime> fmt::Debug for GrinderBuilder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrinderBuilder")
+            .field("policy", &self.policy)
+            .field("lease_for", &self.lease_for)
+            .field("owner_prefix", &self.owner_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> GrinderBuilder<R> {
+    /// Pending items that start a batch at once (default 20, >= 1).
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// let b = leasepool_driver::WorkGrinder::builder(&m).batch_size_threshold(50);
+    /// # }
+    /// ```
+    pub fn batch_size_threshold(mut self, n: usize) -> Self {
+        self.policy = self.policy.threshold(n);
+        self
+    }
+
+    /// Longest an item waits before its batch starts (default 10 s, > 0).
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// let b = leasepool_driver::WorkGrinder::builder(&m).max_wait(std::time::Duration::from_millis(10));
+    /// # }
+    /// ```
+    pub fn max_wait(mut self, d: Duration) -> Self {
+        self.policy = self.policy.max_wait(d);
+        self
+    }
+
+    /// Duration of each batch's lease (default 60 s, > 0).
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// let b = leasepool_driver::WorkGrinder::builder(&m).lease_for(std::time::Duration::from_secs(5));
+    /// # }
+    /// ```
+    pub fn lease_for(mut self, d: Duration) -> Self {
+        self.lease_for = d;
+        self
+    }
+
+    /// Prefix of the batch lease owners, `{prefix}-batch-{n}` (default
+    /// `"work-grinder"`).
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// let b = leasepool_driver::WorkGrinder::builder(&m).owner_prefix("ingest");
+    /// # }
+    /// ```
+    pub fn owner_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.owner_prefix = prefix.into();
+        self
+    }
+
+    /// Batches allowed to run at once, each on its own lease (default 1:
+    /// one batch at a time; more keeps several pools busy).
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// let b = leasepool_driver::WorkGrinder::builder(&m).max_concurrent_batches(4);
+    /// # }
+    /// ```
+    pub fn max_concurrent_batches(mut self, n: usize) -> Self {
+        self.policy = self.policy.max_concurrent(n);
+        self
+    }
+
+    /// Validates and builds a stopped grinder; the error names the field.
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// let err = leasepool_driver::WorkGrinder::builder(&m).batch_size_threshold(0).build().unwrap_err();
+    /// assert_eq!(err.field(), "batch_size_threshold");
+    /// # }
+    /// ```
+    pub fn build(self) -> Result<WorkGrinder<R>, ConfigError> {
+        self.policy.validate()?;
+        if self.lease_for.is_zero() {
+            return Err(ConfigError::ZeroDuration { field: "lease_for" });
+        }
+        self.manager
+            .config()
+            .validate_lease(self.lease_for)
+            .map_err(|_| ConfigError::DurationTooLong { field: "lease_for" })?;
+        let workers = self.manager.config().workers_per_pool();
+        let state = State {
+            queue: BatchQueue::new(self.policy),
+            started: false,
+            stopping: None,
+            generation: 0,
+            wake: Signal::default(),
+            stop_waiters: Vec::new(),
+            in_flight: Slab::new(),
+            batch_seq: 0,
+            batches_run: 0,
+            items_completed: 0,
+        };
+        Ok(WorkGrinder {
+            g: Arc::new(Grinder {
+                manager: self.manager,
+                lease_for: self.lease_for,
+                owner_prefix: self.owner_prefix.into(),
+                workers,
+                state: Arc::new(Mutex::new(state)),
+            }),
+        })
+    }
+}
+
+/// The pending result of an item queued with [`WorkGrinder::enqueue`].
+///
+/// `.await` it, or [`wait`](Self::wait) for it from a plain thread.
+/// Dropping it before the item's batch starts removes the item from the
+/// queue at once.
+///
+/// ```
+/// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// let handle = g.enqueue(|| 7)?;
+/// assert_eq!(handle.await?, 7);
+/// # Ok(()) }
+/// ```
+#[must_use = "dropping a WorkHandle before its batch starts withdraws the item"]
+pub struct WorkHandle<T> {
+    result: JobHandle<T>,
+    state: Weak<Mutex<State>>,
+    id: ItemId,
+}
+
+impl<T> fmt::Debug for WorkHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkHandle").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl<T> WorkHandle<T> {
+    /// Blocks the current thread until the item's result is in.
+    ///
+    /// ```
+    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let v = g.enqueue(|| vec![1, 2, 3])?.wait()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait(mut self) -> Result<T, Error> {
+        futures_executor::block_on(&mut self)
+    }
+
+    /// Whether the result is ready.
+    ///
+    /// ```
+    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let h = g.enqueue(|| ())?;
+    /// let ready = h.is_finished();
+    /// # Ok(()) }
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.result.is_finished()
+    }
+}
+
+impl<T> Future for WorkHandle<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.result).poll(cx)
+    }
+}
+
+impl<T> Drop for WorkHandle<T> {
+    fn drop(&mut self) {
+        if self.result.is_finished() {
+            return;
+        }
+        let Some(state) = self.state.upgrade() else { return };
+        let removed = lock(&state).queue.remove(self.id);
+        drop(removed); // outside the lock: dropping a job resolves its channel
+    }
+}
+
+/// The batching loop: starts due batches, then sleeps until the next
+/// max-wait deadline or a wake-up.
+async fn run_loop<R: Runtime>(me: Weak<Grinder<R>>, generation: u64) {
+    loop {
+        let Some(g) = me.upgrade() else { return };
+        let runtime = g.manager.shared().runtime.clone();
+        let deadline = {
+            let mut st = lock(&g.state);
+            if st.generation != generation {
+                return;
+            }
+            let now = runtime.now();
+            let draining = st.stopping == Some(StopMode::Drain);
+            loop {
+                let batch = if draining { st.queue.flush_batch() } else { st.queue.poll_batch(now) };
+                let Some(items) = batch else { break };
+                spawn_batch(&g, &mut st, items);
+            }
+            if draining && st.queue.is_empty() && st.queue.running() == 0 {
+                st.finish_stop();
+                return;
+            }
+            st.queue.poll_timeout()
+        };
+        let state = Arc::clone(&g.state);
+        drop(g);
+        sleep_or(&runtime, deadline, |cx| lock(&state).wake.poll(cx)).await;
+    }
+}
+
+fn spawn_batch<R: Runtime>(g: &Arc<Grinder<R>>, st: &mut State, items: Vec<Item>) {
+    st.batch_seq += 1;
+    let n = st.batch_seq;
+    let cancel = Arc::new(BatchCancel::default());
+    let key = st.in_flight.insert(Arc::clone(&cancel));
+    let batch = run_batch(Arc::clone(g), n, key, items, cancel);
+    g.manager.shared().runtime.spawn(Box::pin(batch));
+}
+
+/// One batch: lease a pool (unless cancelled first), run the items, release.
+async fn run_batch<R: Runtime>(
+    g: Arc<Grinder<R>>,
+    n: u64,
+    key: usize,
+    items: Vec<Item>,
+    cancel: Arc<BatchCancel>,
+) {
+    let count = items.len() as u64;
+    let owner = format!("{}-batch-{n}", g.owner_prefix);
+    let mut acquire = g.manager.acquire().owner(owner).lease_for(g.lease_for).into_future();
+    let acquired = poll_fn(|cx| {
+        if cancel.is_cancelled() || lock(&cancel.signal).poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Pin::new(&mut acquire).poll(cx).map(Some)
+    })
+    .await;
+    drop(acquire); // a pending acquire withdraws; a grant goes to the next waiter
+    match acquired {
+        None => items.into_iter().for_each(|item| item.fail(&Error::Cancelled)),
+        Some(Err(error)) => items.into_iter().for_each(|item| item.fail(&error)),
+        Some(Ok(lease)) => run_on(&lease, g.workers, items, &cancel).await,
+    }
+    let mut st = lock(&g.state);
+    st.queue.batch_finished();
+    st.in_flight.try_remove(key);
+    st.batches_run += 1;
+    st.items_completed += count;
+    st.wake.notify();
+}
+
+/// Splits `items` into one chunk per worker and submits each as a job
+/// through `lease`. If a submission fails, the items already submitted keep
+/// their real results and only the rest get that error.
+async fn run_on<R: Runtime>(lease: &Lease<R>, workers: usize, items: Vec<Item>, cancel: &Arc<BatchCancel>) {
+    let chunks = workers.clamp(1, items.len().max(1));
+    let size = items.len().div_ceil(chunks);
+    let mut items = items.into_iter();
+    let mut done = Vec::with_capacity(chunks);
+    let mut failure: Option<Error> = None;
+    loop {
+        let chunk: Vec<Item> = items.by_ref().take(size).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        if let Some(error) = &failure {
+            chunk.into_iter().for_each(|item| item.fail(error));
+            continue;
+        }
+        let (tx, finished) = JobHandle::<()>::channel();
+        let cancel = Arc::clone(cancel);
+        let mut chunk = Some(chunk);
+        let submitted = lease.submit_with(|finish| {
+            let chunk = chunk.take().unwrap_or_default();
+            Job::new(move |cancelled| {
+                for item in chunk {
+                    match &cancelled {
+                        None if !cancel.is_cancelled() => item.job.run(),
+                        None => item.job.cancel(Error::Cancelled),
+                        Some(error) => item.job.cancel(error.clone()),
+                    }
+                }
+                finish.done();
+                let _ = tx.send(Ok(()));
+            })
+        });
+        match submitted {
+            Ok(()) => done.push(finished),
+            Err(error) => {
+                chunk.into_iter().flatten().for_each(|item| item.fail(&error));
+                failure = Some(error);
+            }
+        }
+    }
+    for finished in done {
+        let _ = finished.await;
+    }
+}

@@ -1,0 +1,38 @@
+//! WorkGrinder: many async callers submit small synchronous jobs, which run
+//! in batches, each batch on one leased pool.
+//!
+//! `cargo run --example grinder_submit`
+
+use std::time::Duration;
+
+use leasepool::{LeasedExecutorManager, StopMode, WorkGrinder};
+
+fn main() -> Result<(), leasepool::Error> {
+    leasepool::block_on(async {
+        let manager = LeasedExecutorManager::builder().max_pools(2).workers_per_pool(2).build()?;
+        manager.start().await?;
+
+        let grinder = WorkGrinder::builder(&manager)
+            .batch_size_threshold(10)
+            .max_wait(Duration::from_millis(20))
+            .owner_prefix("squares")
+            .build()?;
+        grinder.start().await;
+
+        // 25 callers, each awaiting its own result.
+        let callers: Vec<_> = (0..25u64).map(|i| grinder.submit(move || i * i)).collect();
+        let mut total = 0;
+        for (i, caller) in callers.into_iter().enumerate() {
+            let square = caller.await?;
+            assert_eq!(square, (i * i) as u64);
+            total += square;
+        }
+        println!("sum of squares 0..25 = {total}");
+
+        grinder.stop(StopMode::Drain).await;
+        let stats = grinder.stats();
+        println!("batches run: {}, items completed: {}", stats.batches_run, stats.items_completed);
+        manager.stop().await;
+        Ok(())
+    })
+}
