@@ -183,6 +183,9 @@ impl<R: Runtime> Future for Acquiring<R> {
                                 None => Err(Error::Spawn(Shared::<R>::take_spawn_error(st))),
                             })
                         });
+                        if pool.is_ok() {
+                            tracing::debug!(lease = %grant.lease, owner = owner.as_deref(), pool = %grant.pool, "lease granted");
+                        }
                         Poll::Ready(pool.map(|pool| Lease::new(Arc::clone(&this.shared), grant, owner, pool)))
                     }
                     Ok((Acquired::Queued(waiter), _)) => {
