@@ -180,7 +180,9 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// # }
     /// ```
     pub fn desired_executor_count(&self) -> usize {
-        self.shared.lock().core.config().desired_pools(self.shared.sample_units())
+        // The provider is user code: never call it under the lock.
+        let units = self.shared.sample_units();
+        self.shared.lock().core.config().desired_pools(units)
     }
 
     /// Idle pools.
