@@ -1,47 +1,90 @@
-//! Quick start: a manager with bounded pools, a few leases, blocking work.
+//! Quick start: build a manager, start it, let several async tasks lease
+//! pools *concurrently* to run blocking work, look at the counts, stop.
 //!
-//! `cargo run --example quickstart` (tokio). On other runtimes:
-//! `cargo run -p leasepool --no-default-features --features runtime-smol --example quickstart`.
+//! What it teaches: the whole life cycle in one screen. Eight tasks compete
+//! for at most three pools; each one leases a pool, runs a blocking job on
+//! that pool's dedicated worker threads, and gives the pool back by dropping
+//! the lease. Tasks that find every pool busy wait their turn (first come,
+//! first served).
+//!
+//! Run it with `cargo run --example quickstart` (tokio, the default), or on
+//! another runtime, unchanged:
+//! `cargo run -p leasepool --no-default-features --features runtime-smol --example quickstart`
+//! (or `--features runtime-async-std`).
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use leasepool::LeasedExecutorManager;
 
 fn main() -> Result<(), leasepool::Error> {
     leasepool::block_on(async {
         let manager = LeasedExecutorManager::builder()
-            .max_pools(4)
-            .workers_per_pool(2)
+            .max_pools(3) // never more than 3 pools, leased and idle together
+            .workers_per_pool(2) // each pool owns 2 dedicated threads
             .default_lease(Duration::from_secs(30))
             .build()?;
         manager.start().await?;
-        println!("started: {} pool(s) ready", manager.total_count());
+        println!(
+            "started: {} pool(s) ready, at most {}",
+            manager.total_count(),
+            manager.config().max_pools()
+        );
 
-        // Eight tasks each lease a pool, hash some bytes on it, and give it back.
-        let tasks: Vec<_> = (0..8u64)
-            .map(|i| {
-                let manager = manager.clone();
-                async move {
-                    let lease = manager.acquire().owner(format!("task-{i}")).await?;
-                    let digest = lease
-                        .run(move || {
-                            // Stand-in for blocking or CPU-heavy work.
-                            (0..200_000u64).fold(i, |h, x| h.rotate_left(5) ^ x.wrapping_mul(0x9E37_79B9))
-                        })
-                        .await?;
-                    Ok::<_, leasepool::Error>((i, lease.id(), digest))
-                }
-            })
-            .collect();
-        for task in tasks {
-            let (i, lease, digest) = task.await?;
-            println!("task {i}: lease {lease} -> {digest:016x}");
+        let started = Instant::now();
+        let peak = Arc::new(AtomicUsize::new(0));
+
+        // Eight tasks, polled together by `join_all`: they really overlap.
+        let tasks = (0..8u64).map(|i| {
+            let manager = manager.clone(); // cheap: an Arc inside
+            let peak = Arc::clone(&peak);
+            async move {
+                // Waits while all three pools are leased.
+                let lease = manager.acquire().owner(format!("task-{i}")).await?;
+                peak.fetch_max(manager.leased_count(), Ordering::Relaxed);
+
+                // The closure runs on one of the pool's worker threads, so the
+                // async task is free while it blocks.
+                let (thread, digest) = lease
+                    .run(move || {
+                        std::thread::sleep(Duration::from_millis(100)); // blocking I/O stand-in
+                        let digest =
+                            (0..100_000u64).fold(i, |h, x| h.rotate_left(5) ^ x.wrapping_mul(0x9E37_79B9));
+                        (std::thread::current().name().unwrap_or("?").to_owned(), digest)
+                    })
+                    .await?;
+                println!(
+                    "task {i}: lease {} on pool {} ({thread}) -> {digest:016x}",
+                    lease.id(),
+                    lease.pool_id()
+                );
+                Ok::<_, leasepool::Error>(())
+                // `lease` is dropped here: the pool goes back (or to the next waiter).
+            }
+        });
+        for result in join_all(tasks).await {
+            result?;
         }
 
+        let elapsed = started.elapsed();
+        println!(
+            "8 jobs of 100 ms in {} ms: at most {} lease(s) at once",
+            elapsed.as_millis(),
+            peak.load(Ordering::Relaxed)
+        );
+
+        // Demand grew the manager to three pools; as leases came back, pools
+        // above the desired count (min_pools = 1 without a size signal) were
+        // shut down instead of being kept idle.
         let stats = manager.stats();
-        println!("pools: total={} available={} leased={}", stats.total, stats.available, stats.leased);
+        println!(
+            "pools: total={} available={} leased={} desired={}",
+            stats.total, stats.available, stats.leased, stats.desired
+        );
         manager.stop().await;
-        println!("stopped");
+        println!("stopped: total={}", manager.total_count());
         Ok(())
     })
 }

@@ -80,7 +80,7 @@ impl<R: Runtime> AcquireBuilder<R> {
     /// ```
     /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
     /// match m.acquire().timeout(std::time::Duration::from_millis(50)).await {
-    ///     Err(leasepool_driver::Error::Timeout(waited)) => println!("busy for {waited:?}"),
+    ///     Err(leasepool_driver::Error::Timeout(limit)) => println!("no pool within {limit:?}"),
     ///     other => drop(other),
     /// }
     /// # }

@@ -23,7 +23,7 @@ pub enum Error {
     /// `try_acquire` found no free pool and the manager is at `max_pools`.
     #[error("no pool is free and the manager is at max_pools: wait with `acquire()`, or raise max_pools")]
     Unavailable,
-    /// No pool became free within the acquire timeout.
+    /// No pool became free within the acquire timeout (the timeout given).
     #[error("no pool became free within {0:?}: raise the timeout or max_pools, or hold leases for less time")]
     Timeout(Duration),
     /// The lease was released, revoked at hard expiry, or its manager stopped.

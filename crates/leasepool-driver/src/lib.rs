@@ -73,6 +73,16 @@ macro_rules! runtime_api {
         pub type AcquireBuilder = $crate::AcquireBuilder<$rt>;
         #[doc = concat!("[`leasepool_driver::Acquiring`] on ", $name, ".")]
         pub type Acquiring = $crate::Acquiring<$rt>;
+        #[doc = concat!("Sleeps for `duration` with ", $name, "'s timer: a runtime-neutral pause for examples and tests.")]
+        ///
+        /// ```ignore
+        /// sleep(std::time::Duration::from_millis(10)).await;
+        /// ```
+        pub fn sleep(duration: std::time::Duration) -> $crate::BoxFuture<()> {
+            let runtime = <$rt as ::std::default::Default>::default();
+            $crate::Runtime::sleep_until(&runtime, $crate::Runtime::now(&runtime) + duration)
+        }
+
         #[doc = concat!("[`leasepool_driver::WorkGrinder`] on ", $name, ".")]
         pub type WorkGrinder = $crate::WorkGrinder<$rt>;
         #[doc = concat!("[`leasepool_driver::GrinderBuilder`] on ", $name, ".")]

@@ -85,17 +85,19 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// ```
     pub async fn start(&self) -> Result<(), Error> {
         let units = self.shared.sample_units();
-        let result = self.shared.with(|st, now| {
-            if !st.core.start(now, units) {
-                return None;
-            }
-            Some(st.core.desired_count())
+        let started = self.shared.with(|st, now| {
+            // Forget a failure left over from an earlier run.
+            Shared::<R>::take_spawn_failure(st);
+            st.core.start(now, units)
         });
-        let Some(desired) = result else { return Ok(()) };
+        if !started {
+            return Ok(());
+        }
         self.shared.with(|st, now| {
-            if st.core.total_count() < desired {
+            // Judge by the recorded spawn failure, not by the pool count: a
+            // pool whose initializer failed may already have been retired.
+            if let Some(err) = Shared::<R>::take_spawn_failure(st) {
                 // A pool failed to start: undo everything.
-                let err = Shared::<R>::take_spawn_error(st);
                 st.core.stop(now);
                 return Err(Error::Spawn(err));
             }

@@ -185,17 +185,34 @@ impl<R: Runtime> Shared<R> {
         }
     }
 
-    /// Retires a broken pool (idempotent).
+    /// Retires a broken pool (idempotent). A pool breaks only when its worker
+    /// initializer fails, so it never came up: like a failed creation it is
+    /// forgotten and shut down, and the minimum is restored by the next
+    /// check rather than at once. (`Core::pool_broken` restores it at once,
+    /// so an initializer that always fails recreated pools in a hot loop.)
     pub(crate) fn retire(&self, pool: PoolId) {
-        self.with(|st, now| {
-            if st.core.pool_broken(pool, now) {
-                tracing::warn!(pool = %pool, "broken pool retired");
+        let retired = self.with(|st, now| {
+            if !st.core.pool_create_failed(pool, now) {
+                return None;
             }
+            tracing::warn!(pool = %pool, "broken pool retired");
+            st.pools.remove(&pool)
         });
+        // After unlocking: shutting down cancels queued jobs, whose
+        // completion takes the lock.
+        if let Some(pool) = retired {
+            pool.shutdown();
+        }
     }
 
     pub(crate) fn take_spawn_error(st: &mut State) -> Arc<std::io::Error> {
-        st.spawn_error.take().unwrap_or_else(|| Arc::new(std::io::Error::other("pool creation failed")))
+        Self::take_spawn_failure(st)
+            .unwrap_or_else(|| Arc::new(std::io::Error::other("pool creation failed")))
+    }
+
+    /// The error of the last pool whose threads failed to start, if any.
+    pub(crate) fn take_spawn_failure(st: &mut State) -> Option<Arc<std::io::Error>> {
+        st.spawn_error.take()
     }
 
     /// Releases a lease and logs how it ended.
@@ -290,7 +307,16 @@ async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, generation: u64) {
         let runtime = shared.runtime.clone();
         drop(shared);
         sleep_or(&runtime, Some(deadline), |cx| match me.upgrade() {
-            Some(shared) => shared.lock().checker.wake.poll(cx),
+            Some(shared) => {
+                let mut st = shared.lock();
+                // Superseded by stop/start: exit without touching the signal,
+                // which belongs to the current checker (polling it would
+                // consume its wake-ups and replace its registered waker).
+                if st.checker.generation != generation {
+                    return Poll::Ready(());
+                }
+                st.checker.wake.poll(cx)
+            }
             None => Poll::Ready(()),
         })
         .await;

@@ -87,13 +87,13 @@ pub mod async_std {
 #[cfg(feature = "runtime-tokio")]
 pub use self::tokio::{
     AcquireBuilder, Acquiring, Builder, GrinderBuilder, Lease, LeasedExecutorManager,
-    TokioRuntime as DefaultRuntime, WorkGrinder, block_on,
+    TokioRuntime as DefaultRuntime, WorkGrinder, block_on, sleep,
 };
 
 #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
 pub use self::smol::{
     AcquireBuilder, Acquiring, Builder, GrinderBuilder, Lease, LeasedExecutorManager,
-    SmolRuntime as DefaultRuntime, WorkGrinder, block_on,
+    SmolRuntime as DefaultRuntime, WorkGrinder, block_on, sleep,
 };
 
 #[cfg(all(
@@ -103,5 +103,5 @@ pub use self::smol::{
 ))]
 pub use self::async_std::{
     AcquireBuilder, Acquiring, AsyncStdRuntime as DefaultRuntime, Builder, GrinderBuilder, Lease,
-    LeasedExecutorManager, WorkGrinder, block_on,
+    LeasedExecutorManager, WorkGrinder, block_on, sleep,
 };

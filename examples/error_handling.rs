@@ -1,0 +1,118 @@
+//! Error handling: every failure is a variant of `leasepool::Error`.
+//!
+//! What it teaches:
+//! * configuration is validated by `build()`, and the error names the field
+//!   (`ConfigError::field()`); a bad per-acquire lease duration is
+//!   `Error::Config` too;
+//! * a job that panics fails only that job (`Error::Panicked`); the pool
+//!   keeps serving the same lease;
+//! * a worker initializer that fails makes its pool *broken*: jobs fail with
+//!   `Error::Broken`, the pool is retired and replaced, the lease is gone;
+//! * after `stop()`, acquires fail with `Error::NotStarted` and held leases
+//!   with `Error::LeaseExpired`;
+//! * `Error` is `#[non_exhaustive]`: match what you handle, keep a `_` arm.
+//!
+//! Run it with `cargo run --example error_handling`, or on another runtime:
+//! `cargo run -p leasepool --no-default-features --features runtime-smol --example error_handling`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use leasepool::{Error, LeasedExecutorManager};
+
+/// What a service might do with each error.
+fn advice(err: &Error) -> &'static str {
+    match err {
+        Error::NotStarted => "start the manager (or stop sending work after shutdown)",
+        Error::Unavailable => "shed load: every pool is busy",
+        Error::Timeout(_) => "shed load: no pool freed up in time",
+        Error::LeaseExpired => "acquire a new lease",
+        Error::Panicked(_) => "a bug in the job; the pool is fine",
+        Error::Broken(_) => "fix the worker initializer; acquire a new lease",
+        Error::Cancelled => "the pool was shut down before the job ran; retry on a new lease",
+        Error::GrinderNotRunning => "start the work grinder first",
+        Error::Spawn(_) => "the OS refused new threads",
+        Error::Config(_) => "fix the configuration",
+        _ => "unknown error",
+    }
+}
+
+fn report(what: &str, result: Result<impl std::fmt::Debug, Error>) {
+    match result {
+        Ok(v) => println!("{what}: Ok({v:?})"),
+        Err(e) => println!("{what}: {e:?}\n    -> {}", advice(&e)),
+    }
+}
+
+fn main() -> Result<(), Error> {
+    leasepool::block_on(async {
+        // 1. Configuration errors name the field.
+        println!("-- configuration");
+        let attempts = [
+            ("no max_pools", LeasedExecutorManager::builder()),
+            ("min above max", LeasedExecutorManager::builder().max_pools(2).min_pools(3)),
+            ("zero workers", LeasedExecutorManager::builder().max_pools(2).workers_per_pool(0)),
+            ("zero lease", LeasedExecutorManager::builder().max_pools(2).default_lease(Duration::ZERO)),
+        ];
+        for (what, builder) in attempts {
+            match builder.build() {
+                Ok(_) => println!("{what}: accepted?"),
+                Err(e) => println!("{what}: field `{}`: {e}", e.field()),
+            }
+        }
+
+        // A worker initializer that fails while `fail_init` is set.
+        let fail_init = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&fail_init);
+        let manager = LeasedExecutorManager::builder()
+            .max_pools(2)
+            .workers_per_pool(1)
+            .initializer(
+                move || if flag.load(Ordering::SeqCst) { Err("database unreachable") } else { Ok(()) },
+            )
+            .build()?;
+        report("acquire before start", manager.acquire().await.map(|l| l.id()));
+        manager.start().await?;
+
+        let lease = manager.acquire().owner("worker").await?;
+        match manager.acquire().lease_for(Duration::ZERO).await {
+            Err(Error::Config(e)) => {
+                println!("acquire with a zero lease: Error::Config, field `{}`", e.field())
+            }
+            other => println!("unexpected: {other:?}"),
+        }
+
+        // 2. A panicking job fails alone; the pool keeps serving.
+        println!("-- job panic");
+        let default_hook = std::panic::take_hook();
+        // (A quieter panic hook for the demo; the default one prints a backtrace hint.)
+        std::panic::set_hook(Box::new(|_| {
+            eprintln!("(panic hook) a job panicked on {:?}", std::thread::current().name().unwrap_or("?"))
+        }));
+        report("panicking job", lease.run(|| -> u32 { panic!("boom") }).await);
+        std::panic::set_hook(default_hook);
+        report("next job on the same lease", lease.run(|| 2 + 2).await);
+
+        // 3. A broken pool: the initializer fails on the next pool created.
+        println!("-- broken pool");
+        fail_init.store(true, Ordering::SeqCst);
+        let doomed = manager.acquire().owner("doomed").await?; // a new pool: its initializer fails
+        let doomed_pool = doomed.pool_id();
+        report("job on the broken pool", doomed.run(|| 1).await);
+        report("again on that lease", doomed.run(|| 1).await);
+        drop(doomed);
+        fail_init.store(false, Ordering::SeqCst);
+        let fresh = manager.acquire().owner("fresh").timeout(Duration::from_secs(1)).await?;
+        println!("pool {doomed_pool} was retired; the new lease runs on pool {}", fresh.pool_id());
+        report("job on a fresh pool", fresh.run(|| "ok").await);
+        drop(fresh);
+
+        // 4. After stop.
+        println!("-- after stop");
+        manager.stop().await;
+        report("acquire after stop", manager.acquire().await.map(|l| l.id()));
+        report("job on a lease held across stop", lease.run(|| 1).await);
+        Ok(())
+    })
+}

@@ -1,0 +1,44 @@
+//! WorkGrinder from plain OS threads: `enqueue` + `wait()` need no async
+//! context, so legacy threads can share the same bounded pools as async
+//! tasks.
+//!
+//! `cargo run --example grinder_from_thread`
+
+use std::thread;
+use std::time::Duration;
+
+use leasepool::{Error, LeasedExecutorManager, StopMode, WorkGrinder};
+
+fn main() -> Result<(), Error> {
+    leasepool::block_on(async {
+        let manager = LeasedExecutorManager::builder().max_pools(2).workers_per_pool(2).build()?;
+        manager.start().await?;
+        let grinder = WorkGrinder::builder(&manager)
+            .batch_size_threshold(16)
+            .max_wait(Duration::from_millis(10))
+            .max_concurrent_batches(2)
+            .build()?;
+        grinder.start().await;
+
+        // Four plain threads, each submitting 25 jobs and blocking on the results.
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let grinder = grinder.clone();
+                thread::spawn(move || -> Result<u64, Error> {
+                    let handles: Vec<_> =
+                        (0..25u64).map(|i| grinder.enqueue(move || t * 100 + i)).collect::<Result<_, _>>()?;
+                    handles.into_iter().map(|h| h.wait()).sum()
+                })
+            })
+            .collect();
+        for (t, thread) in threads.into_iter().enumerate() {
+            let sum = thread.join().expect("submitting thread panicked")?;
+            println!("thread {t}: sum of its 25 results = {sum}");
+        }
+
+        grinder.stop(StopMode::Drain).await;
+        println!("items completed: {}", grinder.stats().items_completed);
+        manager.stop().await;
+        Ok(())
+    })
+}

@@ -1,0 +1,83 @@
+//! Lease expiry: soft expiry, grace, revocation at hard expiry.
+//!
+//! What it teaches, with a 150 ms lease and a 100 ms grace:
+//! * `soft_expires_at = leased_at + lease` (finish by then) and
+//!   `hard_expires_at = soft + grace` (revoked from then on);
+//! * at hard expiry the checker revokes the lease: its pool is shut down,
+//!   queued jobs are cancelled (`Error::Cancelled`), and a *running* job is
+//!   not preempted: it runs to its end on its thread;
+//! * later submissions through the lease fail with `Error::LeaseExpired`;
+//! * the pool is replaced, so the manager keeps `min_pools` ready.
+//!
+//! Run it with `cargo run --example lease_expiry`, or on another runtime:
+//! `cargo run -p leasepool --no-default-features --features runtime-smol --example lease_expiry`.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use leasepool::{Error, LeasedExecutorManager};
+
+fn main() -> Result<(), Error> {
+    leasepool::block_on(async {
+        let manager = LeasedExecutorManager::builder()
+            .max_pools(1)
+            .workers_per_pool(1) // one worker: a second job has to queue
+            .lease_grace(Duration::from_millis(100))
+            .build()?;
+        manager.start().await?;
+        let t0 = Instant::now();
+        let ms = move || t0.elapsed().as_millis();
+
+        let lease = manager.acquire().owner("short").lease_for(Duration::from_millis(150)).await?;
+        let old_pool = lease.pool_id();
+        println!(
+            "lease {} on pool {old_pool}: soft expiry in {:?}, hard expiry in {:?}",
+            lease.id(),
+            lease.soft_expires_at() - lease.leased_at(),
+            lease.hard_expires_at() - lease.leased_at()
+        );
+
+        // A job that overruns the lease, and one queued behind it.
+        let overrun = lease.submit(|| {
+            thread::sleep(Duration::from_millis(400));
+            "overrunning job finished"
+        })?;
+        let queued = lease.submit(|| "queued job ran")?;
+
+        // The checker revokes the lease at hard expiry (~250 ms): the queued
+        // job is cancelled then, while the running one carries on.
+        match queued.await {
+            Err(Error::Cancelled) => {
+                println!("[{:>3} ms] queued job -> Error::Cancelled (lease revoked)", ms())
+            }
+            other => println!("unexpected: {other:?}"),
+        }
+        match lease.submit(|| ()) {
+            Err(Error::LeaseExpired) => {
+                println!("[{:>3} ms] submit on the revoked lease -> Error::LeaseExpired", ms())
+            }
+            other => println!("unexpected: {other:?}"),
+        }
+        println!(
+            "[{:>3} ms] pool {old_pool} shut down and replaced: total={} leased={} available={}",
+            ms(),
+            manager.total_count(),
+            manager.leased_count(),
+            manager.available_count()
+        );
+
+        // Running jobs are never preempted: this one still completes.
+        let outcome = overrun.await?;
+        println!("[{:>3} ms] {outcome}", ms());
+
+        drop(lease); // releasing a revoked lease is a harmless no-op
+        let fresh = manager.acquire().owner("fresh").await?;
+        println!("[{:>3} ms] new lease {} on the replacement pool {}", ms(), fresh.id(), fresh.pool_id());
+        let outcome = fresh.run(|| "fresh lease works").await?;
+        println!("[{:>3} ms] {outcome}", ms());
+
+        drop(fresh);
+        manager.stop().await;
+        Ok(())
+    })
+}

@@ -1,0 +1,87 @@
+//! Lease scope: a lease is an RAII guard, and `run` takes `'static` closures.
+//!
+//! What it teaches:
+//! * a lease dropped at the end of a scope (or by an early `?` return) is
+//!   released: its pool goes back to the manager, no `release()` call needed;
+//! * `lease.run(f)` sends `f` to another thread, so `f` must own what it
+//!   uses: move owned values in, clone an `Arc` for shared data, and get
+//!   results back as the closure's return value.
+//!
+//! Run it with `cargo run --example lease_scope`, or on another runtime:
+//! `cargo run -p leasepool --no-default-features --features runtime-smol --example lease_scope`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use leasepool::LeasedExecutorManager;
+
+/// Leases a pool for one parse. The lease lives in this function only: it
+/// is released when the function returns, on success and on error alike.
+async fn parse_all(
+    manager: &LeasedExecutorManager,
+    lines: Vec<String>,
+) -> Result<Vec<i64>, Box<dyn std::error::Error>> {
+    let lease = manager.acquire().owner("parser").await?;
+    println!("  parse_all holds lease {} (leased={})", lease.id(), manager.leased_count());
+    // `lines` is moved into the closure; the parsed numbers come back out.
+    // The first `?` is leasepool's error, the second the parse error: either
+    // returns early, and the lease is dropped (released) on the way out.
+    let numbers = lease
+        .run(move || lines.iter().map(|l| l.trim().parse::<i64>()).collect::<Result<Vec<_>, _>>())
+        .await??;
+    Ok(numbers)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    leasepool::block_on(async {
+        let manager = LeasedExecutorManager::builder().max_pools(2).workers_per_pool(2).build()?;
+        manager.start().await?;
+        println!("start: available={} leased={}", manager.available_count(), manager.leased_count());
+
+        // 1. A scope: the lease is dropped at the closing brace.
+        {
+            let lease = manager.acquire().owner("scoped").await?;
+            println!(
+                "in scope: lease {} on pool {}, leased={}",
+                lease.id(),
+                lease.pool_id(),
+                manager.leased_count()
+            );
+
+            // Move an owned value in; get a value back.
+            let words: Vec<String> = ["lease", "scope", "raii"].map(String::from).into();
+            let total_len = lease.run(move || words.iter().map(String::len).sum::<usize>()).await?;
+            println!("  moved a Vec<String> in, got back total length {total_len}");
+
+            // Shared, read-only data: clone the Arc, keep using the original.
+            let prices = Arc::new(HashMap::from([("apple", 3), ("pear", 5)]));
+            let for_job = Arc::clone(&prices);
+            let basket = lease.run(move || for_job["apple"] * 2 + for_job["pear"]).await?;
+            println!(
+                "  shared an Arc<HashMap> ({} entries still usable here), basket costs {basket}",
+                prices.len()
+            );
+
+            // Borrowing a local would not compile: the closure must be 'static.
+            // let name = String::from("x"); lease.run(|| name.len()); // error[E0373]
+        } // <- the lease is dropped here, which releases it
+        println!("after scope: available={} leased={}", manager.available_count(), manager.leased_count());
+
+        // 2. A function that owns its lease: released when it returns.
+        let numbers = parse_all(&manager, vec!["1".into(), " 2".into(), "39 ".into()]).await?;
+        println!("parsed {numbers:?}; leased={}", manager.leased_count());
+        match parse_all(&manager, vec!["1".into(), "two".into()]).await {
+            Ok(numbers) => println!("parsed {numbers:?}"),
+            Err(e) => println!("parse failed ({e}); leased={}", manager.leased_count()),
+        }
+
+        // 3. `drop(lease)` releases early, before the end of the scope.
+        let lease = manager.acquire().await?;
+        let id = lease.id();
+        drop(lease);
+        println!("dropped lease {id} explicitly: leased={}", manager.leased_count());
+
+        manager.stop().await;
+        Ok(())
+    })
+}

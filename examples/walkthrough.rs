@@ -1,0 +1,117 @@
+//! The whole of leasepool in one program: lifecycle, adaptive sizing,
+//! leases (scoped, manual, with submit handles), expiry, stats, and the
+//! WorkGrinder, the way the Python original's walkthrough tours its API.
+//!
+//! `cargo run --example walkthrough`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use leasepool::{Error, LeasedExecutorManager, StopMode, WorkGrinder};
+
+/// Polls `cond` every few milliseconds until it holds or 5 s pass.
+async fn eventually(manager: &LeasedExecutorManager, cond: impl Fn(&LeasedExecutorManager) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond(manager) && Instant::now() < deadline {
+        leasepool::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn main() -> Result<(), Error> {
+    leasepool::block_on(async {
+        // 1. Lifecycle and sizing: tenants are the units, 10 per pool.
+        let tenants = Arc::new(AtomicUsize::new(0));
+        let signal = Arc::clone(&tenants);
+        let manager = LeasedExecutorManager::builder()
+            .max_pools(4)
+            .min_pools(1)
+            .units_per_pool(10)
+            .size_provider(move || signal.load(Ordering::Relaxed))
+            .workers_per_pool(2)
+            .default_lease(Duration::from_secs(30))
+            .lease_grace(Duration::from_millis(100))
+            .name_prefix("walk")
+            .build()?;
+        manager.start().await?;
+        println!("1. started: desired={} total={}", manager.desired_executor_count(), manager.total_count());
+
+        tenants.store(25, Ordering::Relaxed);
+        manager.notify_scale_changed();
+        eventually(&manager, |m| m.total_count() == 3).await;
+        println!(
+            "   25 tenants: desired={} total={}",
+            manager.desired_executor_count(),
+            manager.total_count()
+        );
+
+        // 2. A scoped lease: dropped at the end of the block, so released.
+        {
+            let lease = manager.acquire().owner("scoped").await?;
+            let thread = lease.run(|| std::thread::current().name().map(str::to_owned)).await?;
+            println!("2. scoped lease {} ran on thread {:?}", lease.id(), thread.unwrap_or_default());
+        }
+
+        // 3. Manual lease with submit handles, then an explicit release.
+        let lease = manager.acquire().owner("manual").lease_for(Duration::from_secs(10)).await?;
+        let handles: Vec<_> = (0..4u64).map(|i| lease.submit(move || i * i)).collect::<Result<_, _>>()?;
+        let mut squares = Vec::new();
+        for handle in handles {
+            squares.push(handle.await?);
+        }
+        println!("3. manual lease {} computed {squares:?}", lease.id());
+
+        // 4. Stats while a lease is held.
+        let stats = manager.stats();
+        println!(
+            "4. stats: backend={} total={} available={} leased={} desired={} workers/pool={}",
+            stats.backend, stats.total, stats.available, stats.leased, stats.desired, stats.workers_per_pool
+        );
+        for l in &stats.leases {
+            println!(
+                "   lease {} owner={:?} soft left ~{}s",
+                l.id,
+                l.owner.as_deref(),
+                l.soft_remaining.as_secs()
+            );
+        }
+        lease.release();
+
+        // 5. Expiry: a lease held past its hard expiry (lease + grace) is revoked.
+        let short = manager.acquire().owner("forgetful").lease_for(Duration::from_millis(50)).await?;
+        eventually(&manager, |m| m.stats().leases.iter().all(|l| l.id != short.id())).await;
+        match short.run(|| ()).await {
+            Err(Error::LeaseExpired) => println!("5. lease {} expired and was revoked", short.id()),
+            other => println!("5. unexpected: {other:?}"),
+        }
+
+        // 6. The grinder batches many tiny jobs onto leased pools.
+        let grinder = WorkGrinder::builder(&manager)
+            .batch_size_threshold(50)
+            .max_wait(Duration::from_millis(10))
+            .max_concurrent_batches(2)
+            .build()?;
+        grinder.start().await;
+        let results: Vec<_> = (0..200u64).map(|i| grinder.submit(move || i + 1)).collect();
+        let mut sum = 0;
+        for r in results {
+            sum += r.await?;
+        }
+        grinder.stop(StopMode::Drain).await;
+        let g = grinder.stats();
+        println!("6. grinder: sum={sum} batches={} items={}", g.batches_run, g.items_completed);
+
+        // 7. Shrink and stop.
+        tenants.store(0, Ordering::Relaxed);
+        manager.notify_scale_changed();
+        eventually(&manager, |m| m.total_count() == 1).await;
+        println!(
+            "7. 0 tenants: desired={} total={}",
+            manager.desired_executor_count(),
+            manager.total_count()
+        );
+        manager.stop().await;
+        println!("   stopped: total={} running={}", manager.total_count(), manager.is_running());
+        Ok(())
+    })
+}
