@@ -51,10 +51,7 @@ fn steady_state(mut cycle: impl FnMut()) -> AllocationInfo {
 }
 
 fn report(name: &str, info: &AllocationInfo) {
-    println!(
-        "{name}: {CYCLES} cycles -> {} allocations ({} bytes)",
-        info.count_total, info.bytes_total
-    );
+    println!("{name}: {CYCLES} cycles -> {} allocations ({} bytes)", info.count_total, info.bytes_total);
 }
 
 #[test]

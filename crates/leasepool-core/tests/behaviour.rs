@@ -476,6 +476,54 @@ fn pool_broken_on_an_available_pool_restores_min() {
     assert!(!core.pool_broken(PoolId::from_seq(999), now), "unknown pool");
 }
 
+#[test]
+fn pool_create_failed_turns_an_undrained_grant_into_fail_waiter() {
+    let now = Instant::now();
+    let (mut core, pools) = started(builder(2), now, 0);
+    let a = take(&mut core, now);
+    let _b = take(&mut core, now);
+    let w = queued(core.acquire(now, Acquire::wait()));
+    // The replacement pool for the broken one is created for the waiter...
+    assert!(core.pool_broken(pools[0], now));
+    assert!(matches!(core.poll_action(), Some(Action::ShutdownPool { reason: ShutdownReason::Broken, .. })));
+    let Some(Action::CreatePool(fresh)) = core.poll_action() else { panic!("replacement") };
+    // ...and fails to start: its pending grant becomes a failure.
+    assert!(core.pool_create_failed(fresh, now));
+    assert_eq!(
+        drain(&mut core),
+        vec![Action::FailWaiter { waiter: w, error: AcquireError::PoolCreationFailed }]
+    );
+    assert_eq!((core.total_count(), core.leased_count(), core.waiting_count()), (1, 1, 0));
+    assert_eq!(core.job_submitted(a.lease, now), Err(SubmitError::Unknown));
+}
+
+#[test]
+fn pool_create_failed_for_a_direct_grant_forgets_its_lease_and_waits_for_the_check_to_restore() {
+    let now = Instant::now();
+    let (mut core, _) = started(builder(3).min_pools(2), now, 0);
+    let _a = take(&mut core, now);
+    let _b = take(&mut core, now);
+    let c = granted(core.acquire(now, Acquire::no_wait()));
+    assert_eq!(core.poll_action(), Some(Action::CreatePool(c.pool)));
+    assert!(core.pool_create_failed(c.pool, now));
+    assert!(drain(&mut core).is_empty());
+    assert_eq!(core.release(c.lease, now), ReleaseOutcome::Unknown, "the driver fails that acquire");
+    assert_eq!((core.total_count(), core.leased_count()), (2, 2));
+    // Creations that keep failing cannot spin: nothing is recreated until a
+    // check. (Here the minimum still holds; break one to go below it.)
+    let (mut core, pools) = started(builder(3).min_pools(2), now, 0);
+    assert!(core.pool_broken(pools[0], now));
+    let actions = drain(&mut core);
+    let [_, Action::CreatePool(replacement)] = actions[..] else { panic!("{actions:?}") };
+    assert!(core.pool_create_failed(replacement, now));
+    assert!(drain(&mut core).is_empty(), "no immediate retry");
+    assert_eq!(core.total_count(), 1, "below min_pools until the next check");
+    core.notify_scale_changed(now);
+    core.handle_timeout(now, || 0);
+    assert_eq!(created(&drain(&mut core)).len(), 1);
+    assert_eq!(core.total_count(), 2);
+}
+
 // ---- 5. release ---------------------------------------------------------------
 
 #[test]
@@ -643,7 +691,10 @@ fn checker_pass_revokes_expired_leases_and_serves_waiters() {
     let actions = drain(&mut core);
     assert_eq!(
         actions[0],
-        Action::ShutdownPool { pool: g.pool, reason: ShutdownReason::Expired { lease: g.lease, owner: None } }
+        Action::ShutdownPool {
+            pool: g.pool,
+            reason: ShutdownReason::Expired { lease: g.lease, owner: None }
+        }
     );
     let Action::CreatePool(fresh) = actions[1] else { panic!("{actions:?}") };
     assert_eq!(grants(&actions).iter().map(|(w, g)| (*w, g.pool)).collect::<Vec<_>>(), vec![(w, fresh)]);
@@ -654,7 +705,9 @@ fn checker_pass_revokes_expired_leases_and_serves_waiters() {
     let g = take(&mut core, now);
     core.handle_timeout(now + secs(20), || 0);
     let actions = drain(&mut core);
-    assert!(matches!(&actions[0], Action::ShutdownPool { pool, reason: ShutdownReason::Expired { .. } } if *pool == g.pool));
+    assert!(
+        matches!(&actions[0], Action::ShutdownPool { pool, reason: ShutdownReason::Expired { .. } } if *pool == g.pool)
+    );
     assert_eq!(core.total_count(), 1);
 }
 
@@ -817,7 +870,13 @@ fn config_durations_check_interval_and_default_lease_must_be_positive_grace_may_
     }
     let c = builder(1).lease_grace(Duration::ZERO).build().expect("grace 0 = no grace");
     assert_eq!(c.lease_grace(), Duration::ZERO);
-    assert!(builder(1).check_interval(Duration::from_nanos(1)).default_lease(Duration::from_nanos(1)).build().is_ok());
+    assert!(
+        builder(1)
+            .check_interval(Duration::from_nanos(1))
+            .default_lease(Duration::from_nanos(1))
+            .build()
+            .is_ok()
+    );
 
     // Absurdly long durations are refused too, naming the field.
     let huge = Duration::from_secs(u64::MAX);
@@ -964,7 +1023,8 @@ fn poll_timeout_is_an_index_over_ten_thousand_leases() {
 fn poll_timeout_is_an_index_over_ten_thousand_waiter_deadlines() {
     const N: u64 = 10_000;
     let t0 = Instant::now();
-    let b = builder(1).lease_grace(Duration::ZERO).default_lease(secs(1_000_000)).check_interval(secs(2_000_000));
+    let b =
+        builder(1).lease_grace(Duration::ZERO).default_lease(secs(1_000_000)).check_interval(secs(2_000_000));
     let (mut core, _) = started(b, t0, 0);
     let held = take(&mut core, t0);
     let perm = |i: u64| (i * 7919) % N;
