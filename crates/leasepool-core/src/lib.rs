@@ -107,7 +107,7 @@
 //! assert_eq!(d.granted[&waiter].pool, leases[0].pool);
 //!
 //! // Nobody releases the rest: at hard expiry (11 s) they are revoked, their
-//! // pools shut down and the minimum restored.
+//! // pools shut down and replaced up to the desired count (here the minimum).
 //! d.advance(0);
 //! assert_eq!(d.core.leased_count(), 0);
 //! assert_eq!(d.core.total_count(), 1);

@@ -226,7 +226,8 @@ impl Core {
     /// pool goes straight to the first waiter if there is one; otherwise it
     /// is kept (made available) only if the lease is not past hard expiry
     /// and keeping it leaves `total <= desired`; otherwise it is shut down.
-    /// Then the minimum is restored and waiters are served.
+    /// Then the pool count is restored to the desired count and waiters are
+    /// served.
     ///
     /// This is also how a grant whose waiter has gone away is handed back.
     ///
@@ -256,7 +257,8 @@ impl Core {
 
     /// Records a job submitted through `lease` and returns the pool to run it
     /// on. Refused if the lease is unknown or draining; a lease past its hard
-    /// expiry is revoked on the spot (its pool shut down) and refused.
+    /// expiry is revoked on the spot (its pool shut down and replaced) and
+    /// refused.
     ///
     /// ```
     /// # use leasepool_core::{Config, Core, Acquire, Acquired, SubmitError};
@@ -306,8 +308,11 @@ impl Core {
     }
 
     /// Retires a pool the driver found broken: it is removed (never reused),
-    /// its lease (if leased) is forgotten, it is shut down, the minimum is
-    /// restored and waiters are served. Returns whether the pool was known.
+    /// its lease (if leased) is forgotten, it is shut down and waiters are
+    /// served. The pool count is restored at the next check rather than at
+    /// once, so that pools whose initializer always fails are not created
+    /// and retired in a tight loop (acquires still create pools on demand).
+    /// Returns whether the pool was known.
     ///
     /// ```
     /// # use leasepool_core::{Config, Core, Acquire, Acquired};
@@ -317,14 +322,17 @@ impl Core {
     /// let Ok(Acquired::Granted(g)) = core.acquire(now, Acquire::no_wait()) else { panic!() };
     /// assert!(core.pool_broken(g.pool, now));
     /// assert_eq!(core.leased_count(), 0);
-    /// assert_eq!(core.total_count(), 1); // the minimum, restored
+    /// assert_eq!(core.total_count(), 0); // restored by the next check
     /// ```
     pub fn pool_broken(&mut self, pool: PoolId, now: Instant) -> bool {
         if !self.forget_pool(pool) {
             return false;
         }
         self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Broken });
-        self.restore_and_serve(now);
+        // Waiters are served, but the count is restored only by the next
+        // check: a pool that breaks as it starts (an initializer that always
+        // fails) must not be replaced in a tight loop.
+        self.serve_waiters(now);
         true
     }
 
@@ -362,8 +370,8 @@ impl Core {
     }
 
     /// Runs whatever is due at `now`: fails waiters past their deadline,
-    /// revokes leases past hard expiry (their pools are shut down, the
-    /// minimum restored), and, when the check is due, runs a checker pass
+    /// revokes leases past hard expiry (their pools are shut down and
+    /// replaced up to the desired count), and, when the check is due, runs a checker pass
     /// with the unit count from `units` (called only then): create pools up
     /// to the desired count, shut down idle pools above it (most recently
     /// returned first; leased pools are never revoked for this), serve
@@ -388,9 +396,14 @@ impl Core {
         while let Some(w) = self.waiters.pop_expired(now) {
             self.actions.push_back(Action::FailWaiter { waiter: w.id, error: AcquireError::Timeout });
         }
-        self.revoke_expired(now);
-        if self.next_check.is_some_and(|at| at <= now) {
+        // Sample first, so that pools replacing revoked ones are sized for
+        // the new signal rather than created and shrunk in the same pass.
+        let due = self.next_check.is_some_and(|at| at <= now);
+        if due {
             self.units = units();
+        }
+        self.revoke_expired(now);
+        if due {
             self.check(now);
             self.next_check = Some(now + self.config.check_interval);
         }
@@ -648,8 +661,12 @@ impl Core {
         }
     }
 
+    /// After a pool left: back up to the desired count (which is at least
+    /// `min_pools`), then serve waiters. Restoring to `desired` here, not
+    /// just the minimum, is what the original's immediate checker wake-up
+    /// achieved, without a second pass.
     fn restore_and_serve(&mut self, now: Instant) {
-        self.grow_to(self.config.min_pools);
+        self.grow_to(self.desired_count());
         self.serve_waiters(now);
     }
 

@@ -432,7 +432,7 @@ fn job_submitted_past_hard_expiry_revokes_on_the_spot_restores_min_and_serves_wa
 }
 
 #[test]
-fn pool_broken_retires_the_pool_restores_min_and_serves_waiters() {
+fn pool_broken_retires_the_pool_and_serves_waiters() {
     let now = Instant::now();
     let (mut core, pools) = started(builder(2), now, 0);
     let a = take(&mut core, now);
@@ -465,15 +465,20 @@ fn pool_broken_retires_the_pool_restores_min_and_serves_waiters() {
 }
 
 #[test]
-fn pool_broken_on_an_available_pool_restores_min() {
+fn pool_broken_is_replaced_by_the_next_check_not_at_once() {
     let now = Instant::now();
     let (mut core, pools) = started(builder(2), now, 0);
     assert!(core.pool_broken(pools[0], now));
     let actions = drain(&mut core);
-    assert_eq!(actions[0], Action::ShutdownPool { pool: pools[0], reason: ShutdownReason::Broken });
-    assert_eq!(created(&actions).len(), 1);
-    assert_eq!(core.total_count(), 1);
+    assert_eq!(actions, vec![Action::ShutdownPool { pool: pools[0], reason: ShutdownReason::Broken }]);
+    assert_eq!(core.total_count(), 0, "not replaced in the same breath: a failing initializer must not spin");
     assert!(!core.pool_broken(PoolId::from_seq(999), now), "unknown pool");
+    // The next check restores the count.
+    let later = now + Duration::from_secs(120);
+    assert_eq!(core.poll_timeout(), Some(later));
+    core.handle_timeout(later, || 0);
+    assert_eq!(created(&drain(&mut core)).len(), 1);
+    assert_eq!(core.total_count(), 1);
 }
 
 #[test]
@@ -513,8 +518,11 @@ fn pool_create_failed_for_a_direct_grant_forgets_its_lease_and_waits_for_the_che
     // check. (Here the minimum still holds; break one to go below it.)
     let (mut core, pools) = started(builder(3).min_pools(2), now, 0);
     assert!(core.pool_broken(pools[0], now));
+    assert_eq!(drain(&mut core).len(), 1, "retired, not replaced at once");
+    core.notify_scale_changed(now);
+    core.handle_timeout(now, || 0);
     let actions = drain(&mut core);
-    let [_, Action::CreatePool(replacement)] = actions[..] else { panic!("{actions:?}") };
+    let [Action::CreatePool(replacement)] = actions[..] else { panic!("{actions:?}") };
     assert!(core.pool_create_failed(replacement, now));
     assert!(drain(&mut core).is_empty(), "no immediate retry");
     assert_eq!(core.total_count(), 1, "below min_pools until the next check");

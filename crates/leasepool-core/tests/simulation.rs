@@ -170,8 +170,8 @@ struct Sim {
     stale_leases: Vec<LeaseId>,
     stale_waiters: Vec<WaiterId>,
     fail_creates: bool,
-    /// A pool creation failed since the last complete check: the core may be
-    /// below `min_pools` until the next check restores it.
+    /// A pool creation failed or a pool broke since the last complete check:
+    /// the core may be below `min_pools` until the next check restores it.
     short_of_min: bool,
     totals: Totals,
 }
@@ -739,6 +739,7 @@ impl Sim {
         let mut ctx = Ctx { broken: Some(pool), ..Ctx::default() };
         ensure!(self.core.pool_broken(pool, self.now), "pool_broken({pool:?}) unknown");
         self.totals.broken += 1;
+        self.short_of_min = true;
         self.drain(&mut ctx);
         ensure!(!self.core.pool_broken(pool, self.now), "a retired pool is known again");
         ensure!(!self.live.contains(&pool), "broken pool still live");
@@ -1057,7 +1058,8 @@ impl Sim {
             );
         }
 
-        // The minimum holds, except after a failed creation until the next check.
+        // The minimum holds, except after a failed creation or a broken pool until
+        // the next check.
         if self.running && !self.short_of_min {
             ensure!(total >= self.config.min_pools(), "total {total} below min_pools");
         }
