@@ -152,47 +152,42 @@ impl<R: Runtime> Future for Acquiring<R> {
             Step::Start(mut request) => {
                 let owner = request.owner.clone();
                 let timeout = this.timeout;
-                let result = this.shared.with(|st, now| {
-                    if request.wait != Wait::No {
-                        request.wait = match timeout.and_then(|t| now.checked_add(t)) {
-                            Some(deadline) => Wait::Until(deadline),
-                            None => Wait::Forever,
-                        };
-                    }
-                    let acquired = st.core.acquire(now, request)?;
-                    match acquired {
-                        Acquired::Queued(waiter) => {
+                let started = this.shared.with_then(
+                    |st, now| {
+                        if request.wait != Wait::No {
+                            request.wait = match timeout.and_then(|t| now.checked_add(t)) {
+                                Some(deadline) => Wait::Until(deadline),
+                                None => Wait::Forever,
+                            };
+                        }
+                        let acquired = st.core.acquire(now, request);
+                        if let Ok(Acquired::Queued(waiter)) = acquired {
                             st.waiters
                                 .insert(waiter, WaiterSlot { waker: cx.waker().clone(), outcome: None });
                         }
-                        // Usually the pool exists already; a new one is created
-                        // by the drain that follows this closure.
-                        Acquired::Granted(grant) => {
-                            return Ok((acquired, st.pools.get(&grant.pool).cloned()));
-                        }
+                        acquired
+                    },
+                    // After the drain, under the same lock: a pool the drain
+                    // created is in place and cannot have been retired yet.
+                    // It is missing only if its threads failed to start.
+                    |st, acquired| match acquired.map_err(|e| Error::from_acquire(e, timeout))? {
+                        Acquired::Granted(grant) => match st.pools.get(&grant.pool) {
+                            Some(pool) => Ok(Ok((grant, Arc::clone(pool)))),
+                            None => Err(Error::Spawn(Shared::<R>::take_spawn_error(st))),
+                        },
+                        Acquired::Queued(waiter) => Ok(Err(waiter)),
+                    },
+                );
+                match started {
+                    Ok(Ok((grant, pool))) => {
+                        tracing::debug!(lease = %grant.lease, owner = owner.as_deref(), pool = %grant.pool, "lease granted");
+                        Poll::Ready(Ok(Lease::new(Arc::clone(&this.shared), grant, owner, pool)))
                     }
-                    Ok((acquired, None))
-                });
-                match result {
-                    Ok((Acquired::Granted(grant), pool)) => {
-                        let pool = pool.map(Ok).unwrap_or_else(|| {
-                            // Created by the drain, or missing if its threads
-                            // failed to start.
-                            this.shared.with(|st, _| match st.pools.get(&grant.pool) {
-                                Some(pool) => Ok(Arc::clone(pool)),
-                                None => Err(Error::Spawn(Shared::<R>::take_spawn_error(st))),
-                            })
-                        });
-                        if pool.is_ok() {
-                            tracing::debug!(lease = %grant.lease, owner = owner.as_deref(), pool = %grant.pool, "lease granted");
-                        }
-                        Poll::Ready(pool.map(|pool| Lease::new(Arc::clone(&this.shared), grant, owner, pool)))
-                    }
-                    Ok((Acquired::Queued(waiter), _)) => {
+                    Ok(Err(waiter)) => {
                         this.step = Step::Queued(waiter);
                         Poll::Pending
                     }
-                    Err(e) => Poll::Ready(Err(Error::from_acquire(e, timeout))),
+                    Err(e) => Poll::Ready(Err(e)),
                 }
             }
             Step::Queued(waiter) => {

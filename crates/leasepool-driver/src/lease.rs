@@ -193,7 +193,12 @@ impl<R: Runtime> Lease<R> {
             return Err(err);
         }
         let lease = self.grant.lease;
-        self.shared.with(|st, now| st.core.job_submitted(lease, now))?;
+        if let Err(refused) = self.shared.with(|st, now| st.core.job_submitted(lease, now)) {
+            // The pool may have broken since the check above, and retiring it
+            // forgot this lease: report the cause, not "lease expired". (The
+            // flag is set before the pool is retired, so it is visible here.)
+            return Err(self.pool.broken().unwrap_or_else(|| refused.into()));
+        }
         let finish = Finish { shared: Arc::clone(&self.shared), lease, done: false };
         self.pool.submit(make(finish));
         Ok(())

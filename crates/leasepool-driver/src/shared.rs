@@ -40,6 +40,9 @@ struct Checker {
     /// The deadline the checker sleeps until (`None`: not sleeping on one).
     armed: Option<Instant>,
     wake: Signal,
+    /// Bumped by every `notify_scale_changed`, so that a pass can tell that
+    /// the size provider value it read may already be stale.
+    scale_notifications: u64,
 }
 
 pub(crate) struct State {
@@ -98,13 +101,24 @@ impl<R: Runtime> Shared<R> {
     /// Locks, runs `f` on the state, performs every resulting action, and
     /// shuts pools down after unlocking.
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut State, Instant) -> T) -> T {
+        self.with_then(f, |_, out| out)
+    }
+
+    /// Like [`Shared::with`], then runs `then` on the drained state before
+    /// unlocking (to see what the drain created, before anyone else can
+    /// change it).
+    pub(crate) fn with_then<T, U>(
+        &self,
+        f: impl FnOnce(&mut State, Instant) -> T,
+        then: impl FnOnce(&mut State, T) -> U,
+    ) -> U {
         let now = self.runtime.now();
         let mut fx = Effects::default();
         let out = {
             let mut st = self.lock();
             let out = f(&mut st, now);
             self.drain(&mut st, now, &mut fx);
-            out
+            then(&mut st, out)
         };
         fx.perform();
         out
@@ -185,24 +199,15 @@ impl<R: Runtime> Shared<R> {
         }
     }
 
-    /// Retires a broken pool (idempotent). A pool breaks only when its worker
-    /// initializer fails, so it never came up: like a failed creation it is
-    /// forgotten and shut down, and the minimum is restored by the next
-    /// check rather than at once. (`Core::pool_broken` restores it at once,
-    /// so an initializer that always fails recreated pools in a hot loop.)
+    /// Retires a broken pool (idempotent). The core replaces it at the next
+    /// check, not at once, so an initializer that always fails cannot make
+    /// the manager recreate pools in a tight loop.
     pub(crate) fn retire(&self, pool: PoolId) {
-        let retired = self.with(|st, now| {
-            if !st.core.pool_create_failed(pool, now) {
-                return None;
+        self.with(|st, now| {
+            if st.core.pool_broken(pool, now) {
+                tracing::warn!(pool = %pool, "broken pool retired");
             }
-            tracing::warn!(pool = %pool, "broken pool retired");
-            st.pools.remove(&pool)
         });
-        // After unlocking: shutting down cancels queued jobs, whose
-        // completion takes the lock.
-        if let Some(pool) = retired {
-            pool.shutdown();
-        }
     }
 
     pub(crate) fn take_spawn_error(st: &mut State) -> Arc<std::io::Error> {
@@ -250,6 +255,7 @@ impl<R: Runtime> Shared<R> {
     }
 
     pub(crate) fn notify_checker(st: &mut State) {
+        st.checker.scale_notifications += 1;
         wake_checker(st);
     }
 }
@@ -294,12 +300,20 @@ fn log_finalised(lease: LeaseId, owner: Option<&str>, how: Finalised) {
 async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, generation: u64) {
     loop {
         let Some(shared) = me.upgrade() else { return };
+        // The provider is user code, so it is read before locking; a scale
+        // notification that lands in between must not be consumed by a
+        // pass that uses the value read before it.
+        let seen = shared.lock().checker.scale_notifications;
         let units = shared.sample_units();
         let deadline = shared.with(|st, now| {
             if st.checker.generation != generation {
                 return None;
             }
             st.core.handle_timeout(now, || units);
+            if st.checker.scale_notifications != seen {
+                // Check again at once, with a fresh value.
+                st.core.notify_scale_changed(now);
+            }
             st.checker.armed = st.core.poll_timeout();
             st.checker.armed
         });

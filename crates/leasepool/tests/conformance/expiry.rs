@@ -1,0 +1,152 @@
+//! Soft and hard expiry, revocation by the checker and on submit
+//! (DESIGN.md, manager behaviour 4, 5 and 6).
+
+use std::time::Duration;
+
+use leasepool::{Error, Runtime};
+
+use crate::common::*;
+
+/// A lease nobody releases is revoked by the checker at hard expiry: its
+/// queued job is cancelled, its running job finishes, submissions fail
+/// with LeaseExpired and the pool count goes back to `min_pools`.
+async fn expired_lease_is_revoked_by_the_checker<R: Runtime + Default>() {
+    let m = started(
+        builder::<R>()
+            .max_pools(3)
+            .min_pools(2)
+            .lease_grace(Duration::ZERO)
+            .check_interval(Duration::from_millis(50))
+            .workers_per_pool(1),
+    )
+    .await;
+    let lease = m.acquire().owner("forgetful").lease_for(Duration::from_millis(100)).await.unwrap();
+    let gate = Gate::default();
+    let g = gate.clone();
+    let running = lease
+        .submit(move || {
+            g.wait();
+            "finished anyway"
+        })
+        .unwrap();
+    let waiting_job = lease.submit(|| "never runs").unwrap();
+    eventually::<R>("the first job starts", || gate.entered() == 1).await;
+
+    eventually::<R>("the checker revokes the expired lease", || m.leased_count() == 0).await;
+    assert!(matches!(
+        within::<R, _>("the queued job is cancelled", waiting_job).await,
+        Err(Error::Cancelled)
+    ));
+    assert!(matches!(lease.submit(|| ()), Err(Error::LeaseExpired)));
+    assert!(matches!(lease.run(|| ()).await, Err(Error::LeaseExpired)));
+    assert_eq!(counts(&m), (2, 0, 2, 0), "the minimum is restored");
+    assert!(m.stats().leases.is_empty());
+
+    gate.open();
+    assert_eq!(within::<R, _>("the running job finishes", running).await.unwrap(), "finished anyway");
+    drop(lease);
+    assert_eq!(counts(&m), (2, 0, 2, 0));
+    m.stop().await;
+}
+
+/// With a one-hour check interval the checker still wakes at the next hard
+/// expiry by itself; a long lease is left alone and a waiter is served with
+/// a fresh pool once the expired one is revoked.
+async fn checker_wakes_at_the_next_hard_expiry<R: Runtime + Default>() {
+    let m = started(
+        builder::<R>()
+            .max_pools(2)
+            .min_pools(1)
+            .lease_grace(Duration::ZERO)
+            .check_interval(Duration::from_secs(3600))
+            .workers_per_pool(1),
+    )
+    .await;
+    let long = m.acquire().owner("long").lease_for(Duration::from_secs(3600)).await.unwrap();
+    let short = m.acquire().owner("short").lease_for(Duration::from_millis(100)).await.unwrap();
+    let waiter = queued(&m, m.acquire().owner("waiter")).await;
+
+    let lease = within::<R, _>("the waiter is served after the revocation", waiter).await.unwrap();
+    assert_eq!(lease.owner(), Some("waiter"));
+    assert_ne!(lease.pool_id(), short.pool_id(), "a revoked pool is never reused");
+    assert!(matches!(short.submit(|| ()), Err(Error::LeaseExpired)));
+    assert_eq!(long.run(|| "untouched").await.unwrap(), "untouched");
+    assert_eq!(counts(&m), (0, 2, 2, 0));
+    m.stop().await;
+}
+
+/// A submission after hard expiry revokes the lease on the spot. The
+/// runtime's timers are disabled, so the checker (armed for that expiry)
+/// never fires and only the submit can have revoked it.
+async fn submit_after_hard_expiry_revokes_on_the_spot<R: Runtime + Default>() {
+    let (b, probe) = instrumented::<R>(false);
+    let m = started(
+        b.max_pools(2)
+            .min_pools(1)
+            .lease_grace(Duration::ZERO)
+            .check_interval(Duration::from_secs(3600))
+            .workers_per_pool(1),
+    )
+    .await;
+    let lease = m.acquire().lease_for(Duration::from_millis(100)).await.unwrap();
+    let pool = lease.pool_id();
+    eventually::<R>("the checker arms its timer for the hard expiry", || {
+        probe.slept_until(lease.hard_expires_at())
+    })
+    .await;
+    sleep::<R>(Duration::from_millis(150)).await;
+    assert_eq!(m.leased_count(), 1, "nothing has revoked it yet");
+
+    assert!(matches!(lease.submit(|| ()), Err(Error::LeaseExpired)));
+    assert_eq!(counts(&m), (1, 0, 1, 0), "revoked, and the minimum restored");
+    let next = m.try_acquire().await.unwrap();
+    assert_ne!(next.pool_id(), pool, "the revoked pool was shut down");
+    m.stop().await;
+}
+
+/// Between soft and hard expiry the lease still works (soft expiry is a
+/// deadline to finish by, not a revocation).
+async fn lease_works_during_the_grace_period<R: Runtime + Default>() {
+    let (b, probe) = instrumented::<R>(false);
+    let m = started(
+        b.max_pools(1)
+            .lease_grace(Duration::from_secs(3600))
+            .check_interval(Duration::from_secs(7200)) // so the checker arms for the hard expiry
+            .workers_per_pool(1),
+    )
+    .await;
+    let lease = m.acquire().lease_for(Duration::from_millis(50)).await.unwrap();
+    eventually::<R>("the checker arms its timer", || probe.slept_until(lease.hard_expires_at())).await;
+    sleep::<R>(Duration::from_millis(100)).await;
+    assert_eq!(lease.run(|| "in grace").await.unwrap(), "in grace");
+    let s = m.stats();
+    assert_eq!(s.leases[0].soft_remaining, Duration::ZERO);
+    assert!(s.leases[0].hard_remaining > Duration::from_secs(3000));
+    m.stop().await;
+}
+
+/// A lease released after its hard expiry (before anyone revoked it) does
+/// not return its pool: the pool is shut down and the minimum restored
+/// with a new one.
+async fn lease_released_past_hard_expiry_is_not_kept<R: Runtime + Default>() {
+    let (b, probe) = instrumented::<R>(false);
+    let m = started(b.max_pools(1).lease_grace(Duration::ZERO).workers_per_pool(1)).await;
+    let lease = m.acquire().lease_for(Duration::from_millis(50)).await.unwrap();
+    let pool = lease.pool_id();
+    eventually::<R>("the checker arms its timer", || probe.slept_until(lease.hard_expires_at())).await;
+    sleep::<R>(Duration::from_millis(100)).await;
+    assert_eq!(m.leased_count(), 1, "nothing has revoked it yet");
+    drop(lease);
+    assert_eq!(counts(&m), (1, 0, 1, 0));
+    let next = m.try_acquire().await.unwrap();
+    assert_ne!(next.pool_id(), pool, "an expired lease's pool is not reused");
+    m.stop().await;
+}
+
+conformance! {
+    expired_lease_is_revoked_by_the_checker,
+    checker_wakes_at_the_next_hard_expiry,
+    submit_after_hard_expiry_revokes_on_the_spot,
+    lease_works_during_the_grace_period,
+    lease_released_past_hard_expiry_is_not_kept,
+}

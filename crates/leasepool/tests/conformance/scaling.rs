@@ -1,0 +1,186 @@
+//! Sizing from the size provider: checker passes on the interval and on
+//! `notify_scale_changed`, shrinking that spares leased pools, and a
+//! failing provider (DESIGN.md, the sizing rule and behaviour 6).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use leasepool::Runtime;
+
+use crate::common::*;
+
+/// With a one-hour interval, `notify_scale_changed` makes the pools follow
+/// the signal: grow, then shrink idle pools only, never leased ones.
+async fn notify_scale_changed_grows_and_shrinks<R: Runtime + Default>() {
+    let units = Arc::new(AtomicUsize::new(0));
+    let signal = Arc::clone(&units);
+    let m = started(
+        builder::<R>()
+            .max_pools(5)
+            .units_per_pool(10)
+            .size_provider(move || signal.load(Ordering::SeqCst))
+            .check_interval(Duration::from_secs(3600))
+            .workers_per_pool(1),
+    )
+    .await;
+    assert_eq!(counts(&m), (1, 0, 1, 0));
+
+    units.store(35, Ordering::SeqCst);
+    assert_eq!(m.desired_executor_count(), 4);
+    m.notify_scale_changed();
+    eventually::<R>("the checker grows to 4 pools", || m.total_count() == 4).await;
+    assert_eq!(counts(&m), (4, 0, 4, 0));
+
+    let a = m.acquire().owner("a").await.unwrap();
+    let b = m.acquire().owner("b").await.unwrap();
+    units.store(0, Ordering::SeqCst);
+    m.notify_scale_changed();
+    eventually::<R>("the checker shuts idle pools down", || m.total_count() == 2).await;
+    assert_eq!(counts(&m), (0, 2, 2, 0), "leased pools survive the shrink");
+    assert_eq!(a.run(|| "a").await.unwrap(), "a");
+    assert_eq!(b.run(|| "b").await.unwrap(), "b");
+
+    drop(a);
+    assert_eq!(counts(&m), (0, 1, 1, 0), "above desired: the released pool is shut down");
+    drop(b);
+    assert_eq!(counts(&m), (1, 0, 1, 0), "at the minimum: the released pool is kept");
+    m.stop().await;
+}
+
+/// Without any notification the checker follows the signal every
+/// `check_interval`.
+async fn checker_follows_the_signal_every_interval<R: Runtime + Default>() {
+    let units = Arc::new(AtomicUsize::new(0));
+    let signal = Arc::clone(&units);
+    let m = started(
+        builder::<R>()
+            .max_pools(5)
+            .min_pools(1)
+            .units_per_pool(10)
+            .size_provider(move || signal.load(Ordering::SeqCst))
+            .check_interval(Duration::from_millis(30))
+            .workers_per_pool(1),
+    )
+    .await;
+    units.store(21, Ordering::SeqCst);
+    eventually::<R>("the periodic check grows to 3 pools", || m.total_count() == 3).await;
+    units.store(0, Ordering::SeqCst);
+    eventually::<R>("the periodic check shrinks to 1 pool", || m.total_count() == 1).await;
+    assert_eq!(counts(&m), (1, 0, 1, 0));
+    m.stop().await;
+}
+
+/// A panicking size provider counts as 0 units (desired = min_pools), at
+/// start and in checker passes; the checker survives and scales once the
+/// provider works again.
+async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
+    let failing = Arc::new(AtomicBool::new(true));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (f, c) = (Arc::clone(&failing), Arc::clone(&calls));
+    let m = builder::<R>()
+        .max_pools(5)
+        .min_pools(2)
+        .units_per_pool(10)
+        .check_interval(Duration::from_secs(3600))
+        .size_provider(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            if f.load(Ordering::SeqCst) {
+                panic!("size provider exploded");
+            }
+            45
+        })
+        .workers_per_pool(1)
+        .build()
+        .unwrap();
+    m.start().await.expect("a failing size provider does not fail start");
+    assert_eq!(counts(&m), (2, 0, 2, 0));
+    assert_eq!(m.desired_executor_count(), 2);
+    let s = m.stats();
+    assert_eq!((s.units, s.desired), (0, 2));
+
+    let before = calls.load(Ordering::SeqCst);
+    m.notify_scale_changed();
+    eventually::<R>("a checker pass reads the failing provider", || calls.load(Ordering::SeqCst) > before)
+        .await;
+    let lease = m.acquire().await.expect("the manager keeps serving");
+    assert_eq!(lease.run(|| 1).await.unwrap(), 1);
+    drop(lease);
+
+    failing.store(false, Ordering::SeqCst);
+    m.notify_scale_changed();
+    eventually::<R>("the checker survived and scales to 5 pools", || m.total_count() == 5).await;
+    assert_eq!(m.desired_executor_count(), 5);
+    m.stop().await;
+}
+
+/// A scale notification that arrives while the checker is reading the size
+/// provider (which it does without holding the manager's lock) is not lost
+/// to the pass that uses the value read before it.
+async fn notification_during_a_provider_read_is_not_lost<R: Runtime + Default>() {
+    let units = Arc::new(AtomicUsize::new(0));
+    let hold = Arc::new(AtomicBool::new(false));
+    let gate = Gate::default();
+    let (u, h, g) = (Arc::clone(&units), Arc::clone(&hold), gate.clone());
+    let m = started(
+        builder::<R>()
+            .max_pools(4)
+            .units_per_pool(10)
+            .size_provider(move || {
+                let value = u.load(Ordering::SeqCst);
+                if h.swap(false, Ordering::SeqCst) {
+                    g.wait(); // return `value` only after the test changed it
+                }
+                value
+            })
+            .check_interval(Duration::from_secs(3600))
+            .workers_per_pool(1),
+    )
+    .await;
+    assert_eq!(counts(&m), (1, 0, 1, 0));
+    hold.store(true, Ordering::SeqCst);
+    m.notify_scale_changed();
+    eventually::<R>("the checker is inside the size provider", || gate.entered() == 1).await;
+    units.store(30, Ordering::SeqCst);
+    m.notify_scale_changed();
+    gate.open();
+    eventually::<R>("the checker applies the value notified during its read", || m.total_count() == 3).await;
+    m.stop().await;
+}
+
+/// The size provider may call back into the manager (for example to size
+/// by the queue length): no call path runs it under the manager's lock.
+async fn size_provider_may_call_back_into_the_manager<R: Runtime + Default>() {
+    let slot: Arc<Mutex<Option<Manager<R>>>> = Arc::new(Mutex::new(None));
+    let probe = Arc::clone(&slot);
+    let m = builder::<R>()
+        .max_pools(4)
+        .units_per_pool(10)
+        .size_provider(move || probe.lock().unwrap().as_ref().map_or(0, |m| 10 * (m.leased_count() + 1)))
+        .check_interval(Duration::from_secs(3600))
+        .workers_per_pool(1)
+        .build()
+        .unwrap();
+    *slot.lock().unwrap() = Some(m.clone());
+
+    m.start().await.unwrap();
+    assert_eq!(counts(&m), (1, 0, 1, 0));
+    let a = m.acquire().await.unwrap();
+    let b = m.acquire().await.unwrap();
+    assert_eq!(m.desired_executor_count(), 3);
+    assert_eq!(m.stats().desired, 3);
+    m.notify_scale_changed();
+    eventually::<R>("the checker pass grows to the provider's 3 pools", || m.total_count() == 3).await;
+    assert_eq!(counts(&m), (1, 2, 3, 0));
+    drop((a, b));
+    m.stop().await;
+    slot.lock().unwrap().take(); // break the manager <-> provider cycle
+}
+
+conformance! {
+    notify_scale_changed_grows_and_shrinks,
+    checker_follows_the_signal_every_interval,
+    panicking_size_provider_counts_as_zero,
+    notification_during_a_provider_read_is_not_lost,
+    size_provider_may_call_back_into_the_manager,
+}
