@@ -43,7 +43,11 @@ Commands:
                  bench build. Keeps going after a failure, prints a summary, and
                  exits non-zero if any step failed.
                  --quick: per-runtime clippy and examples run on runtime-tokio only.
-  bench          (not yet implemented)
+  bench [--quick] [--no-python] [--only s1,s2,...] [--reps N] [--out DIR]
+                 Build crates/leasepool-bench in release mode and run every
+                 scenario with leasepool and its peers interleaved; prints the
+                 tables and targets, writes target/bench/summary.tsv and
+                 target/bench/throughput.svg. --quick: about two minutes.
   fuzz           (not yet implemented)
   miri           (not yet implemented)
   help           Print this message.
@@ -63,8 +67,9 @@ fn main() -> ExitCode {
         }
         ["ci"] => ci(false),
         ["ci", "--quick"] => ci(true),
+        ["bench", rest @ ..] => bench(rest),
         // Extension points: each gets its own function when implemented.
-        [cmd @ ("bench" | "fuzz" | "miri"), ..] => {
+        [cmd @ ("fuzz" | "miri"), ..] => {
             eprintln!("cargo xtask {cmd}: not yet implemented");
             ExitCode::from(2)
         }
@@ -273,6 +278,59 @@ fn deny(ci: &Ci) -> Outcome {
 
 fn advisories_requested() -> bool {
     env::var(ADVISORIES_ENV).is_ok_and(|v| v == "1")
+}
+
+// ---------------------------------------------------------------------------
+// `cargo xtask bench`
+// ---------------------------------------------------------------------------
+
+/// Upper bounds on one benchmark run (the binary also bounds each scenario run).
+const BENCH_TIMEOUT_QUICK: Duration = Duration::from_secs(15 * 60);
+const BENCH_TIMEOUT_FULL: Duration = Duration::from_secs(60 * 60);
+
+/// Builds the benchmark binaries in release mode, then runs `leasepool-bench`
+/// with the given options (and `--out <target>/bench` unless one is given).
+fn bench(args: &[&str]) -> ExitCode {
+    let known = ["--quick", "--no-python", "--only", "--reps", "--out"];
+    if let Some(bad) = args.iter().find(|a| a.starts_with('-') && !known.contains(a)) {
+        return usage_error(&format!("unknown bench option {bad}"));
+    }
+    let ci = Ci::new();
+    let started = Instant::now();
+    let build = ["build", "--release", "-p", "leasepool-bench", "--bins"];
+    if ci.run_cargo(&build, &[], None) == Outcome::Fail {
+        return ExitCode::FAILURE;
+    }
+    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| ci.root.join("target"), PathBuf::from);
+    let target = if target.is_absolute() { target } else { ci.root.join(target) };
+    let exe = target.join("release").join(format!("leasepool-bench{}", env::consts::EXE_SUFFIX));
+    let mut cmd = Command::new(&exe);
+    // The binary would re-exec itself to set these (smol's and async-std's
+    // executor threads, matching tokio's 2 workers); setting them here keeps
+    // it one process, so the timeout below kills all of it.
+    cmd.args(args).current_dir(&ci.root).envs([("SMOL_THREADS", "2"), ("ASYNC_STD_THREAD_COUNT", "2")]);
+    if !args.contains(&"--out") {
+        cmd.arg("--out").arg(target.join("bench"));
+    }
+    let timeout = if args.contains(&"--quick") { BENCH_TIMEOUT_QUICK } else { BENCH_TIMEOUT_FULL };
+    println!("--> {} {}", exe.display(), args.join(" "));
+    let outcome = match run(&mut cmd, Some(timeout)) {
+        Ok(Some(status)) if status.success() => ExitCode::SUCCESS,
+        Ok(Some(status)) => {
+            eprintln!("leasepool-bench failed: {status}");
+            ExitCode::FAILURE
+        }
+        Ok(None) => {
+            eprintln!("leasepool-bench timed out after {}s and was killed", timeout.as_secs());
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("cannot run {}: {err}", exe.display());
+            ExitCode::FAILURE
+        }
+    };
+    println!("cargo xtask bench: {:.1}s (build included)", started.elapsed().as_secs_f64());
+    outcome
 }
 
 // ---------------------------------------------------------------------------

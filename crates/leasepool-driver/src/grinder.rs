@@ -48,6 +48,23 @@ struct Item {
 }
 
 impl Item {
+    /// An item running `f`, and the handle its caller waits on.
+    fn new<T, F>(owner: Option<Arc<str>>, f: F) -> (Item, JobHandle<T>)
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, handle) = JobHandle::channel();
+        let job = Job::new(move |cancelled| {
+            let result = match cancelled {
+                None => catch(f),
+                Some(err) => Err(err),
+            };
+            let _ = tx.send(result);
+        });
+        (Item { job, owner }, handle)
+    }
+
     fn fail(self, error: &Error) {
         tracing::debug!(owner = self.owner.as_deref(), %error, "grinder item failed before it ran");
         self.job.cancel(error.clone());
@@ -173,7 +190,8 @@ impl<R: Runtime> WorkGrinder<R> {
     }
 
     /// Starts the batching loop (idempotent). A stopped grinder can be
-    /// started again.
+    /// started again; a start during `stop(StopMode::Drain)` waits for the
+    /// drain to finish first.
     ///
     /// ```
     /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
@@ -182,7 +200,16 @@ impl<R: Runtime> WorkGrinder<R> {
     /// # }
     /// ```
     pub async fn start(&self) {
-        let mut st = lock(&self.g.state);
+        // A start during a draining stop waits for the drain, then starts.
+        let mut st = poll_fn(|cx| {
+            let mut st = lock(&self.g.state);
+            if st.started && st.stopping.is_some() {
+                st.stop_waiters.push(cx.waker().clone());
+                return Poll::Pending;
+            }
+            Poll::Ready(st)
+        })
+        .await;
         if st.started {
             return;
         }
@@ -209,11 +236,13 @@ impl<R: Runtime> WorkGrinder<R> {
     /// ```
     pub async fn stop(&self, mode: StopMode) {
         let state = &self.g.state;
+        let generation;
         let cancelled = {
             let mut st = lock(state);
             if !st.started {
                 return;
             }
+            generation = st.generation;
             st.stopping = Some(mode);
             st.wake.notify();
             match mode {
@@ -233,9 +262,11 @@ impl<R: Runtime> WorkGrinder<R> {
             items.into_iter().for_each(|item| item.fail(&Error::Cancelled));
             return;
         }
+        // Done when this drain finished: stopped, or already started again
+        // (a start waits for the drain, then bumps the generation).
         poll_fn(|cx| {
             let mut st = lock(state);
-            if !st.started {
+            if !st.started || st.generation != generation {
                 return Poll::Ready(());
             }
             st.stop_waiters.push(cx.waker().clone());
@@ -321,14 +352,7 @@ impl<R: Runtime> WorkGrinder<R> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (tx, handle) = JobHandle::channel();
-        let job = Job::new(move |cancelled| {
-            let result = match cancelled {
-                None => catch(f),
-                Some(err) => Err(err),
-            };
-            let _ = tx.send(result);
-        });
+        let (item, handle) = Item::new(owner, f);
         let now = self.g.manager.shared().runtime.now();
         let mut st = lock(&self.g.state);
         if !st.started || st.stopping.is_some() {
@@ -336,7 +360,7 @@ impl<R: Runtime> WorkGrinder<R> {
             return Err(Error::GrinderNotRunning);
         }
         let was_empty = st.queue.is_empty();
-        let id = st.queue.push(now, Item { job, owner });
+        let id = st.queue.push(now, item);
         // A first item sets the max-wait deadline; a full queue is due now.
         if was_empty || st.queue.is_due(now) {
             st.wake.notify();
@@ -647,7 +671,14 @@ async fn run_loop<R: Runtime>(me: Weak<Grinder<R>>, generation: u64) {
         };
         let state = Arc::clone(&g.state);
         drop(g);
-        sleep_or(&runtime, deadline, |cx| lock(&state).wake.poll(cx)).await;
+        // `wake` holds one waker. A loop outdated by a cancelling stop must
+        // not poll it: that would replace the waker of the loop a restart
+        // spawned (and eat its notification), leaving the new loop asleep.
+        sleep_or(&runtime, deadline, |cx| {
+            let mut st = lock(&state);
+            if st.generation != generation { Poll::Ready(()) } else { st.wake.poll(cx) }
+        })
+        .await;
     }
 }
 
@@ -696,6 +727,48 @@ async fn run_batch<R: Runtime>(
 /// through `lease`. If a submission fails, the items already submitted keep
 /// their real results and only the rest get that error.
 async fn run_on<R: Runtime>(lease: &Lease<R>, workers: usize, items: Vec<Item>, cancel: &Arc<BatchCancel>) {
+    let done = submit_chunks(items, workers, |chunk| {
+        let (tx, finished) = JobHandle::<()>::channel();
+        let cancel = Arc::clone(cancel);
+        let (runtime, hard_expiry) = (lease.runtime().clone(), lease.hard_expires_at());
+        let mut chunk = Some(chunk);
+        let submitted = lease.submit_with(|finish| {
+            let chunk = chunk.take().unwrap_or_default();
+            Job::new(move |cancelled| {
+                for item in chunk {
+                    match &cancelled {
+                        // A chunk is one job: once the lease is revoked, the
+                        // rest of a running chunk must not run either.
+                        None if runtime.now() >= hard_expiry => item.job.cancel(Error::LeaseExpired),
+                        None if !cancel.is_cancelled() => item.job.run(),
+                        None => item.job.cancel(Error::Cancelled),
+                        Some(error) => item.job.cancel(error.clone()),
+                    }
+                }
+                finish.done();
+                let _ = tx.send(Ok(()));
+            })
+        });
+        // `submit_with` builds the job only on success: on failure the
+        // chunk is still here, to be failed with the error.
+        submitted.map(|()| finished).map_err(|error| (chunk.unwrap_or_default(), error))
+    });
+    for finished in done {
+        let _ = finished.await;
+    }
+}
+
+/// Splits `items` into at most `workers` chunks of equal size (the last may
+/// be smaller), in order, and hands each to `submit`, which either takes it
+/// (returning what to wait for) or gives it back with an error. After the
+/// first failure `submit` is not called again: that chunk and every later
+/// one fail with its error, while the chunks already submitted are left to
+/// report their real results.
+fn submit_chunks<D>(
+    items: Vec<Item>,
+    workers: usize,
+    mut submit: impl FnMut(Vec<Item>) -> Result<D, (Vec<Item>, Error)>,
+) -> Vec<D> {
     let chunks = workers.clamp(1, items.len().max(1));
     let size = items.len().div_ceil(chunks);
     let mut items = items.into_iter();
@@ -710,32 +783,90 @@ async fn run_on<R: Runtime>(lease: &Lease<R>, workers: usize, items: Vec<Item>, 
             chunk.into_iter().for_each(|item| item.fail(error));
             continue;
         }
-        let (tx, finished) = JobHandle::<()>::channel();
-        let cancel = Arc::clone(cancel);
-        let mut chunk = Some(chunk);
-        let submitted = lease.submit_with(|finish| {
-            let chunk = chunk.take().unwrap_or_default();
-            Job::new(move |cancelled| {
-                for item in chunk {
-                    match &cancelled {
-                        None if !cancel.is_cancelled() => item.job.run(),
-                        None => item.job.cancel(Error::Cancelled),
-                        Some(error) => item.job.cancel(error.clone()),
-                    }
-                }
-                finish.done();
-                let _ = tx.send(Ok(()));
-            })
-        });
-        match submitted {
-            Ok(()) => done.push(finished),
-            Err(error) => {
-                chunk.into_iter().flatten().for_each(|item| item.fail(&error));
+        match submit(chunk) {
+            Ok(d) => done.push(d),
+            Err((chunk, error)) => {
+                chunk.into_iter().for_each(|item| item.fail(&error));
                 failure = Some(error);
             }
         }
     }
-    for finished in done {
-        let _ = finished.await;
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` items returning their index, with their handles.
+    fn items(n: usize) -> (Vec<Item>, Vec<JobHandle<usize>>) {
+        (0..n).map(|i| Item::new(None, move || i)).unzip()
+    }
+
+    /// A submission fails part-way through a batch (the second of three
+    /// chunks): the first chunk's items keep their real results (they run
+    /// after the failure and are unaffected by it), the failing chunk and
+    /// the one after it get the submission error, and nothing is submitted
+    /// after the failure.
+    #[test]
+    fn failed_submission_fails_only_the_unsubmitted_items() {
+        let (batch, handles) = items(6);
+        let mut calls = 0;
+        let submitted = submit_chunks(batch, 3, |chunk| {
+            calls += 1;
+            if calls == 2 { Err((chunk, Error::LeaseExpired)) } else { Ok(chunk) }
+        });
+        assert_eq!(calls, 2, "no submission after the first failure");
+        assert_eq!(submitted.len(), 1);
+        let finished: Vec<bool> = handles.iter().map(JobHandle::is_finished).collect();
+        assert_eq!(finished, [false, false, true, true, true, true], "only the unsubmitted items failed");
+
+        for item in submitted.into_iter().flatten() {
+            item.job.run();
+        }
+        let results: Vec<_> = handles.into_iter().map(JobHandle::wait).collect();
+        assert!(matches!(results[..2], [Ok(0), Ok(1)]), "{results:?}");
+        assert!(results[2..].iter().all(|r| matches!(r, Err(Error::LeaseExpired))), "{results:?}");
+    }
+
+    /// A failure on the first chunk fails every item with that error (a
+    /// broken pool's cause, not a generic one).
+    #[test]
+    fn failure_on_the_first_chunk_fails_every_item_with_its_error() {
+        let (batch, handles) = items(5);
+        let submitted = submit_chunks(batch, 2, |chunk| -> Result<(), _> {
+            Err((chunk, Error::Broken(Arc::from("init failed"))))
+        });
+        assert!(submitted.is_empty());
+        for handle in handles {
+            assert!(matches!(handle.wait(), Err(Error::Broken(msg)) if &*msg == "init failed"));
+        }
+    }
+
+    /// Items are split in order into at most one chunk per worker, of equal
+    /// size except the last.
+    #[test]
+    fn items_are_split_into_one_chunk_per_worker_in_order() {
+        for (n, workers, sizes) in [
+            (4, 2, vec![2, 2]),
+            (5, 4, vec![2, 2, 1]),
+            (3, 4, vec![1, 1, 1]),
+            (1, 4, vec![1]),
+            (7, 1, vec![7]),
+            (6, 3, vec![2, 2, 2]),
+        ] {
+            let (batch, handles) = items(n);
+            let chunks = submit_chunks(batch, workers, Ok::<_, (Vec<Item>, Error)>);
+            assert_eq!(
+                chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+                sizes,
+                "{n} items, {workers} workers"
+            );
+            for item in chunks.into_iter().flatten() {
+                item.job.run();
+            }
+            let results: Vec<usize> = handles.into_iter().map(|h| h.wait().unwrap()).collect();
+            assert_eq!(results, (0..n).collect::<Vec<_>>());
+        }
     }
 }

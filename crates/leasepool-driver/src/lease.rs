@@ -59,6 +59,10 @@ impl<R: Runtime> Lease<R> {
         Lease { shared, grant, owner, pool }
     }
 
+    pub(crate) fn runtime(&self) -> &R {
+        &self.shared.runtime
+    }
+
     /// The lease id, unique for the manager's lifetime.
     ///
     /// ```

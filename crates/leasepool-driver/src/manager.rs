@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leasepool_core::{Config, ConfigBuilder, ConfigError, Core, LeaseStats};
+use leasepool_core::{AcquireError, Config, ConfigBuilder, ConfigError, Core, LeaseStats};
 
 use crate::acquire::AcquireBuilder;
 use crate::backend::{Backend, Initializer};
@@ -122,6 +122,15 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     pub async fn stop(&self) {
         self.shared.with(|st, now| {
             if st.core.stop(now) {
+                // An acquire granted a pool it has not taken yet (not polled
+                // since the grant) is still waiting: the core forgot its
+                // lease and shuts the pool down, so it fails like the others
+                // instead of resolving later to a dead lease.
+                for slot in st.waiters.values_mut() {
+                    if matches!(slot.outcome, Some(Ok(_))) {
+                        slot.outcome = Some(Err(AcquireError::NotStarted));
+                    }
+                }
                 Shared::<R>::stop_checker(st);
                 tracing::info!("lease manager stopped");
             }

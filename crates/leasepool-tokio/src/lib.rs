@@ -28,14 +28,23 @@ use std::time::Instant;
 use leasepool_driver::BoxFuture;
 
 /// tokio as a leasepool [`Runtime`]: spawns on the handle current when the
-/// manager was built (or when `start` runs), sleeps with tokio's timer.
+/// manager was built (or, failing that, when `start` runs), sleeps with
+/// tokio's timer.
 ///
 /// ```
 /// let runtime = leasepool_tokio::TokioRuntime::default();
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct TokioRuntime {
     handle: Option<tokio::runtime::Handle>,
+}
+
+impl Default for TokioRuntime {
+    /// Captures the current tokio handle, if any, so that a manager built
+    /// inside a runtime can later be started from a plain thread.
+    fn default() -> Self {
+        TokioRuntime { handle: tokio::runtime::Handle::try_current().ok() }
+    }
 }
 
 impl TokioRuntime {

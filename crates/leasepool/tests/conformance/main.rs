@@ -19,56 +19,23 @@
 
 #![cfg(any(feature = "runtime-tokio", feature = "runtime-smol", feature = "runtime-async-std"))]
 
+#[macro_use]
+#[path = "../common/mod.rs"]
+mod common;
+
 /// Instantiates the listed generic tests of the calling module for every
-/// enabled runtime.
+/// enabled runtime, each under the [`common::watchdog`].
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
-        #[cfg(feature = "runtime-tokio")]
-        mod tokio {
-            $(
-                #[test]
-                fn $test() {
-                    crate::common::watchdog(concat!(module_path!(), "::", stringify!($test)), || {
-                        ::leasepool::tokio::block_on(super::$test::<::leasepool::tokio::TokioRuntime>())
-                    });
-                }
-            )*
-        }
-
-        #[cfg(feature = "runtime-smol")]
-        mod smol {
-            $(
-                #[test]
-                fn $test() {
-                    crate::common::watchdog(concat!(module_path!(), "::", stringify!($test)), || {
-                        ::leasepool::smol::block_on(super::$test::<::leasepool::smol::SmolRuntime>())
-                    });
-                }
-            )*
-        }
-
-        #[cfg(feature = "runtime-async-std")]
-        mod async_std {
-            $(
-                #[test]
-                fn $test() {
-                    crate::common::watchdog(concat!(module_path!(), "::", stringify!($test)), || {
-                        ::leasepool::async_std::block_on(
-                            super::$test::<::leasepool::async_std::AsyncStdRuntime>(),
-                        )
-                    });
-                }
-            )*
-        }
+        per_runtime!(crate::common::watchdog => $($test),*);
     };
 }
-
-mod common;
 
 mod acquire;
 mod blocking;
 mod config;
 mod expiry;
+mod grinder;
 mod jobs;
 mod lease;
 mod lifecycle;

@@ -1,0 +1,293 @@
+//! Measurement plumbing: options, time budgets, interleaved repetitions,
+//! calibrated loops, medians and the watchdog that bounds every run.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Command-line options.
+#[derive(Debug, Clone)]
+pub(crate) struct Opts {
+    pub(crate) quick: bool,
+    pub(crate) out: PathBuf,
+    pub(crate) python: bool,
+    /// Scenario ids to run (`s1`, `s2`, ...); `None`: all of them.
+    pub(crate) only: Option<Vec<String>>,
+    /// Repetitions of every implementation (interleaved).
+    pub(crate) reps: usize,
+    /// Run only implementations whose name contains this (for profiling).
+    pub(crate) filter: Option<String>,
+}
+
+impl Opts {
+    pub(crate) fn wants(&self, id: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.iter().any(|s| s.eq_ignore_ascii_case(id)))
+    }
+}
+
+/// How long each measurement lasts; `--quick` shrinks everything.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    /// One calibrated nanosecond-scale sample (S1, S7).
+    pub(crate) ns_sample: Duration,
+    /// One throughput run (S2, S4).
+    pub(crate) run: Duration,
+    /// Jobs per lease holder in S3.
+    pub(crate) s3_jobs: usize,
+    /// One S5 run (1 ms jobs).
+    pub(crate) s5_run: Duration,
+    /// Upper bound on any single run before the watchdog aborts.
+    pub(crate) run_limit: Duration,
+}
+
+impl Budget {
+    pub(crate) fn new(quick: bool) -> Self {
+        if quick {
+            Budget {
+                ns_sample: Duration::from_millis(40),
+                run: Duration::from_millis(250),
+                s3_jobs: 20_000,
+                s5_run: Duration::from_millis(400),
+                run_limit: Duration::from_secs(60),
+            }
+        } else {
+            Budget {
+                ns_sample: Duration::from_millis(150),
+                run: Duration::from_millis(600),
+                s3_jobs: 50_000,
+                s5_run: Duration::from_millis(1000),
+                run_limit: Duration::from_secs(120),
+            }
+        }
+    }
+}
+
+/// Whether a larger figure is better (jobs/s) or a smaller one (ns/op).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Better {
+    Higher,
+    Lower,
+}
+
+/// One implementation's samples, one per repetition.
+#[derive(Debug, Clone)]
+pub(crate) struct Series {
+    pub(crate) name: String,
+    pub(crate) values: Vec<f64>,
+}
+
+impl Series {
+    pub(crate) fn median(&self) -> f64 {
+        median(&self.values)
+    }
+
+    pub(crate) fn min(&self) -> f64 {
+        self.values.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    pub(crate) fn max(&self) -> f64 {
+        self.values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+pub(crate) fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 }
+}
+
+/// A runnable implementation of a scenario: each call is one repetition and
+/// returns its figure, or an error that drops the implementation from the
+/// rest of the run (e.g. Python unavailable).
+pub(crate) struct Impl<'a> {
+    pub(crate) name: String,
+    pub(crate) run: Box<dyn FnMut() -> Result<f64, String> + 'a>,
+}
+
+impl<'a> Impl<'a> {
+    pub(crate) fn new(name: impl Into<String>, run: impl FnMut() -> f64 + 'a) -> Self {
+        let mut run = run;
+        Impl { name: name.into(), run: Box::new(move || Ok(run())) }
+    }
+
+    pub(crate) fn fallible(name: impl Into<String>, run: impl FnMut() -> Result<f64, String> + 'a) -> Self {
+        Impl { name: name.into(), run: Box::new(run) }
+    }
+}
+
+/// What an interleaved run produced.
+#[derive(Debug, Default)]
+pub(crate) struct Samples {
+    pub(crate) series: Vec<Series>,
+    /// Implementations dropped, with the reason.
+    pub(crate) skipped: Vec<(String, String)>,
+}
+
+impl Samples {
+    pub(crate) fn get(&self, name: &str) -> Option<&Series> {
+        self.series.iter().find(|s| s.name == name)
+    }
+}
+
+/// Runs every implementation `reps` times, interleaved: repetition `r` runs
+/// all of them, starting at a rotating offset so no implementation always
+/// goes first. Each run is bounded by the watchdog.
+pub(crate) fn interleave(label: &str, reps: usize, mut impls: Vec<Impl<'_>>, dog: &Watchdog) -> Samples {
+    if let Some(f) = dog.filter.as_deref() {
+        let exact = impls.iter().any(|i| i.name == f);
+        impls.retain(|i| if exact { i.name == f } else { i.name.contains(f) });
+    }
+    let n = impls.len();
+    let mut values: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut dropped: Vec<Option<String>> = vec![None; n];
+    eprint!("  {label}: ");
+    for rep in 0..reps {
+        for k in 0..n {
+            let i = (k + rep) % n;
+            if dropped[i].is_some() {
+                continue;
+            }
+            let imp = &mut impls[i];
+            let guard = dog.arm(format!("{label} / {} / rep {}", imp.name, rep + 1));
+            let result = (imp.run)();
+            drop(guard);
+            match result {
+                Ok(v) => values[i].push(v),
+                Err(reason) => {
+                    eprint!("[{} skipped: {reason}] ", imp.name);
+                    dropped[i] = Some(reason);
+                }
+            }
+        }
+        eprint!("{}", rep + 1);
+        eprint!("{}", if rep + 1 < reps { " " } else { "\n" });
+    }
+    let mut samples = Samples::default();
+    for (i, imp) in impls.into_iter().enumerate() {
+        match dropped[i].take() {
+            Some(reason) if values[i].is_empty() => samples.skipped.push((imp.name, reason)),
+            _ => samples.series.push(Series { name: imp.name, values: std::mem::take(&mut values[i]) }),
+        }
+    }
+    samples
+}
+
+/// Finds an iteration count whose loop lasts about `budget`, then returns
+/// the nanoseconds per iteration of one loop of that length.
+pub(crate) fn calibrate_sync(budget: Duration, mut f: impl FnMut(u64) -> Duration) -> f64 {
+    let iters = find_iters(budget, &mut f);
+    let d = f(iters);
+    d.as_nanos() as f64 / iters as f64
+}
+
+fn find_iters(budget: Duration, mut f: impl FnMut(u64) -> Duration) -> u64 {
+    let probe = budget / 10;
+    let mut iters = 64u64;
+    loop {
+        let d = f(iters);
+        if d >= probe || iters >= 1 << 34 {
+            let per = d.as_nanos().max(1) as f64 / iters as f64;
+            return ((budget.as_nanos() as f64 / per) as u64).max(1);
+        }
+        iters *= 4;
+    }
+}
+
+/// The async twin of [`calibrate_sync`]: `f(n)` runs `n` iterations and
+/// returns how long they took.
+pub(crate) async fn calibrate_async<F, Fut>(budget: Duration, mut f: F) -> f64
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = Duration>,
+{
+    let probe = budget / 10;
+    let mut iters = 64u64;
+    let iters = loop {
+        let d = f(iters).await;
+        if d >= probe || iters >= 1 << 34 {
+            let per = d.as_nanos().max(1) as f64 / iters as f64;
+            break ((budget.as_nanos() as f64 / per) as u64).max(1);
+        }
+        iters *= 4;
+    };
+    let d = f(iters).await;
+    d.as_nanos() as f64 / iters as f64
+}
+
+/// Bounds every run: if one lasts longer than the limit (a hang in the
+/// library or a peer), the process is aborted with a message naming it.
+#[derive(Clone)]
+pub(crate) struct Watchdog {
+    /// `--filter`: carried here because every scenario already gets the watchdog.
+    pub(crate) filter: Option<String>,
+    current: Arc<Mutex<Option<(String, Instant)>>>,
+}
+
+/// Disarms the watchdog when dropped.
+pub(crate) struct Armed {
+    current: Arc<Mutex<Option<(String, Instant)>>>,
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+impl Watchdog {
+    pub(crate) fn start(limit: Duration, filter: Option<String>) -> Self {
+        let current: Arc<Mutex<Option<(String, Instant)>>> = Arc::new(Mutex::new(None));
+        let watched = Arc::clone(&current);
+        std::thread::Builder::new()
+            .name("bench-watchdog".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_millis(200));
+                    let slot = watched.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some((label, since)) = slot.as_ref() {
+                        if since.elapsed() > limit {
+                            eprintln!(
+                                "\nleasepool-bench: `{label}` ran longer than its {}s bound; aborting \
+                                 (a hang in the library or a peer)",
+                                limit.as_secs()
+                            );
+                            std::process::exit(3);
+                        }
+                    }
+                }
+            })
+            .expect("spawn the watchdog thread");
+        Watchdog { filter, current }
+    }
+
+    pub(crate) fn arm(&self, label: String) -> Armed {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some((label, Instant::now()));
+        Armed { current: Arc::clone(&self.current) }
+    }
+}
+
+/// `1234567.0` → `1.23M`; keeps tables narrow.
+pub(crate) fn human(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.2}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}

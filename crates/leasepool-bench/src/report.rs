@@ -1,0 +1,422 @@
+//! Results: the printed tables, `summary.tsv` and `throughput.svg`.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+
+use crate::harness::{Better, Samples, human};
+
+/// leasepool against some peers, one TSV row per peer present.
+#[derive(Debug, Clone)]
+pub(crate) struct Comparison {
+    pub(crate) scenario: String,
+    pub(crate) leasepool: String,
+    pub(crate) peers: Vec<String>,
+}
+
+impl Comparison {
+    pub(crate) fn new(scenario: &str, leasepool: &str, peers: &[String]) -> Self {
+        Comparison { scenario: scenario.to_owned(), leasepool: leasepool.to_owned(), peers: peers.to_vec() }
+    }
+}
+
+/// One scenario's samples and how to present them.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub(crate) id: &'static str,
+    pub(crate) title: String,
+    pub(crate) unit: &'static str,
+    pub(crate) better: Better,
+    pub(crate) samples: Samples,
+    pub(crate) notes: Vec<String>,
+    pub(crate) comparisons: Vec<Comparison>,
+    /// Drawn in `throughput.svg`.
+    pub(crate) chart: bool,
+    /// How the figures were taken, when not "median of the interleaved runs".
+    pub(crate) runs: Option<&'static str>,
+}
+
+/// A goal from the issue, checked against a measured median.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) scenario: String,
+    pub(crate) text: String,
+    pub(crate) measured: f64,
+    pub(crate) goal: f64,
+    pub(crate) at_most: bool,
+    pub(crate) unit: String,
+    /// An absolute goal: also written to the TSV, with peer `target`.
+    pub(crate) absolute: bool,
+}
+
+impl Target {
+    pub(crate) fn at_most(scenario: &str, unit: &str, measured: f64, goal: f64, absolute: bool) -> Self {
+        Target {
+            scenario: scenario.into(),
+            text: format!("<= {} {unit}", human(goal)),
+            measured,
+            goal,
+            at_most: true,
+            unit: unit.into(),
+            absolute,
+        }
+    }
+
+    pub(crate) fn at_least(scenario: &str, unit: &str, measured: f64, goal: f64, absolute: bool) -> Self {
+        Target {
+            scenario: scenario.into(),
+            text: format!(">= {} {unit}", human(goal)),
+            measured,
+            goal,
+            at_most: false,
+            unit: unit.into(),
+            absolute,
+        }
+    }
+
+    /// `measured` is a ratio of leasepool to a peer.
+    pub(crate) fn ratio_at_most(scenario: &str, text: &str, measured: f64, goal: f64) -> Self {
+        Target {
+            scenario: scenario.into(),
+            text: text.into(),
+            measured,
+            goal,
+            at_most: true,
+            unit: "x".into(),
+            absolute: false,
+        }
+    }
+
+    /// `measured` is a ratio of leasepool to a peer.
+    pub(crate) fn ratio_at_least(scenario: &str, text: &str, measured: f64, goal: f64) -> Self {
+        Target {
+            scenario: scenario.into(),
+            text: text.into(),
+            measured,
+            goal,
+            at_most: false,
+            unit: "x".into(),
+            absolute: false,
+        }
+    }
+
+    pub(crate) fn met(&self) -> Option<bool> {
+        if self.measured.is_nan() {
+            return None;
+        }
+        Some(if self.at_most { self.measured <= self.goal } else { self.measured >= self.goal })
+    }
+
+    /// The measured figure over the goal, oriented so that >= 1 means met.
+    fn ratio(&self) -> f64 {
+        if self.at_most { oriented(self.goal, self.measured) } else { oriented(self.measured, self.goal) }
+    }
+}
+
+/// `a / b` with the zero cases spelled out: 0/0 is a tie (1), x/0 is inf.
+fn oriented(a: f64, b: f64) -> f64 {
+    if a == 0.0 && b == 0.0 { 1.0 } else { a / b }
+}
+
+/// One line of `summary.tsv`.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub(crate) scenario: String,
+    pub(crate) leasepool: f64,
+    pub(crate) peer: String,
+    pub(crate) peer_value: f64,
+    pub(crate) ratio: f64,
+    pub(crate) unit: String,
+}
+
+/// Everything one run produced.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub(crate) groups: Vec<Group>,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) extra_rows: Vec<Row>,
+    pub(crate) notes: Vec<String>,
+    /// Second title line of the chart: mode, repetitions, machine.
+    pub(crate) subtitle: String,
+}
+
+/// A number for the TSV and the target table.
+pub(crate) fn num(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf".into() } else { "-inf".into() }
+    } else if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+impl Report {
+    /// The TSV rows: every comparison, then absolute targets, then extras.
+    pub(crate) fn rows(&self) -> Vec<Row> {
+        let mut rows = Vec::new();
+        for g in &self.groups {
+            for c in &g.comparisons {
+                let Some(lp) = g.samples.get(&c.leasepool) else { continue };
+                let lp = lp.median();
+                for peer in &c.peers {
+                    let Some(p) = g.samples.get(peer) else { continue };
+                    let p = p.median();
+                    let ratio = match g.better {
+                        Better::Higher => oriented(lp, p),
+                        Better::Lower => oriented(p, lp),
+                    };
+                    rows.push(Row {
+                        scenario: c.scenario.clone(),
+                        leasepool: lp,
+                        peer: peer.clone(),
+                        peer_value: p,
+                        ratio,
+                        unit: g.unit.into(),
+                    });
+                }
+            }
+        }
+        let mut target_rows = Vec::new();
+        for t in self.targets.iter().filter(|t| t.absolute && !t.measured.is_nan()) {
+            target_rows.push(Row {
+                scenario: t.scenario.clone(),
+                leasepool: t.measured,
+                peer: "target".into(),
+                peer_value: t.goal,
+                ratio: t.ratio(),
+                unit: t.unit.clone(),
+            });
+        }
+        // A leasepool figure with neither peer nor target still gets a row.
+        for g in &self.groups {
+            for c in g.comparisons.iter().filter(|c| c.peers.is_empty()) {
+                let Some(lp) = g.samples.get(&c.leasepool) else { continue };
+                if target_rows.iter().any(|r| r.scenario == c.scenario) {
+                    continue;
+                }
+                rows.push(Row {
+                    scenario: c.scenario.clone(),
+                    leasepool: lp.median(),
+                    peer: "-".into(),
+                    peer_value: f64::NAN,
+                    ratio: f64::NAN,
+                    unit: g.unit.into(),
+                });
+            }
+        }
+        rows.extend(target_rows);
+        rows.extend(self.extra_rows.iter().cloned());
+        rows
+    }
+
+    pub(crate) fn write_tsv(&self, path: &Path) -> io::Result<()> {
+        let mut s = String::from("scenario\tleasepool\tpeer\tpeer_value\tratio\tunit\n");
+        for r in self.rows() {
+            let _ = writeln!(
+                s,
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                r.scenario,
+                num(r.leasepool),
+                r.peer,
+                if r.peer == "-" { String::new() } else { num(r.peer_value) },
+                if r.peer == "-" { String::new() } else { num(r.ratio) },
+                r.unit
+            );
+        }
+        std::fs::write(path, s)
+    }
+
+    /// The tables of every scenario, then the targets.
+    pub(crate) fn print(&self, reps: usize) {
+        for g in &self.groups {
+            let dir = match g.better {
+                Better::Higher => "higher is better",
+                Better::Lower => "lower is better",
+            };
+            println!("\n== {}: {}", g.id, g.title);
+            let runs = g.runs.map_or_else(|| format!("median of {reps} interleaved runs"), str::to_owned);
+            println!("   [{}, {dir}; {runs}]", g.unit);
+            let width = g.samples.series.iter().map(|s| s.name.len()).max().unwrap_or(10).max(14);
+            println!(
+                "   {:<width$}  {:>10}  {:>10}  {:>10}  {:>14}",
+                "implementation", "median", "min", "max", "leasepool adv."
+            );
+            let primary = g.comparisons.first().and_then(|c| g.samples.get(&c.leasepool)).map(|s| s.median());
+            for s in &g.samples.series {
+                let is_lp =
+                    s.name.starts_with("leasepool") || g.comparisons.iter().any(|c| c.leasepool == s.name);
+                let adv = match (primary, is_lp) {
+                    (Some(lp), false) => {
+                        let r = match g.better {
+                            Better::Higher => oriented(lp, s.median()),
+                            Better::Lower => oriented(s.median(), lp),
+                        };
+                        if r.is_finite() { format!("{r:.2}x") } else { format!("{r}") }
+                    }
+                    _ => String::new(),
+                };
+                println!(
+                    "   {:<width$}  {:>10}  {:>10}  {:>10}  {:>14}",
+                    s.name,
+                    human(s.median()),
+                    human(s.min()),
+                    human(s.max()),
+                    adv
+                );
+            }
+            for (name, reason) in &g.samples.skipped {
+                println!("   {name:<width$}  skipped: {reason}");
+            }
+            for n in &g.notes {
+                println!("   note: {n}");
+            }
+        }
+        println!("\n== targets (\"leasepool adv.\" above: > 1 means leasepool is better than that peer)");
+        let w = self.targets.iter().map(|t| t.scenario.len()).max().unwrap_or(10);
+        let tw = self.targets.iter().map(|t| t.text.len()).max().unwrap_or(10);
+        println!("   {:<w$}  {:<tw$}  {:>14}  met", "scenario", "target", "measured");
+        for t in &self.targets {
+            let met = match t.met() {
+                Some(true) => "yes",
+                Some(false) => "MISSED",
+                None => "n/a (not measured)",
+            };
+            let measured = format!("{} {}", num(t.measured), t.unit);
+            println!("   {:<w$}  {:<tw$}  {measured:>14}  {met}", t.scenario, t.text);
+        }
+        let met = self.targets.iter().filter(|t| t.met() == Some(true)).count();
+        let missed = self.targets.iter().filter(|t| t.met() == Some(false)).count();
+        println!("   {met} met, {missed} missed, {} not measured", self.targets.len() - met - missed);
+        for n in &self.notes {
+            println!("   note: {n}");
+        }
+    }
+
+    /// Horizontal bars per scenario per implementation: a log scale for
+    /// jobs/s groups, linear 0-100 for utilisation.
+    pub(crate) fn write_svg(&self, path: &Path) -> io::Result<()> {
+        const W: f64 = 1100.0;
+        const LABEL: f64 = 400.0;
+        const BAR_MAX: f64 = 560.0;
+        const ROW: f64 = 20.0;
+        let groups: Vec<&Group> =
+            self.groups.iter().filter(|g| g.chart && !g.samples.series.is_empty()).collect();
+        let height: f64 =
+            70.0 + groups.iter().map(|g| 50.0 + ROW * g.samples.series.len() as f64).sum::<f64>();
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}" font-family="sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="24" font-size="16" font-weight="bold">leasepool throughput vs peers (medians; blue = leasepool, orange = Python original, grey = peers)</text>"#
+        );
+        let _ = writeln!(s, r##"<text x="10" y="42" fill="#444">{}</text>"##, esc(&self.subtitle));
+        let mut y = 60.0;
+        for g in groups {
+            let linear = g.unit.starts_with('%');
+            let medians: Vec<f64> = g.samples.series.iter().map(|x| x.median()).collect();
+            let finite = medians.iter().copied().filter(|v| v.is_finite() && *v > 0.0);
+            let (lo, hi) = finite.fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            let (d0, d1) = if linear {
+                (0.0, hi.max(100.0))
+            } else {
+                (lo.log10().floor().min(hi.log10().floor() - 1.0), hi.log10().ceil().max(lo.log10().ceil()))
+            };
+            let scale = |v: f64| -> f64 {
+                if !(v.is_finite() && v > 0.0) {
+                    return 0.0;
+                }
+                let f = if linear { v / d1 } else { (v.log10() - d0) / (d1 - d0) };
+                (f.clamp(0.0, 1.0) * BAR_MAX).max(1.0)
+            };
+            let axis = if linear { "linear" } else { "log scale" };
+            let _ = writeln!(
+                s,
+                r#"<text x="10" y="{}" font-size="13" font-weight="bold">{}: {} [{}, {axis}]</text>"#,
+                y + 14.0,
+                g.id,
+                esc(&g.title),
+                esc(g.unit)
+            );
+            let top = y + 24.0;
+            let bottom = top + ROW * g.samples.series.len() as f64;
+            // Grid: decades (log) or quarters (linear).
+            let ticks: Vec<f64> = if linear {
+                (0..=4).map(|i| d1 * f64::from(i) / 4.0).collect()
+            } else {
+                (d0 as i32..=d1 as i32).map(|e| 10f64.powi(e)).collect()
+            };
+            for t in ticks {
+                let x = LABEL + if linear { BAR_MAX * t / d1 } else { scale(t) };
+                let _ = writeln!(
+                    s,
+                    r##"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" font-size="10" fill="#666" text-anchor="middle">{}</text>"##,
+                    bottom + 12.0,
+                    tick(t)
+                );
+            }
+            for (i, series) in g.samples.series.iter().enumerate() {
+                let ry = top + ROW * i as f64;
+                let is_lp = series.name.starts_with("leasepool")
+                    || g.comparisons.iter().any(|c| c.leasepool == series.name);
+                let color = if is_lp {
+                    "#2b6cb0"
+                } else if series.name.starts_with("python") {
+                    "#dd6b20"
+                } else {
+                    "#a0aec0"
+                };
+                let len = scale(medians[i]);
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+                    LABEL - 6.0,
+                    ry + 14.0,
+                    esc(&series.name)
+                );
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{LABEL}" y="{:.1}" width="{len:.1}" height="{:.1}" fill="{color}"/>"#,
+                    ry + 3.0,
+                    ROW - 6.0
+                );
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}">{} {}</text>"#,
+                    LABEL + len + 6.0,
+                    ry + 14.0,
+                    human(medians[i]),
+                    esc(g.unit)
+                );
+            }
+            y = bottom + 26.0;
+        }
+        s.push_str("</svg>\n");
+        std::fs::write(path, s)
+    }
+}
+
+/// Axis labels: 0, 25, 1k, 10k, 1M.
+fn tick(v: f64) -> String {
+    if v >= 1e9 {
+        format!("{}G", v / 1e9)
+    } else if v >= 1e6 {
+        format!("{}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{}k", v / 1e3)
+    } else {
+        format!("{v}")
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
