@@ -69,7 +69,9 @@ pub struct LeaseStats {
     pub soft_remaining: Duration,
     /// Time left to hard expiry (zero once past).
     pub hard_remaining: Duration,
-    /// Jobs queued or running through it.
+    /// Jobs in flight, as the driver reported them through
+    /// `job_submitted`/`job_finished` (a driver may report only the start
+    /// and end of a busy period; leasepool's async API shows the real count).
     pub jobs: u64,
     /// Released, waiting for its jobs to finish.
     pub draining: bool,

@@ -96,6 +96,11 @@ impl ThreadPool {
         self.broken.get().map(|msg| Error::Broken(Arc::clone(msg)))
     }
 
+    /// Whether the pool was shut down (its lease, if any, is gone).
+    pub(crate) fn is_shut(&self) -> bool {
+        self.shut.load(Ordering::Acquire)
+    }
+
     /// Queues `job`. On a shut-down pool the job is cancelled instead.
     pub(crate) fn submit(&self, job: Job) {
         if self.shut.load(Ordering::SeqCst) {

@@ -1,7 +1,8 @@
 //! A lease: the right to run jobs on one pool until released or expired.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use leasepool_core::{Grant, LeaseId, PoolId};
@@ -36,6 +37,11 @@ pub struct Lease<R: Runtime> {
     grant: Grant,
     owner: Option<Arc<str>>,
     pool: Arc<ThreadPool>,
+    released: AtomicBool,
+    /// Jobs in flight, created by the first submission (so that a lease
+    /// that runs nothing allocates nothing). The core hears only of the
+    /// transitions 0 -> 1 and 1 -> 0: jobs in between skip the lock.
+    in_flight: OnceLock<Arc<AtomicUsize>>,
 }
 
 impl<R: Runtime> fmt::Debug for Lease<R> {
@@ -56,7 +62,7 @@ impl<R: Runtime> Lease<R> {
         owner: Option<Arc<str>>,
         pool: Arc<ThreadPool>,
     ) -> Self {
-        Lease { shared, grant, owner, pool }
+        Lease { shared, grant, owner, pool, released: AtomicBool::new(false), in_flight: OnceLock::new() }
     }
 
     pub(crate) fn runtime(&self) -> &R {
@@ -196,14 +202,34 @@ impl<R: Runtime> Lease<R> {
             self.shared.retire(self.grant.pool);
             return Err(err);
         }
-        let lease = self.grant.lease;
-        if let Err(refused) = self.shared.with(|st, now| st.core.job_submitted(lease, now)) {
-            // The pool may have broken since the check above, and retiring it
-            // forgot this lease: report the cause, not "lease expired". (The
-            // flag is set before the pool is retired, so it is visible here.)
-            return Err(self.pool.broken().unwrap_or_else(|| refused.into()));
+        // Released by its holder, or its pool shut down (revoked, stopped,
+        // not kept): the lease is gone.
+        if self.released.load(Ordering::Acquire) || self.pool.is_shut() {
+            return Err(Error::LeaseExpired);
         }
-        let finish = Finish { shared: Arc::clone(&self.shared), lease, done: false };
+        let lease = self.grant.lease;
+        let count = self.in_flight.get_or_init(|| Arc::new(AtomicUsize::new(0)));
+        let first = count.fetch_add(1, Ordering::AcqRel) == 0;
+        // The core validates the first job of a busy period (and revokes a
+        // lease past hard expiry); later jobs only need the expiry check.
+        if first || self.shared.runtime.now() >= self.grant.hard_expires_at() {
+            let submitted = self.shared.with(|st, now| {
+                let pool = st.core.job_submitted(lease, now)?;
+                st.busy.insert(lease, Arc::clone(count));
+                Ok::<_, leasepool_core::SubmitError>(pool)
+            });
+            if let Err(refused) = submitted {
+                count.fetch_sub(1, Ordering::AcqRel);
+                // The pool may have broken since the check above, and
+                // retiring it forgot this lease: report the cause. (The
+                // flag is set before the pool is retired.)
+                return Err(self.pool.broken().unwrap_or_else(|| refused.into()));
+            }
+            // Past hard expiry the core always refuses (its clock read is
+            // later than ours), so a non-first job never counts twice.
+        }
+        let finish =
+            Finish { shared: Arc::clone(&self.shared), lease, count: Arc::clone(count), done: false };
         self.pool.submit(make(finish));
         Ok(())
     }
@@ -235,6 +261,7 @@ impl<R: Runtime> Lease<R> {
     /// # }
     /// ```
     pub fn release(&self) {
+        self.released.store(true, Ordering::Release);
         self.shared.release(self.grant.lease, self.owner.as_deref());
     }
 }
@@ -245,24 +272,32 @@ impl<R: Runtime> Drop for Lease<R> {
     }
 }
 
-/// Reports a submitted job as finished to the core, exactly once.
+/// Reports a submitted job as finished, exactly once: the core hears of it
+/// when it ends the lease's busy period.
 pub(crate) struct Finish<R: Runtime> {
     shared: Arc<Shared<R>>,
     lease: LeaseId,
+    count: Arc<AtomicUsize>,
     done: bool,
 }
 
 impl<R: Runtime> Finish<R> {
     pub(crate) fn done(mut self) {
         self.done = true;
-        self.shared.job_finished(self.lease);
+        self.finish();
+    }
+
+    fn finish(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.job_finished(self.lease, &self.count);
+        }
     }
 }
 
 impl<R: Runtime> Drop for Finish<R> {
     fn drop(&mut self) {
         if !self.done {
-            self.shared.job_finished(self.lease);
+            self.finish();
         }
     }
 }

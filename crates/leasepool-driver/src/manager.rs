@@ -287,7 +287,16 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     pub fn stats(&self) -> Stats {
         let units = self.shared.sample_units();
         let now = self.shared.runtime.now();
-        let core = self.shared.lock().core.stats(now);
+        let core = {
+            let st = self.shared.lock();
+            let mut core = st.core.stats(now);
+            for lease in &mut core.leases {
+                if let Some(count) = st.busy.get(&lease.id) {
+                    lease.jobs = count.load(std::sync::atomic::Ordering::Relaxed) as u64;
+                }
+            }
+            core
+        };
         Stats {
             backend: self.shared.settings.backend,
             name_prefix: Arc::clone(&self.shared.settings.name_prefix),

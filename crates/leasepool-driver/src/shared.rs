@@ -1,10 +1,12 @@
 //! The state every handle shares: the core behind one mutex, the live pools,
 //! the queued acquires' wake-up slots, and the checker task.
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Poll, Waker};
 use std::time::Instant;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use leasepool_core::{
     AcquireError, Action, Core, Finalised, Grant, LeaseId, PoolId, ShutdownReason, WaiterId,
@@ -49,6 +51,9 @@ pub(crate) struct State {
     pub(crate) core: Core,
     pub(crate) pools: HashMap<PoolId, Arc<ThreadPool>>,
     pub(crate) waiters: HashMap<WaiterId, WaiterSlot>,
+    /// In-flight job counters of leases with jobs, for `stats()`: the core
+    /// only counts a lease's busy periods (see `Lease::submit_with`).
+    pub(crate) busy: HashMap<LeaseId, Arc<AtomicUsize>>,
     checker: Checker,
     spawn_error: Option<Arc<std::io::Error>>,
 }
@@ -69,6 +74,9 @@ pub(crate) struct Effects {
 
 impl Effects {
     fn perform(self) {
+        if self.shutdown.is_empty() {
+            return;
+        }
         for pool in self.shutdown {
             pool.shutdown();
         }
@@ -82,8 +90,9 @@ impl<R: Runtime> Shared<R> {
             settings,
             state: Mutex::new(State {
                 core,
-                pools: HashMap::new(),
-                waiters: HashMap::new(),
+                pools: HashMap::default(),
+                waiters: HashMap::default(),
+                busy: HashMap::default(),
                 checker: Checker::default(),
                 spawn_error: None,
             }),
@@ -231,8 +240,13 @@ impl<R: Runtime> Shared<R> {
         });
     }
 
-    pub(crate) fn job_finished(&self, lease: LeaseId) {
+    /// The last in-flight job of `lease` ended (its counter reached 0).
+    pub(crate) fn job_finished(&self, lease: LeaseId, count: &AtomicUsize) {
         self.with(|st, now| {
+            // A new busy period may have begun since the counter hit 0.
+            if count.load(Ordering::Acquire) == 0 {
+                st.busy.remove(&lease);
+            }
             if let Some(f) = st.core.job_finished(lease, now) {
                 log_finalised(lease, None, f);
             }
