@@ -16,6 +16,8 @@ use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod nightly;
+
 /// The facade features, one per runtime adapter.
 const RUNTIMES: [&str; 3] = ["runtime-tokio", "runtime-async-std", "runtime-smol"];
 /// The runtime kept by `ci --quick`.
@@ -48,8 +50,8 @@ Commands:
                  scenario with leasepool and its peers interleaved; prints the
                  tables and targets, writes target/bench/summary.tsv and
                  target/bench/throughput.svg. --quick: about two minutes.
-  fuzz           (not yet implemented)
-  miri           (not yet implemented)
+  fuzz [SECS]    fuzz the core with cargo-fuzz (nightly; default 600 s)
+  miri           the core's tests under Miri (nightly), reduced simulation
   help           Print this message.
 
 Environment:
@@ -68,14 +70,17 @@ fn main() -> ExitCode {
         ["ci"] => ci(false),
         ["ci", "--quick"] => ci(true),
         ["bench", rest @ ..] => bench(rest),
-        // Extension points: each gets its own function when implemented.
-        [cmd @ ("fuzz" | "miri"), ..] => {
-            eprintln!("cargo xtask {cmd}: not yet implemented");
-            ExitCode::from(2)
-        }
+        ["fuzz", rest @ ..] => nightly::fuzz(&workspace_root(), rest),
+        ["miri", rest @ ..] => nightly::miri(&workspace_root(), rest),
         [] => usage_error("missing command"),
         other => usage_error(&format!("unknown arguments: {}", other.join(" "))),
     }
+}
+
+/// The workspace root: xtask/ lives directly under it.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().expect("xtask has a parent directory").to_path_buf()
 }
 
 fn usage_error(msg: &str) -> ExitCode {
@@ -370,9 +375,7 @@ struct Ci {
 
 impl Ci {
     fn new() -> Self {
-        // xtask/ lives directly under the workspace root.
-        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let root = manifest_dir.parent().expect("xtask has a parent directory").to_path_buf();
+        let root = workspace_root();
         let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         Ci { root, cargo, results: Vec::new(), started: Instant::now() }
     }
