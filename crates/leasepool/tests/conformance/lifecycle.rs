@@ -202,6 +202,33 @@ async fn stop_fails_waiting_acquires<R: Runtime + Default>() {
     assert!(matches!(holder.submit(|| ()), Err(Error::LeaseExpired)));
 }
 
+/// An acquire that was handed a pool but not polled since is still waiting
+/// when `stop` runs: it fails with NotStarted like every other waiter (also
+/// when the manager is started again before it is polled), instead of
+/// resolving later to a lease on a pool the stop shut down.
+async fn stop_fails_an_acquire_granted_but_not_yet_polled<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
+    for restart_first in [false, true] {
+        let holder = m.acquire().owner("holder").await.unwrap();
+        let granted = queued(&m, m.acquire().owner("granted")).await;
+        drop(holder); // hands the pool to `granted`, which is not polled
+        assert_eq!((m.waiting_count(), m.leased_count()), (0, 1));
+
+        m.stop().await;
+        assert_eq!(counts(&m), (0, 0, 0, 0));
+        if restart_first {
+            m.start().await.unwrap();
+        }
+        let result = within::<R, _>("the granted acquire resolves", granted).await;
+        assert!(matches!(result, Err(Error::NotStarted)), "restart first: {restart_first}: {result:?}");
+        if !restart_first {
+            m.start().await.unwrap();
+        }
+        assert_eq!(counts(&m), (1, 0, 1, 0), "nothing of the cut-off grant is left");
+    }
+    m.stop().await;
+}
+
 conformance! {
     start_is_idempotent,
     start_creates_pools_up_to_desired,
@@ -211,4 +238,5 @@ conformance! {
     restarted_checker_hears_notifications_whatever_the_poll_order,
     acquire_when_not_started_fails,
     stop_fails_waiting_acquires,
+    stop_fails_an_acquire_granted_but_not_yet_polled,
 }

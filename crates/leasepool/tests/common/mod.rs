@@ -1,5 +1,58 @@
-//! Helpers shared by the conformance tests: the watchdog, bounded waiting,
-//! single polls, a gate for blocking jobs, and an instrumented runtime.
+//! Helpers shared by the test binaries `conformance` and `faults` (each
+//! includes this file with `#[path = "../common/mod.rs"] mod common;`):
+//! the per-runtime test macro, the watchdog, bounded waiting, single polls,
+//! a gate for blocking jobs, and an instrumented runtime.
+
+// Each binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+/// Instantiates the listed generic tests (`async fn name<R: Runtime +
+/// Default>()`) of the calling module for every enabled runtime: per
+/// runtime feature, a module (`tokio`, `smol`, `async_std`) holding one
+/// `#[test] fn name()` that hands `$runner` the test's full name and a
+/// closure running the body on that runtime's `block_on`. `$runner` is a
+/// `fn(&'static str, impl FnOnce() + Send + 'static)` such as [`watchdog`].
+macro_rules! per_runtime {
+    ($runner:path => $($test:ident),* $(,)?) => {
+        #[cfg(feature = "runtime-tokio")]
+        mod tokio {
+            $(
+                #[test]
+                fn $test() {
+                    $runner(concat!(module_path!(), "::", stringify!($test)), || {
+                        ::leasepool::tokio::block_on(super::$test::<::leasepool::tokio::TokioRuntime>())
+                    });
+                }
+            )*
+        }
+
+        #[cfg(feature = "runtime-smol")]
+        mod smol {
+            $(
+                #[test]
+                fn $test() {
+                    $runner(concat!(module_path!(), "::", stringify!($test)), || {
+                        ::leasepool::smol::block_on(super::$test::<::leasepool::smol::SmolRuntime>())
+                    });
+                }
+            )*
+        }
+
+        #[cfg(feature = "runtime-async-std")]
+        mod async_std {
+            $(
+                #[test]
+                fn $test() {
+                    $runner(concat!(module_path!(), "::", stringify!($test)), || {
+                        ::leasepool::async_std::block_on(
+                            super::$test::<::leasepool::async_std::AsyncStdRuntime>(),
+                        )
+                    });
+                }
+            )*
+        }
+    };
+}
 
 use std::cell::Cell;
 use std::fmt;
@@ -75,25 +128,43 @@ pub(crate) async fn sleep<R: Runtime + Default>(d: Duration) {
 
 /// Waits until `cond` holds, polling every few milliseconds; fails the test
 /// after [`EVENTUALLY`].
-pub(crate) async fn eventually<R: Runtime + Default>(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + EVENTUALLY;
+pub(crate) async fn eventually<R: Runtime + Default>(what: &str, cond: impl FnMut() -> bool) {
+    eventually_for::<R>(EVENTUALLY, what, cond).await;
+}
+
+/// [`eventually`] with an explicit limit.
+pub(crate) async fn eventually_for<R: Runtime + Default>(
+    limit: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + limit;
     while !cond() {
-        assert!(Instant::now() < deadline, "not within {EVENTUALLY:?}: {what}");
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
         sleep::<R>(Duration::from_millis(2)).await;
     }
 }
 
 /// Awaits `fut`, failing the test if it is not ready within [`EVENTUALLY`].
 pub(crate) async fn within<R: Runtime + Default, F: IntoFuture>(what: &str, fut: F) -> F::Output {
+    within_for::<R, F>(EVENTUALLY, what, fut).await
+}
+
+/// [`within`] with an explicit limit.
+pub(crate) async fn within_for<R: Runtime + Default, F: IntoFuture>(
+    limit: Duration,
+    what: &str,
+    fut: F,
+) -> F::Output {
     let rt = R::default();
-    let mut timer = rt.sleep_until(rt.now() + EVENTUALLY);
+    let mut timer = rt.sleep_until(rt.now() + limit);
     let mut fut = pin!(fut.into_future());
     std::future::poll_fn(|cx| {
         if let Poll::Ready(out) = fut.as_mut().poll(cx) {
             return Poll::Ready(out);
         }
         if timer.as_mut().poll(cx).is_ready() {
-            panic!("not within {EVENTUALLY:?}: {what}");
+            panic!("not within {limit:?}: {what}");
         }
         Poll::Pending
     })
