@@ -47,7 +47,7 @@ impl leasepool_driver::Runtime for AsyncStdRuntime {
     }
 }
 
-leasepool_driver::runtime_api!(AsyncStdRuntime, "async-std");
+leasepool_driver::runtime_api!(AsyncStdRuntime, "async-std", leasepool_async_std);
 
 /// Runs `future` to completion with `async_std::task::block_on`: the `main`
 /// of examples and small programs.

@@ -51,41 +51,93 @@ pub use runtime::{BoxFuture, Runtime};
 ///     #         Box::pin(async move { std::thread::sleep(d.saturating_duration_since(std::time::Instant::now())) })
 ///     #     }
 ///     # }
-///     leasepool_driver::runtime_api!(MyRuntime, "my runtime");
+///     leasepool_driver::runtime_api!(MyRuntime, "my runtime", my_runtime_api);
 /// }
 /// let builder = my_runtime_api::LeasedExecutorManager::builder().max_pools(2);
 /// ```
 #[macro_export]
 macro_rules! runtime_api {
-    ($rt:ty, $name:literal) => {
+    ($rt:ty, $name:literal, $krate:ident) => {
         pub use $crate::{
             Backend, Config, ConfigError, Error, GrinderStats, JobHandle, LeaseId, LeaseStats, PoolId,
             Runtime, Stats, StopMode, WorkHandle,
         };
 
         #[doc = concat!("[`leasepool_driver::LeasedExecutorManager`] on ", $name, ".")]
+        ///
+        /// ```
+        #[doc = concat!("let manager = ", stringify!($krate), "::LeasedExecutorManager::builder().max_pools(2).build()?;")]
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub type LeasedExecutorManager = $crate::LeasedExecutorManager<$rt>;
+
         #[doc = concat!("[`leasepool_driver::Lease`] on ", $name, ".")]
+        ///
+        /// ```
+        #[doc = concat!("async fn demo(m: ", stringify!($krate), "::LeasedExecutorManager) -> Result<(), ", stringify!($krate), "::Error> {")]
+        #[doc = concat!("    let lease: ", stringify!($krate), "::Lease = m.acquire().await?;")]
+        ///     lease.run(|| ()).await
+        /// }
+        /// ```
         pub type Lease = $crate::Lease<$rt>;
+
         #[doc = concat!("[`leasepool_driver::Builder`] on ", $name, ".")]
+        ///
+        /// ```
+        #[doc = concat!("let builder: ", stringify!($krate), "::Builder = ", stringify!($krate), "::LeasedExecutorManager::builder();")]
+        /// ```
         pub type Builder = $crate::Builder<$rt>;
+
         #[doc = concat!("[`leasepool_driver::AcquireBuilder`] on ", $name, ".")]
+        ///
+        /// ```
+        #[doc = concat!("fn demo(m: &", stringify!($krate), "::LeasedExecutorManager) -> ", stringify!($krate), "::AcquireBuilder {")]
+        ///     m.acquire().owner("example")
+        /// }
+        /// ```
         pub type AcquireBuilder = $crate::AcquireBuilder<$rt>;
+
         #[doc = concat!("[`leasepool_driver::Acquiring`] on ", $name, ".")]
+        ///
+        /// ```
+        /// use std::future::IntoFuture;
+        #[doc = concat!("fn demo(m: &", stringify!($krate), "::LeasedExecutorManager) -> ", stringify!($krate), "::Acquiring {")]
+        ///     m.acquire().into_future()
+        /// }
+        /// ```
         pub type Acquiring = $crate::Acquiring<$rt>;
+
         #[doc = concat!("Sleeps for `duration` with ", $name, "'s timer: a runtime-neutral pause for examples and tests.")]
         ///
-        /// ```ignore
-        /// sleep(std::time::Duration::from_millis(10)).await;
+        /// ```
+        #[doc = concat!(stringify!($krate), "::block_on(", stringify!($krate), "::sleep(std::time::Duration::from_millis(1)));")]
         /// ```
         pub fn sleep(duration: std::time::Duration) -> $crate::BoxFuture<()> {
-            let runtime = <$rt as ::std::default::Default>::default();
-            $crate::Runtime::sleep_until(&runtime, $crate::Runtime::now(&runtime) + duration)
+            // Built when first polled, inside the runtime (tokio's timer
+            // needs its context).
+            Box::pin(async move {
+                let runtime = <$rt as ::std::default::Default>::default();
+                let deadline = $crate::Runtime::now(&runtime) + duration;
+                $crate::Runtime::sleep_until(&runtime, deadline).await
+            })
         }
 
         #[doc = concat!("[`leasepool_driver::WorkGrinder`] on ", $name, ".")]
+        ///
+        /// ```
+        #[doc = concat!("fn demo(m: &", stringify!($krate), "::LeasedExecutorManager) -> Result<", stringify!($krate), "::WorkGrinder, ", stringify!($krate), "::ConfigError> {")]
+        #[doc = concat!("    ", stringify!($krate), "::WorkGrinder::builder(m).build()")]
+        /// }
+        /// ```
         pub type WorkGrinder = $crate::WorkGrinder<$rt>;
+
         #[doc = concat!("[`leasepool_driver::GrinderBuilder`] on ", $name, ".")]
+        ///
+        /// ```
+        #[doc = concat!("fn demo(m: &", stringify!($krate), "::LeasedExecutorManager) -> ", stringify!($krate), "::GrinderBuilder {")]
+        #[doc = concat!("    ", stringify!($krate), "::WorkGrinder::builder(m).batch_size_threshold(8)")]
+        /// }
+        /// ```
         pub type GrinderBuilder = $crate::GrinderBuilder<$rt>;
     };
 }

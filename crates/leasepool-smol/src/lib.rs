@@ -44,7 +44,7 @@ impl leasepool_driver::Runtime for SmolRuntime {
     }
 }
 
-leasepool_driver::runtime_api!(SmolRuntime, "smol");
+leasepool_driver::runtime_api!(SmolRuntime, "smol", leasepool_smol);
 
 /// Runs `future` to completion with `smol::block_on`: the `main` of
 /// examples and small programs.

@@ -79,7 +79,7 @@ impl leasepool_driver::Runtime for TokioRuntime {
     }
 }
 
-leasepool_driver::runtime_api!(TokioRuntime, "tokio");
+leasepool_driver::runtime_api!(TokioRuntime, "tokio", leasepool_tokio);
 
 /// Runs `future` to completion on a new multi-threaded tokio runtime: the
 /// `main` of examples and small programs.
