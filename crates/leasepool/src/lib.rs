@@ -2,7 +2,7 @@
 //! CPU-heavy work in async Rust services.
 //!
 //! Instead of sending every blocking call to one shared, unbounded pool
-//! (`spawn_blocking`), callers acquire a short-lived [`Lease`] on one of a
+//! (`spawn_blocking`), callers acquire a short-lived [`Lease`](driver::Lease) on one of a
 //! bounded number of executor pools, run synchronous work there, and give
 //! it back. A manager grows and shrinks the number of pools from a runtime
 //! signal (devices, tenants, shards: whatever your `size_provider` counts).
@@ -29,7 +29,7 @@
 //!
 //! Pick one with a cargo feature: `runtime-tokio` (default),
 //! `runtime-smol`, `runtime-async-std`. Features are additive: each enabled
-//! runtime is reachable under its own module ([`tokio`],
+//! runtime is reachable under its own module (`tokio`,
 //! `smol`, `async_std`), and the crate root re-exports one of them by
 //! priority tokio, then smol, then async-std. With no runtime feature the
 //! crate still builds, with the runtime-independent types and the
@@ -40,7 +40,7 @@
 //! * `desired = min(max_pools, max(min_pools, ceil(units / units_per_pool)))`.
 //! * Acquire takes the oldest returned idle pool, creates one below
 //!   `max_pools`, or waits (first come, first served, one wake per grant);
-//!   [`try_acquire`](LeasedExecutorManager::try_acquire) fails at once.
+//!   [`try_acquire`](driver::LeasedExecutorManager::try_acquire) fails at once.
 //!   Dropping an acquire future at any point loses no capacity.
 //! * A lease expires softly after its duration and is revoked after the
 //!   grace period: its pool is shut down (queued jobs cancelled, running
@@ -85,12 +85,14 @@ pub mod async_std {
 }
 
 #[cfg(feature = "runtime-tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime-tokio")))]
 pub use self::tokio::{
     AcquireBuilder, Acquiring, Builder, GrinderBuilder, Lease, LeasedExecutorManager,
     TokioRuntime as DefaultRuntime, WorkGrinder, block_on, sleep,
 };
 
 #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime-smol")))]
 pub use self::smol::{
     AcquireBuilder, Acquiring, Builder, GrinderBuilder, Lease, LeasedExecutorManager,
     SmolRuntime as DefaultRuntime, WorkGrinder, block_on, sleep,
