@@ -16,6 +16,7 @@ pub(crate) struct DeadlineHeap {
 }
 
 impl DeadlineHeap {
+    #[inline]
     pub(crate) fn peek(&self) -> Option<(Instant, usize)> {
         self.heap.first().copied()
     }
@@ -28,7 +29,9 @@ impl DeadlineHeap {
         let i = self.heap.len();
         self.heap.push((at, key));
         self.pos[key] = i;
-        self.sift_up(i);
+        if i > 0 {
+            self.sift_up(i);
+        }
     }
 
     /// Removes `key` if present; returns whether it was.
@@ -37,11 +40,13 @@ impl DeadlineHeap {
         if i == ABSENT {
             return false;
         }
-        let last = self.heap.len() - 1;
-        self.swap(i, last);
-        self.heap.pop();
         self.pos[key] = ABSENT;
+        let last = self.heap.pop().expect("a present key is in the heap");
         if i < self.heap.len() {
+            // Fill the hole with the former last entry and restore the order
+            // (no work when `key` was the last entry, as with a single lease).
+            self.heap[i] = last;
+            self.pos[last.1] = i;
             self.sift_down(i);
             self.sift_up(i);
         }

@@ -19,6 +19,8 @@ use crate::waiters::WaiterQueue;
 #[derive(Debug)]
 struct LeaseSlot {
     grant: Grant,
+    /// `grant.hard_expires_at()`, computed once at grant time.
+    hard_expires_at: Instant,
     owner: Option<Arc<str>>,
     jobs: u64,
     draining: bool,
@@ -51,6 +53,9 @@ pub struct Core {
     config: Config,
     running: bool,
     units: u64,
+    /// `config.desired_pools(units)`, updated with `units` (see `set_units`):
+    /// every release compares against it.
+    desired: usize,
     next_check: Option<Instant>,
     /// Idle pools, oldest returned at the front.
     available: VecDeque<PoolId>,
@@ -72,6 +77,7 @@ impl Core {
     /// ```
     pub fn new(config: Config) -> Self {
         Core {
+            desired: config.desired_pools(0),
             config,
             running: false,
             units: 0,
@@ -118,7 +124,7 @@ impl Core {
             return false;
         }
         self.running = true;
-        self.units = units;
+        self.set_units(units);
         self.next_check = Some(now + self.config.check_interval);
         self.grow_to(self.desired_count());
         true
@@ -278,7 +284,7 @@ impl Core {
         if slot.draining {
             return Err(SubmitError::Released);
         }
-        if now >= slot.grant.hard_expires_at() {
+        if now >= slot.hard_expires_at {
             self.revoke(key);
             self.restore_and_serve(now);
             return Err(SubmitError::Expired);
@@ -400,7 +406,7 @@ impl Core {
         // the new signal rather than created and shrunk in the same pass.
         let due = self.next_check.is_some_and(|at| at <= now);
         if due {
-            self.units = units();
+            self.set_units(units());
         }
         self.revoke_expired(now);
         if due {
@@ -437,6 +443,7 @@ impl Core {
     /// assert!(matches!(core.poll_action(), Some(Action::CreatePool(_))));
     /// assert_eq!(core.poll_action(), None);
     /// ```
+    #[inline] // called at least once after every input, from another crate
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
@@ -454,11 +461,39 @@ impl Core {
     /// core.start(now, 0);
     /// assert_eq!(core.poll_timeout(), Some(now + Duration::from_secs(120)));
     /// ```
+    #[inline] // drivers compare it after every input
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let next = self.next_check?;
-        let expiry = self.expiries.peek().map(|(at, _)| at);
-        let waiter = self.waiters.next_deadline();
-        Some([expiry, waiter].into_iter().flatten().fold(next, Instant::min))
+        let mut next = self.next_check?;
+        if let Some((at, _)) = self.expiries.peek() {
+            next = next.min(at);
+        }
+        if let Some(at) = self.waiters.next_deadline() {
+            next = next.min(at);
+        }
+        Some(next)
+    }
+
+    /// Whether [`Core::poll_timeout`] is earlier than `t`, without computing
+    /// it: how a driver checks, after every input, that the timer it armed
+    /// for `t` is still early enough.
+    ///
+    /// ```
+    /// # use leasepool_core::{Config, Core};
+    /// # use std::time::Duration;
+    /// let now = std::time::Instant::now();
+    /// let mut core = Core::new(Config::builder().max_pools(1).build().unwrap());
+    /// assert!(!core.timeout_before(now));
+    /// core.start(now, 0);
+    /// assert!(!core.timeout_before(now + Duration::from_secs(120)));
+    /// assert!(core.timeout_before(now + Duration::from_secs(121)));
+    /// ```
+    #[inline]
+    pub fn timeout_before(&self, t: Instant) -> bool {
+        // The earliest of them is before `t` if any one is (`None`: stopped).
+        let Some(check) = self.next_check else { return false };
+        check < t
+            || self.expiries.peek().is_some_and(|(at, _)| at < t)
+            || self.waiters.next_deadline().is_some_and(|at| at < t)
     }
 
     /// Whether the manager is started.
@@ -530,7 +565,7 @@ impl Core {
     /// assert_eq!(core.desired_count(), 3);
     /// ```
     pub fn desired_count(&self) -> usize {
-        self.config.desired_pools(self.units)
+        self.desired
     }
 
     /// A snapshot of counts, configuration and every live lease (sorted by
@@ -559,7 +594,7 @@ impl Core {
                 leased_at: s.grant.leased_at,
                 lease_duration: s.grant.lease_duration,
                 soft_remaining: s.grant.soft_expires_at().saturating_duration_since(now),
-                hard_remaining: s.grant.hard_expires_at().saturating_duration_since(now),
+                hard_remaining: s.hard_expires_at.saturating_duration_since(now),
                 jobs: s.jobs,
                 draining: s.draining,
             })
@@ -606,6 +641,11 @@ impl Core {
 
     // ---- internals -------------------------------------------------------
 
+    fn set_units(&mut self, units: u64) {
+        self.units = units;
+        self.desired = self.config.desired_pools(units);
+    }
+
     fn lease_key(&self, lease: LeaseId) -> Option<usize> {
         let key = lease.key as usize;
         self.leases.get(key).filter(|s| s.grant.lease == lease).map(|_| key)
@@ -628,6 +668,7 @@ impl Core {
         }
     }
 
+    #[inline(always)] // mostly for the uncontended `acquire`
     fn lease_pool(&mut self, pool: PoolId, now: Instant, lease: Duration, owner: Option<Arc<str>>) -> Grant {
         self.lease_seq += 1;
         let entry = self.leases.vacant_entry();
@@ -639,8 +680,12 @@ impl Core {
             lease_duration: lease,
             grace: self.config.lease_grace,
         };
-        entry.insert(LeaseSlot { grant, owner, jobs: 0, draining: false });
-        self.expiries.push(key, grant.hard_expires_at());
+        // `grant.hard_expires_at()` with one `Instant` addition instead of
+        // two (durations are validated, so their sum cannot overflow).
+        let hard_expires_at = now + (lease + grant.grace);
+        debug_assert_eq!(hard_expires_at, grant.hard_expires_at());
+        entry.insert(LeaseSlot { grant, hard_expires_at, owner, jobs: 0, draining: false });
+        self.expiries.push(key, hard_expires_at);
         grant
     }
 
@@ -652,7 +697,14 @@ impl Core {
     }
 
     /// Grants free or creatable pools to waiters, first in line first.
+    #[inline] // the usual case, nobody waiting, costs one length check
     fn serve_waiters(&mut self, now: Instant) {
+        if !self.waiters.is_empty() {
+            self.serve_waiting(now);
+        }
+    }
+
+    fn serve_waiting(&mut self, now: Instant) {
         while !self.waiters.is_empty() {
             let Some(pool) = self.take_or_create_pool() else { break };
             let Some(w) = self.waiters.pop_front() else { break };
@@ -678,7 +730,14 @@ impl Core {
         self.actions.push_back(Action::ShutdownPool { pool: slot.grant.pool, reason });
     }
 
+    #[inline] // the usual case, nothing expired, costs one heap peek
     fn revoke_expired(&mut self, now: Instant) {
+        if self.expiries.peek().is_some_and(|(at, _)| at <= now) {
+            self.revoke_all_expired(now);
+        }
+    }
+
+    fn revoke_all_expired(&mut self, now: Instant) {
         let mut any = false;
         while let Some((_, key)) = self.expiries.peek().filter(|&(at, _)| at <= now) {
             self.revoke(key);
@@ -695,7 +754,7 @@ impl Core {
         let pool = slot.grant.pool;
         // `running` is always true here (stop forgets every lease), so the
         // "manager is not stopping" condition reduces to the expiry check.
-        let healthy = now < slot.grant.hard_expires_at();
+        let healthy = now < slot.hard_expires_at;
         let outcome = if healthy && !self.waiters.is_empty() {
             // Direct hand-off: the first waiter gets this pool, one grant.
             if let Some(w) = self.waiters.pop_front() {

@@ -36,6 +36,7 @@ impl WaiterQueue {
         self.slots.len()
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
@@ -76,6 +77,7 @@ impl WaiterQueue {
         }
     }
 
+    #[inline]
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.peek().map(|(at, _)| at)
     }

@@ -73,11 +73,15 @@ pub(crate) struct Effects {
 }
 
 impl Effects {
+    #[inline] // usually there is nothing to do
     fn perform(self) {
-        if self.shutdown.is_empty() {
-            return;
+        if !self.shutdown.is_empty() {
+            Self::shut_down(self.shutdown);
         }
-        for pool in self.shutdown {
+    }
+
+    fn shut_down(pools: Vec<Arc<ThreadPool>>) {
+        for pool in pools {
             pool.shutdown();
         }
     }
@@ -146,42 +150,50 @@ impl<R: Runtime> Shared<R> {
     }
 
     /// The drain rule of `leasepool-core`: perform every action, in order.
+    #[inline] // usually no action is queued: only the checker comparison runs
     pub(crate) fn drain(&self, st: &mut State, now: Instant, fx: &mut Effects) {
         while let Some(action) = st.core.poll_action() {
-            match action {
-                Action::CreatePool(id) => self.create_pool(st, id, now),
-                Action::ShutdownPool { pool, reason } => {
-                    log_shutdown(pool, &reason);
-                    fx.shutdown.extend(st.pools.remove(&pool));
-                }
-                Action::Grant { waiter, grant } => {
-                    let slot = st.waiters.get_mut(&waiter).filter(|s| s.outcome.is_none());
-                    match (slot, st.pools.get(&grant.pool)) {
-                        (Some(slot), Some(pool)) => {
-                            slot.outcome = Some(Ok((grant, Arc::clone(pool))));
-                            slot.waker.wake_by_ref();
-                            tracing::debug!(lease = %grant.lease, owner = ?st.core.lease_owner(grant.lease), pool = %grant.pool, "lease granted to waiter");
-                        }
-                        // The waiter is gone: hand the lease back, so the
-                        // pool goes to the next one.
-                        _ => {
-                            st.core.release(grant.lease, now);
-                        }
-                    }
-                }
-                Action::FailWaiter { waiter, error } => {
-                    if let Some(slot) = st.waiters.get_mut(&waiter) {
-                        slot.outcome = Some(Err(error));
-                        slot.waker.wake_by_ref();
-                    }
-                }
-            }
+            self.perform(st, action, now, fx);
         }
         // A grant, a new waiter deadline or a scale notification can move the
         // next deadline earlier than the one the checker sleeps until.
-        if let (Some(next), Some(armed)) = (st.core.poll_timeout(), st.checker.armed) {
-            if next < armed {
+        // (`armed` first: it is cheaper to read than the core's deadline.)
+        if let Some(armed) = st.checker.armed {
+            if st.core.timeout_before(armed) {
                 wake_checker(st);
+            }
+        }
+    }
+
+    /// Performs one action of the core (out of line, to keep `drain` small).
+    #[inline(never)]
+    fn perform(&self, st: &mut State, action: Action, now: Instant, fx: &mut Effects) {
+        match action {
+            Action::CreatePool(id) => self.create_pool(st, id, now),
+            Action::ShutdownPool { pool, reason } => {
+                log_shutdown(pool, &reason);
+                fx.shutdown.extend(st.pools.remove(&pool));
+            }
+            Action::Grant { waiter, grant } => {
+                let slot = st.waiters.get_mut(&waiter).filter(|s| s.outcome.is_none());
+                match (slot, st.pools.get(&grant.pool)) {
+                    (Some(slot), Some(pool)) => {
+                        slot.outcome = Some(Ok((grant, Arc::clone(pool))));
+                        slot.waker.wake_by_ref();
+                        tracing::debug!(lease = %grant.lease, owner = ?st.core.lease_owner(grant.lease), pool = %grant.pool, "lease granted to waiter");
+                    }
+                    // The waiter is gone: hand the lease back, so the
+                    // pool goes to the next one.
+                    _ => {
+                        st.core.release(grant.lease, now);
+                    }
+                }
+            }
+            Action::FailWaiter { waiter, error } => {
+                if let Some(slot) = st.waiters.get_mut(&waiter) {
+                    slot.outcome = Some(Err(error));
+                    slot.waker.wake_by_ref();
+                }
             }
         }
     }

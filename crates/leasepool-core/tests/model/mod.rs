@@ -1051,7 +1051,18 @@ impl<R: RngCore> Sim<R> {
             let deadline = self.queue.iter().filter_map(|w| w.deadline).min();
             let want = [self.next_check, expiry, deadline].into_iter().flatten().min();
             ensure!(core.poll_timeout() == want, "poll_timeout {:?}, model {want:?}", core.poll_timeout());
-        } else {
+        }
+        // `timeout_before` answers like comparing `poll_timeout`, around it and now.
+        let tick = Duration::from_nanos(1);
+        let mut probes = vec![self.now, self.now + tick];
+        if let Some(at) = core.poll_timeout() {
+            probes.extend([at, at + tick, at.checked_sub(tick).unwrap_or(at)]);
+        }
+        for t in probes {
+            let want = core.poll_timeout().is_some_and(|at| at < t);
+            ensure!(core.timeout_before(t) == want, "timeout_before({t:?}) != {want}");
+        }
+        if !self.running {
             ensure!(core.poll_timeout().is_none(), "stopped core has a timeout");
             ensure!(total == 0 && self.queue.is_empty(), "stopped core holds pools or waiters");
         }
