@@ -46,7 +46,7 @@ pub(crate) fn fuzz(root: &Path, args: &[&str]) -> ExitCode {
 }
 
 /// `cargo xtask miri`: the core's unit, behaviour and simulation tests under
-/// Miri with a reduced simulation (2 seeds x 300 steps) and without the
+/// Miri with a reduced simulation (1 seed x 100 steps) and without the
 /// 10,000-lease index tests, which take too long interpreted. Installs the
 /// miri component when it is missing.
 pub(crate) fn miri(root: &Path, args: &[&str]) -> ExitCode {
@@ -61,8 +61,8 @@ pub(crate) fn miri(root: &Path, args: &[&str]) -> ExitCode {
     }
     let ok = run(Command::new("cargo")
         .current_dir(root)
-        .env("LEASEPOOL_SIM_SEEDS", "2")
-        .env("LEASEPOOL_SIM_STEPS", "300")
+        .env("LEASEPOOL_SIM_SEEDS", "1")
+        .env("LEASEPOOL_SIM_STEPS", "100")
         .args([
             "+nightly",
             "miri",
