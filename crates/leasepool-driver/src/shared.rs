@@ -259,8 +259,11 @@ impl<R: Runtime> Shared<R> {
             if count.load(Ordering::Acquire) == 0 {
                 st.busy.remove(&lease);
             }
+            // The owner is looked up only when the finalise log is wanted.
+            let owner =
+                tracing::enabled!(tracing::Level::DEBUG).then(|| st.core.lease_owner(lease)).flatten();
             if let Some(f) = st.core.job_finished(lease, now) {
-                log_finalised(lease, None, f);
+                log_finalised(lease, owner.as_deref(), f);
             }
         });
     }

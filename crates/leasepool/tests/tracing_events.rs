@@ -1,0 +1,142 @@
+//! Every lifecycle event the Python original logs is a `tracing` event here,
+//! with the lease id and owner as fields (DESIGN.md, "Quality bar").
+//!
+//! A global subscriber records every event of this binary; the tests (one
+//! per runtime) run one at a time and each looks only at what it caused.
+
+#[macro_use]
+#[path = "common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, Once};
+use std::time::Duration;
+
+use leasepool::Runtime;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Metadata, Subscriber, span};
+
+use common::*;
+
+type Fields = BTreeMap<String, String>;
+
+static EVENTS: Mutex<Vec<Fields>> = Mutex::new(Vec::new());
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct Recorder;
+
+struct Visitor<'a>(&'a mut Fields);
+
+impl Visit for Visitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+}
+
+impl Subscriber for Recorder {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut fields = Fields::new();
+        event.record(&mut Visitor(&mut fields));
+        EVENTS.lock().unwrap().push(fields);
+    }
+
+    fn enter(&self, _: &span::Id) {}
+
+    fn exit(&self, _: &span::Id) {}
+}
+
+/// Runs one test at a time with the recorder installed and emptied.
+fn recorded(name: &'static str, body: impl FnOnce() + Send + 'static) {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| tracing::subscriber::set_global_default(Recorder).expect("one global subscriber"));
+    let _serial: MutexGuard<'_, ()> = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    EVENTS.lock().unwrap().clear();
+    watchdog(name, body);
+}
+
+/// The recorded events whose message contains `text`.
+fn events(text: &str) -> Vec<Fields> {
+    let all = EVENTS.lock().unwrap();
+    all.iter().filter(|f| f.get("message").is_some_and(|m| m.contains(text))).cloned().collect()
+}
+
+fn assert_event(text: &str, field: &str, value: &str) {
+    let found = events(text);
+    assert!(
+        found.iter().any(|f| f.get(field).is_some_and(|v| v.trim_matches('"') == value)),
+        "no {text:?} event with {field} = {value}; recorded: {found:?}"
+    );
+}
+
+async fn lifecycle_events_carry_lease_and_owner<R: Runtime + Default>() {
+    let m = started(
+        builder::<R>()
+            .max_pools(2)
+            .workers_per_pool(1)
+            .lease_grace(Duration::ZERO)
+            .size_provider(|| panic!("recorded provider failure")),
+    )
+    .await;
+    assert!(!events("lease manager started").is_empty());
+    assert!(!events("pool created").is_empty());
+    assert!(!events("size provider failed").is_empty(), "a failing size provider is logged");
+
+    // Granted, draining, finalised: each names the lease and its owner.
+    let lease = m.acquire().owner("traced").await.unwrap();
+    let id = lease.id().to_string();
+    assert_event("lease granted", "owner", "traced");
+    assert_event("lease granted", "lease", &id);
+    let gate = Gate::default();
+    let job = lease.submit(gated_job(&gate)).unwrap();
+    eventually::<R>("the job runs", || gate.entered() == 1).await;
+    lease.release();
+    assert_event("draining", "owner", "traced");
+    assert_event("draining", "lease", &id);
+    gate.open();
+    within::<R, _>("the job ends", job).await.unwrap();
+    eventually::<R>("the drained lease is finalised", || !events("lease finalised").is_empty()).await;
+    assert_event("lease finalised", "lease", &id);
+    assert_event("lease finalised", "owner", "traced");
+
+    // Revoked at hard expiry, by the checker.
+    let short = m.acquire().owner("short").lease_for(Duration::from_millis(50)).await.unwrap();
+    let short_id = short.id().to_string();
+    eventually::<R>("the short lease is revoked", || !events("revoked").is_empty()).await;
+    assert_event("revoked", "lease", &short_id);
+    assert_event("revoked", "owner", "short");
+    drop(short);
+
+    m.stop().await;
+    assert!(!events("lease manager stopped").is_empty());
+
+    // A pool whose worker initializer fails is retired.
+    let broken =
+        started(builder::<R>().max_pools(1).workers_per_pool(1).initializer(|| Err("no device"))).await;
+    eventually::<R>("the broken pool is retired", || !events("broken pool retired").is_empty()).await;
+    assert!(!events("worker initializer failed").is_empty());
+    broken.stop().await;
+}
+
+fn gated_job(gate: &Gate) -> impl FnOnce() + Send + 'static {
+    let gate = gate.clone();
+    move || gate.wait()
+}
+
+per_runtime!(crate::recorded => lifecycle_events_carry_lease_and_owner);
