@@ -4,6 +4,8 @@
 //! A global subscriber records every event of this binary; the tests (one
 //! per runtime) run one at a time and each looks only at what it caused.
 
+#![cfg(feature = "any-runtime")]
+
 #[macro_use]
 #[path = "common/mod.rs"]
 mod common;
