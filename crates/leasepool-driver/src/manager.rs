@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leasepool_core::{AcquireError, Config, ConfigBuilder, ConfigError, Core, LeaseStats};
+use leasepool_core::{AcquireError, Config, ConfigBuilder, ConfigError, Core};
 
 use crate::acquire::AcquireBuilder;
 use crate::backend::{Backend, Initializer};
@@ -285,37 +285,29 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// # }
     /// ```
     pub fn stats(&self) -> Stats {
-        let units = self.shared.sample_units();
         let now = self.shared.runtime.now();
-        let core = {
-            let st = self.shared.lock();
-            let mut core = st.core.stats(now);
-            for lease in &mut core.leases {
-                if let Some(count) = st.busy.get(&lease.id) {
-                    lease.jobs = count.load(std::sync::atomic::Ordering::Relaxed) as u64;
-                }
+        let st = self.shared.lock();
+        let mut pools = st.core.stats(now);
+        // The core counts a lease's busy periods; show its real job count.
+        for lease in &mut pools.leases {
+            if let Some(count) = st.busy.get(&lease.id) {
+                lease.jobs = count.load(std::sync::atomic::Ordering::Relaxed) as u64;
             }
-            core
-        };
+        }
         Stats {
             backend: self.shared.settings.backend,
             name_prefix: Arc::clone(&self.shared.settings.name_prefix),
-            running: core.running,
-            available: core.available,
-            leased: core.leased,
-            total: core.total,
-            desired: self.config().desired_pools(units),
-            units,
-            waiting: core.waiting,
-            min_pools: core.min_pools,
-            max_pools: core.max_pools,
-            workers_per_pool: core.workers_per_pool,
-            leases: core.leases,
+            pools,
         }
     }
 }
 
-/// A snapshot from [`LeasedExecutorManager::stats`].
+/// A snapshot from [`LeasedExecutorManager::stats`]: the backend and name
+/// prefix, plus the core's [`leasepool_core::Stats`] (counts, configured
+/// bounds, every lease), whose fields read directly through `Deref`.
+/// `desired` and `units` are those of the last check, the values the
+/// manager acts on; [`LeasedExecutorManager::desired_executor_count`] reads
+/// the size provider now.
 ///
 /// ```
 /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
@@ -330,28 +322,16 @@ pub struct Stats {
     pub backend: Backend,
     /// Worker thread name prefix.
     pub name_prefix: Arc<str>,
-    /// Whether the manager is started.
-    pub running: bool,
-    /// Idle pools.
-    pub available: usize,
-    /// Leased pools (draining included).
-    pub leased: usize,
-    /// `available + leased`.
-    pub total: usize,
-    /// Desired pools for the current unit count.
-    pub desired: usize,
-    /// The size provider's current value (0 without one).
-    pub units: u64,
-    /// Queued acquires.
-    pub waiting: usize,
-    /// Configured minimum.
-    pub min_pools: usize,
-    /// Configured maximum.
-    pub max_pools: usize,
-    /// Worker threads per pool.
-    pub workers_per_pool: usize,
-    /// Every live lease, by id.
-    pub leases: Vec<LeaseStats>,
+    /// Counts, bounds and leases, from the core.
+    pub pools: leasepool_core::Stats,
+}
+
+impl std::ops::Deref for Stats {
+    type Target = leasepool_core::Stats;
+
+    fn deref(&self) -> &leasepool_core::Stats {
+        &self.pools
+    }
 }
 
 /// Builds a [`LeasedExecutorManager`]; every value is validated by

@@ -139,7 +139,7 @@ async fn batch_lease_has_owner_and_duration<R: Runtime + Default>() {
         let gate = Gate::default();
         let handle = g.enqueue(gated(&gate, n)).unwrap();
         eventually::<R>("the batch's item is running", || gate.entered() == 1).await;
-        let leases = m.stats().leases;
+        let leases = m.stats().pools.leases;
         assert_eq!(leases.len(), 1, "{leases:?}");
         assert_eq!(leases[0].owner.as_deref(), Some(format!("cfgrind-batch-{n}").as_str()));
         assert_eq!(leases[0].lease_duration, Duration::from_secs(7));
@@ -153,7 +153,7 @@ async fn batch_lease_has_owner_and_duration<R: Runtime + Default>() {
     let gate = Gate::default();
     let handle = defaults.enqueue(gated(&gate, ())).unwrap();
     eventually::<R>("the item is running", || gate.entered() == 1).await;
-    let leases = m.stats().leases;
+    let leases = m.stats().pools.leases;
     assert_eq!(leases.len(), 1, "{leases:?}");
     assert_eq!(leases[0].owner.as_deref(), Some("work-grinder-batch-1"));
     assert_eq!(leases[0].lease_duration, Duration::from_secs(60));
