@@ -160,6 +160,14 @@ fn ci(quick: bool) -> ExitCode {
                     ci.step(name, &what, |ci| run_examples(ci, "leasepool", &features, &names));
                 }
             }
+            // Every runtime compiled in at once: the root API is tokio's.
+            if !quick && !names.is_empty() {
+                let features = ["--all-features"];
+                let what = examples_banner("leasepool", &features, &names);
+                ci.step("examples (all-features)", &what, |ci| {
+                    run_examples(ci, "leasepool", &features, &names)
+                });
+            }
         }
         Err(err) => ci.step("examples", "list examples/", |_| {
             eprintln!("cannot list examples/: {err}");
