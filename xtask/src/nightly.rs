@@ -46,7 +46,7 @@ pub(crate) fn fuzz(root: &Path, args: &[&str]) -> ExitCode {
 }
 
 /// `cargo xtask miri`: the core's unit, behaviour and simulation tests under
-/// Miri with a reduced simulation (1 seed x 100 steps) and without the
+/// Miri with a reduced simulation (3 seeds x 500 steps) and without the
 /// 10,000-lease index tests, which take too long interpreted. Installs the
 /// miri component when it is missing.
 pub(crate) fn miri(root: &Path, args: &[&str]) -> ExitCode {
@@ -61,8 +61,10 @@ pub(crate) fn miri(root: &Path, args: &[&str]) -> ExitCode {
     }
     let ok = run(Command::new("cargo")
         .current_dir(root)
-        .env("LEASEPOOL_SIM_SEEDS", "1")
-        .env("LEASEPOOL_SIM_STEPS", "100")
+        .env("LEASEPOOL_SIM_SEEDS", "3")
+        .env("LEASEPOOL_SIM_STEPS", "500")
+        // Miri hides the host environment unless told to forward a variable.
+        .env("MIRIFLAGS", "-Zmiri-env-forward=LEASEPOOL_SIM_SEEDS -Zmiri-env-forward=LEASEPOOL_SIM_STEPS")
         .args([
             "+nightly",
             "miri",
