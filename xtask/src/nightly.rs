@@ -63,7 +63,9 @@ pub(crate) fn miri(root: &Path, args: &[&str]) -> ExitCode {
         .current_dir(root)
         .env("LEASEPOOL_SIM_SEEDS", "3")
         .env("LEASEPOOL_SIM_STEPS", "500")
-        // Miri hides the host environment unless told to forward a variable.
+        // Miri hides the host environment unless told to forward a variable
+        // (and cargo-miri keeps the values it built with: after changing the
+        // sizes here, remove target/miri).
         .env("MIRIFLAGS", "-Zmiri-env-forward=LEASEPOOL_SIM_SEEDS -Zmiri-env-forward=LEASEPOOL_SIM_STEPS")
         .args([
             "+nightly",
