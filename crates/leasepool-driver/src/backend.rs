@@ -39,6 +39,10 @@ pub(crate) type Initializer =
 /// Called (from the failing worker thread) when a pool becomes broken.
 pub(crate) type OnBroken = Arc<dyn Fn(PoolId) + Send + Sync>;
 
+/// Polls before a worker parks (each yields the CPU, so an idle worker
+/// never holds a core another thread needs).
+const SPIN_TRIES: usize = 20;
+
 enum Msg {
     Job(Job),
     Stop,
@@ -144,6 +148,18 @@ impl ThreadPool {
         }
     }
 
+    /// The next message: spin briefly first, since with leases the next job
+    /// often follows within microseconds, and parking costs a futex wake.
+    fn next(&self) -> Result<Msg, crossbeam_channel::RecvError> {
+        for _ in 0..SPIN_TRIES {
+            if let Ok(msg) = self.rx.try_recv() {
+                return Ok(msg);
+            }
+            std::thread::yield_now();
+        }
+        self.rx.recv()
+    }
+
     fn work(&self, init: Option<Initializer>, on_broken: OnBroken) {
         if let Some(init) = init {
             let failure = match catch(|| init()) {
@@ -159,7 +175,7 @@ impl ThreadPool {
                 return;
             }
         }
-        while let Ok(msg) = self.rx.recv() {
+        while let Ok(msg) = self.next() {
             match msg {
                 Msg::Stop => break,
                 Msg::Job(job) if self.shut.load(Ordering::Relaxed) => job.cancel(self.cancel_error()),
