@@ -80,7 +80,7 @@ fn main() -> Result<(), Error> {
             Err(Error::Config(e)) => {
                 println!("acquire with a zero lease: Error::Config, field `{}`", e.field())
             }
-            other => println!("unexpected: {other:?}"),
+            other => panic!("unexpected: {other:?}"),
         }
 
         // 2. A panicking job fails alone; the pool keeps serving.

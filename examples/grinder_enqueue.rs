@@ -37,7 +37,7 @@ fn main() -> Result<(), Error> {
         println!();
         match panicking.await {
             Err(Error::Panicked(msg)) => println!("one caller got its own error: panicked: {msg}"),
-            other => println!("unexpected: {other:?}"),
+            other => panic!("unexpected: {other:?}"),
         }
 
         grinder.stop(StopMode::Drain).await;

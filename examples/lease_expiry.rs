@@ -50,13 +50,13 @@ fn main() -> Result<(), Error> {
             Err(Error::Cancelled) => {
                 println!("[{:>3} ms] queued job -> Error::Cancelled (lease revoked)", ms())
             }
-            other => println!("unexpected: {other:?}"),
+            other => panic!("unexpected: {other:?}"),
         }
         match lease.submit(|| ()) {
             Err(Error::LeaseExpired) => {
                 println!("[{:>3} ms] submit on the revoked lease -> Error::LeaseExpired", ms())
             }
-            other => println!("unexpected: {other:?}"),
+            other => panic!("unexpected: {other:?}"),
         }
         println!(
             "[{:>3} ms] pool {old_pool} shut down and replaced: total={} leased={} available={}",

@@ -62,7 +62,7 @@ fn main() -> Result<(), Error> {
         println!("released again (no-op): leased={}", manager.leased_count());
         match lease.submit(|| ()) {
             Err(Error::LeaseExpired) => println!("submit after release -> Error::LeaseExpired"),
-            other => println!("unexpected: {other:?}"),
+            other => panic!("unexpected: {other:?}"),
         }
 
         // Draining: release while a job still runs.

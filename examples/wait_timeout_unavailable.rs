@@ -31,7 +31,7 @@ fn main() -> Result<(), Error> {
         // 1. No waiting at all.
         match manager.try_acquire().owner("impatient").await {
             Err(Error::Unavailable) => println!("try_acquire -> Error::Unavailable"),
-            other => println!("unexpected: {other:?}"),
+            other => panic!("unexpected: {other:?}"),
         }
 
         // 2. Bounded waiting.
@@ -43,7 +43,7 @@ fn main() -> Result<(), Error> {
                     started.elapsed().as_millis()
                 )
             }
-            other => println!("unexpected: {other:?}"),
+            other => panic!("unexpected: {other:?}"),
         }
 
         // 3. A waiter is served when the holder releases. Both sides run

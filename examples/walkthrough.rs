@@ -82,7 +82,7 @@ fn main() -> Result<(), Error> {
         eventually(&manager, |m| m.stats().leases.iter().all(|l| l.id != short.id())).await;
         match short.run(|| ()).await {
             Err(Error::LeaseExpired) => println!("5. lease {} expired and was revoked", short.id()),
-            other => println!("5. unexpected: {other:?}"),
+            other => panic!("5. unexpected: {other:?}"),
         }
 
         // 6. The grinder batches many tiny jobs onto leased pools.
