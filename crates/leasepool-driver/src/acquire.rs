@@ -1,5 +1,6 @@
 //! Acquiring a lease: the awaitable builder and its cancel-safe future.
 
+use std::collections::hash_map::Entry;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -117,7 +118,8 @@ impl<R: Runtime> IntoFuture for AcquireBuilder<R> {
 
 enum Step {
     Start(Acquire),
-    Queued(WaiterId),
+    /// Waiting, with the owner label to put on the lease.
+    Queued(WaiterId, Option<Arc<str>>),
     Done,
 }
 
@@ -184,33 +186,29 @@ impl<R: Runtime> Future for Acquiring<R> {
                         Poll::Ready(Ok(Lease::new(Arc::clone(&this.shared), grant, owner, pool)))
                     }
                     Ok(Err(waiter)) => {
-                        this.step = Step::Queued(waiter);
+                        this.step = Step::Queued(waiter, owner);
                         Poll::Pending
                     }
                     Err(e) => Poll::Ready(Err(e)),
                 }
             }
-            Step::Queued(waiter) => {
+            Step::Queued(waiter, owner) => {
                 let mut st = this.shared.lock();
-                let Some(slot) = st.waiters.get_mut(&waiter) else {
+                let Entry::Occupied(mut slot) = st.waiters.entry(waiter) else {
                     return Poll::Ready(Err(Error::NotStarted));
                 };
-                match slot.outcome.take() {
-                    Some(outcome) => {
-                        st.waiters.remove(&waiter);
-                        let owner = outcome.as_ref().ok().and_then(|(g, _)| st.core.lease_owner(g.lease));
-                        drop(st);
-                        Poll::Ready(this.finish(outcome, owner))
-                    }
-                    None => {
-                        if !slot.waker.will_wake(cx.waker()) {
-                            slot.waker = cx.waker().clone();
-                        }
-                        drop(st);
-                        this.step = Step::Queued(waiter);
-                        Poll::Pending
-                    }
+                if slot.get().outcome.is_some() {
+                    let outcome = slot.remove().outcome;
+                    drop(st);
+                    return Poll::Ready(outcome.map_or(Err(Error::NotStarted), |o| this.finish(o, owner)));
                 }
+                let slot = slot.get_mut();
+                if !slot.waker.will_wake(cx.waker()) {
+                    slot.waker = cx.waker().clone();
+                }
+                drop(st);
+                this.step = Step::Queued(waiter, owner);
+                Poll::Pending
             }
             Step::Done => panic!("Acquiring polled after completion"),
         }
@@ -219,7 +217,7 @@ impl<R: Runtime> Future for Acquiring<R> {
 
 impl<R: Runtime> Drop for Acquiring<R> {
     fn drop(&mut self) {
-        let Step::Queued(waiter) = self.step else { return };
+        let Step::Queued(waiter, _) = self.step else { return };
         self.shared.with(|st, now| match st.waiters.remove(&waiter) {
             Some(WaiterSlot { outcome: Some(Ok((grant, _))), .. }) => {
                 // Granted but never taken: the next waiter gets the pool.
