@@ -154,32 +154,35 @@ impl<R: Runtime> Future for Acquiring<R> {
             Step::Start(mut request) => {
                 let owner = request.owner.clone();
                 let timeout = this.timeout;
-                let started = this.shared.with_then(
-                    |st, now| {
-                        if request.wait != Wait::No {
-                            request.wait = match timeout.and_then(|t| now.checked_add(t)) {
-                                Some(deadline) => Wait::Until(deadline),
-                                None => Wait::Forever,
-                            };
-                        }
-                        let acquired = st.core.acquire(now, request);
-                        if let Ok(Acquired::Queued(waiter)) = acquired {
-                            st.waiters
-                                .insert(waiter, WaiterSlot { waker: cx.waker().clone(), outcome: None });
-                        }
-                        acquired
-                    },
-                    // After the drain, under the same lock: a pool the drain
-                    // created is in place and cannot have been retired yet.
-                    // It is missing only if its threads failed to start.
-                    |st, acquired| match acquired.map_err(|e| Error::from_acquire(e, timeout))? {
-                        Acquired::Granted(grant) => match st.pools.get(&grant.pool) {
-                            Some(pool) => Ok(Ok((grant, Arc::clone(pool)))),
-                            None => Err(Error::Spawn(Shared::<R>::take_spawn_error(st))),
+                let started =
+                    this.shared.with_then(
+                        |st, now| {
+                            if request.wait != Wait::No {
+                                request.wait = match timeout.and_then(|t| now.checked_add(t)) {
+                                    Some(deadline) => Wait::Until(deadline),
+                                    None => Wait::Forever,
+                                };
+                            }
+                            let acquired = st.core.acquire(now, request);
+                            if let Ok(Acquired::Queued(waiter)) = acquired {
+                                st.waiters
+                                    .insert(waiter, WaiterSlot { waker: cx.waker().clone(), outcome: None });
+                            }
+                            acquired
                         },
-                        Acquired::Queued(waiter) => Ok(Err(waiter)),
-                    },
-                );
+                        // After the drain, under the same lock: a pool the drain
+                        // created is in place and cannot have been retired yet.
+                        // It is missing only if its threads failed to start.
+                        |st, acquired| match acquired.map_err(|e| Error::from_acquire(e, timeout))? {
+                            Acquired::Granted(grant) => match st.pools.get(&grant.pool) {
+                                Some(pool) => Ok(Ok((grant, Arc::clone(pool)))),
+                                None => Err(Error::Spawn(st.take_spawn_error().unwrap_or_else(|| {
+                                    Arc::new(std::io::Error::other("pool creation failed"))
+                                }))),
+                            },
+                            Acquired::Queued(waiter) => Ok(Err(waiter)),
+                        },
+                    );
                 match started {
                     Ok(Ok((grant, pool))) => {
                         tracing::debug!(lease = %grant.lease, owner = owner.as_deref(), pool = %grant.pool, "lease granted");

@@ -87,7 +87,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         let units = self.shared.sample_units();
         let started = self.shared.with(|st, now| {
             // Forget a failure left over from an earlier run.
-            Shared::<R>::take_spawn_failure(st);
+            st.take_spawn_error();
             st.core.start(now, units)
         });
         if !started {
@@ -96,7 +96,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         self.shared.with(|st, now| {
             // Judge by the recorded spawn failure, not by the pool count: a
             // pool whose initializer failed may already have been retired.
-            if let Some(err) = Shared::<R>::take_spawn_failure(st) {
+            if let Some(err) = st.take_spawn_error() {
                 // A pool failed to start: undo everything.
                 st.core.stop(now);
                 return Err(Error::Spawn(err));
@@ -131,7 +131,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
                         slot.outcome = Some(Err(AcquireError::NotStarted));
                     }
                 }
-                Shared::<R>::stop_checker(st);
+                st.stop_checker();
                 tracing::info!("lease manager stopped");
             }
         });
@@ -178,7 +178,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     pub fn notify_scale_changed(&self) {
         self.shared.with(|st, now| {
             st.core.notify_scale_changed(now);
-            Shared::<R>::notify_checker(st);
+            st.notify_checker();
         });
     }
 

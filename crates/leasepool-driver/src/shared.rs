@@ -160,7 +160,7 @@ impl<R: Runtime> Shared<R> {
         // (`armed` first: it is cheaper to read than the core's deadline.)
         if let Some(armed) = st.checker.armed {
             if st.core.timeout_before(armed) {
-                wake_checker(st);
+                st.wake_checker();
             }
         }
     }
@@ -231,16 +231,6 @@ impl<R: Runtime> Shared<R> {
         });
     }
 
-    pub(crate) fn take_spawn_error(st: &mut State) -> Arc<std::io::Error> {
-        Self::take_spawn_failure(st)
-            .unwrap_or_else(|| Arc::new(std::io::Error::other("pool creation failed")))
-    }
-
-    /// The error of the last pool whose threads failed to start, if any.
-    pub(crate) fn take_spawn_failure(st: &mut State) -> Option<Arc<std::io::Error>> {
-        st.spawn_error.take()
-    }
-
     /// Releases a lease and logs how it ended.
     pub(crate) fn release(&self, lease: LeaseId, owner: Option<&str>) {
         self.with(|st, now| match st.core.release(lease, now) {
@@ -276,17 +266,6 @@ impl<R: Runtime> Shared<R> {
         let me = self.me.clone();
         self.runtime.spawn(Box::pin(run_checker(me, generation)));
     }
-
-    /// Makes the current checker task exit.
-    pub(crate) fn stop_checker(st: &mut State) {
-        st.checker.generation += 1;
-        wake_checker(st);
-    }
-
-    pub(crate) fn notify_checker(st: &mut State) {
-        st.checker.scale_notifications += 1;
-        wake_checker(st);
-    }
 }
 
 impl<R: Runtime> Drop for Shared<R> {
@@ -299,8 +278,27 @@ impl<R: Runtime> Drop for Shared<R> {
     }
 }
 
-fn wake_checker(st: &mut State) {
-    st.checker.wake.notify();
+impl State {
+    /// The error of the last pool whose threads failed to start, if any.
+    pub(crate) fn take_spawn_error(&mut self) -> Option<Arc<std::io::Error>> {
+        self.spawn_error.take()
+    }
+
+    /// Makes the current checker task exit.
+    pub(crate) fn stop_checker(&mut self) {
+        self.checker.generation += 1;
+        self.wake_checker();
+    }
+
+    /// A scale notification: the checker runs a pass now.
+    pub(crate) fn notify_checker(&mut self) {
+        self.checker.scale_notifications += 1;
+        self.wake_checker();
+    }
+
+    fn wake_checker(&mut self) {
+        self.checker.wake.notify();
+    }
 }
 
 fn log_shutdown(pool: PoolId, reason: &ShutdownReason) {
