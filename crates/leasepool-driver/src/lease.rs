@@ -261,8 +261,10 @@ impl<R: Runtime> Lease<R> {
     /// # }
     /// ```
     pub fn release(&self) {
-        self.released.store(true, Ordering::Release);
-        self.shared.release(self.grant.lease, self.owner.as_deref());
+        // Only the first call reaches the core (and takes its lock).
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.shared.release(self.grant.lease, self.owner.as_deref());
+        }
     }
 }
 
