@@ -66,6 +66,21 @@ macro_rules! seq_accessors {
             pub fn get(self) -> u64 {
                 self.seq
             }
+
+            /// A dense index: unique among the live ids of this kind and
+            /// reused once the id has ended (the sequence number never is).
+            /// Index a side table (a `Vec`) with it and compare the whole id
+            /// to reject a stale one; it stays below the most ids ever live
+            /// at once.
+            ///
+            /// ```
+            #[doc = concat!("# fn f(id: leasepool_core::", stringify!($ty), ", table: &[Option<(leasepool_core::", stringify!($ty), ", &str)>]) {")]
+            /// let entry = table.get(id.slot()).and_then(|e| e.filter(|(owner, _)| *owner == id));
+            /// # }
+            /// ```
+            pub fn slot(self) -> usize {
+                self.key as usize
+            }
         }
 
         impl fmt::Display for $ty {

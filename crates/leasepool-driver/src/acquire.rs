@@ -1,6 +1,5 @@
 //! Acquiring a lease: the awaitable builder and its cancel-safe future.
 
-use std::collections::hash_map::Entry;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -197,15 +196,14 @@ impl<R: Runtime> Future for Acquiring<R> {
             }
             Step::Queued(waiter, owner) => {
                 let mut st = this.shared.lock();
-                let Entry::Occupied(mut slot) = st.waiters.entry(waiter) else {
+                let Some(slot) = st.waiters.get_mut(waiter) else {
                     return Poll::Ready(Err(Error::NotStarted));
                 };
-                if slot.get().outcome.is_some() {
-                    let outcome = slot.remove().outcome;
+                if let Some(outcome) = slot.outcome.take() {
+                    st.waiters.remove(waiter);
                     drop(st);
-                    return Poll::Ready(outcome.map_or(Err(Error::NotStarted), |o| this.finish(o, owner)));
+                    return Poll::Ready(this.finish(outcome, owner));
                 }
-                let slot = slot.get_mut();
                 if !slot.waker.will_wake(cx.waker()) {
                     slot.waker = cx.waker().clone();
                 }
@@ -221,7 +219,7 @@ impl<R: Runtime> Future for Acquiring<R> {
 impl<R: Runtime> Drop for Acquiring<R> {
     fn drop(&mut self) {
         let Step::Queued(waiter, _) = self.step else { return };
-        self.shared.with(|st, now| match st.waiters.remove(&waiter) {
+        self.shared.with(|st, now| match st.waiters.remove(waiter) {
             Some(WaiterSlot { outcome: Some(Ok((grant, _))), .. }) => {
                 // Granted but never taken: the next waiter gets the pool.
                 st.core.release(grant.lease, now);

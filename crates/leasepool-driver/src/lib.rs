@@ -24,6 +24,7 @@ mod manager;
 mod runtime;
 mod shared;
 mod signal;
+mod slots;
 
 pub use acquire::{AcquireBuilder, Acquiring};
 pub use backend::Backend;

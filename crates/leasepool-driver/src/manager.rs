@@ -290,7 +290,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         let mut pools = st.core.stats(now);
         // The core counts a lease's busy periods; show its real job count.
         for lease in &mut pools.leases {
-            if let Some(count) = st.busy.get(&lease.id) {
+            if let Some(count) = st.busy.get(lease.id) {
                 lease.jobs = count.load(std::sync::atomic::Ordering::Relaxed) as u64;
             }
         }

@@ -16,6 +16,7 @@ use crate::backend::{Backend, Initializer, OnBroken, ThreadPool};
 use crate::job::catch;
 use crate::runtime::Runtime;
 use crate::signal::{Signal, sleep_or};
+use crate::slots::SlotTable;
 
 pub(crate) type SizeProvider = Arc<dyn Fn() -> usize + Send + Sync>;
 
@@ -50,10 +51,10 @@ struct Checker {
 pub(crate) struct State {
     pub(crate) core: Core,
     pub(crate) pools: HashMap<PoolId, Arc<ThreadPool>>,
-    pub(crate) waiters: HashMap<WaiterId, WaiterSlot>,
+    pub(crate) waiters: SlotTable<WaiterId, WaiterSlot>,
     /// In-flight job counters of leases with jobs, for `stats()`: the core
     /// only counts a lease's busy periods (see `Lease::submit_with`).
-    pub(crate) busy: HashMap<LeaseId, Arc<AtomicUsize>>,
+    pub(crate) busy: SlotTable<LeaseId, Arc<AtomicUsize>>,
     checker: Checker,
     spawn_error: Option<Arc<std::io::Error>>,
 }
@@ -95,8 +96,8 @@ impl<R: Runtime> Shared<R> {
             state: Mutex::new(State {
                 core,
                 pools: HashMap::default(),
-                waiters: HashMap::default(),
-                busy: HashMap::default(),
+                waiters: SlotTable::default(),
+                busy: SlotTable::default(),
                 checker: Checker::default(),
                 spawn_error: None,
             }),
@@ -175,7 +176,7 @@ impl<R: Runtime> Shared<R> {
                 fx.shutdown.extend(st.pools.remove(&pool));
             }
             Action::Grant { waiter, grant } => {
-                let slot = st.waiters.get_mut(&waiter).filter(|s| s.outcome.is_none());
+                let slot = st.waiters.get_mut(waiter).filter(|s| s.outcome.is_none());
                 match (slot, st.pools.get(&grant.pool)) {
                     (Some(slot), Some(pool)) => {
                         slot.outcome = Some(Ok((grant, Arc::clone(pool))));
@@ -190,7 +191,7 @@ impl<R: Runtime> Shared<R> {
                 }
             }
             Action::FailWaiter { waiter, error } => {
-                if let Some(slot) = st.waiters.get_mut(&waiter) {
+                if let Some(slot) = st.waiters.get_mut(waiter) {
                     slot.outcome = Some(Err(error));
                     slot.waker.wake_by_ref();
                 }
@@ -247,7 +248,7 @@ impl<R: Runtime> Shared<R> {
         self.with(|st, now| {
             // A new busy period may have begun since the counter hit 0.
             if count.load(Ordering::Acquire) == 0 {
-                st.busy.remove(&lease);
+                st.busy.remove(lease);
             }
             // The owner is looked up only when the finalise log is wanted.
             let owner =

@@ -110,6 +110,37 @@ async fn acquire_dropped_after_grant_gives_the_pool_back<R: Runtime + Default>()
     m.stop().await;
 }
 
+/// A grant waits for its future however the queue moves on meanwhile: a
+/// later acquire queued before the granted one is polled again (and so
+/// stored in the same waiter slot) takes nothing from it, and both end with
+/// the right lease.
+async fn grant_not_yet_taken_survives_new_waiters<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
+    let holder = m.acquire().await.unwrap();
+    let mut granted = queued(&m, m.acquire().owner("granted")).await;
+    drop(holder);
+    assert_eq!(counts(&m), (0, 1, 1, 0), "the pool went to the queued acquire");
+    let mut later = Vec::new();
+    for i in 0..3 {
+        later.push(queued(&m, m.acquire().owner(format!("later-{i}"))).await);
+    }
+    let lease = match poll_once(&mut granted).await {
+        Poll::Ready(Ok(lease)) => lease,
+        other => panic!("the granted acquire must still hold its grant, got {other:?}"),
+    };
+    assert_eq!(lease.owner(), Some("granted"));
+    for (i, waiter) in later.iter_mut().enumerate() {
+        assert!(poll_once(waiter).await.is_pending(), "later-{i} still waits");
+    }
+    drop(lease);
+    for (i, waiter) in later.into_iter().enumerate() {
+        let lease = within::<R, _>("the later waiters are served in order", waiter).await.unwrap();
+        assert_eq!(lease.owner(), Some(format!("later-{i}").as_str()));
+    }
+    assert_eq!(counts(&m), (1, 0, 1, 0));
+    m.stop().await;
+}
+
 /// A waiter that timed out never consumes a later grant.
 async fn timed_out_waiter_does_not_take_a_grant<R: Runtime + Default>() {
     let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
@@ -194,6 +225,7 @@ conformance! {
     waiting_tasks_are_served_fifo,
     dropped_queued_acquire_loses_nothing,
     acquire_dropped_after_grant_gives_the_pool_back,
+    grant_not_yet_taken_survives_new_waiters,
     timed_out_waiter_does_not_take_a_grant,
     acquire_churn_loses_no_capacity,
 }
