@@ -266,6 +266,13 @@ impl Core {
     /// expiry is revoked on the spot (its pool shut down and replaced) and
     /// refused.
     ///
+    /// The core needs jobs only to know whether a release must drain, so a
+    /// driver may count them itself and report just what is in flight at
+    /// release: one `job_submitted` before [`Core::release`], one
+    /// [`Core::job_finished`] when the last of them ends. leasepool's async
+    /// driver does this, so a job takes no lock; it then checks the hard
+    /// expiry itself and calls `job_submitted` for a late job, to revoke.
+    ///
     /// ```
     /// # use leasepool_core::{Config, Core, Acquire, Acquired, SubmitError};
     /// # use std::time::Duration;

@@ -70,8 +70,9 @@ pub struct LeaseStats {
     /// Time left to hard expiry (zero once past).
     pub hard_remaining: Duration,
     /// Jobs in flight, as the driver reported them through
-    /// `job_submitted`/`job_finished` (a driver may report only the start
-    /// and end of a busy period; leasepool's async API shows the real count).
+    /// `job_submitted`/`job_finished` (a driver may report fewer: leasepool's
+    /// async API reports jobs only when a lease is released while they run,
+    /// and shows its pools' real counts in its own stats).
     pub jobs: u64,
     /// Released, waiting for its jobs to finish.
     pub draining: bool,

@@ -11,7 +11,7 @@ use leasepool_core::{Acquire, Acquired, Wait, WaiterId};
 use crate::error::Error;
 use crate::lease::Lease;
 use crate::runtime::Runtime;
-use crate::shared::{Outcome, Shared, WaiterSlot};
+use crate::shared::{Claim, Outcome, Shared, WaiterSlot};
 
 /// An acquire request. Set options, then `.await` it (or call
 /// [`AcquireBuilder::blocking`] from a plain thread).
@@ -139,8 +139,8 @@ impl<R: Runtime> std::fmt::Debug for Acquiring<R> {
 
 impl<R: Runtime> Acquiring<R> {
     fn finish(&self, outcome: Outcome, owner: Option<Arc<str>>) -> Result<Lease<R>, Error> {
-        let (grant, pool) = outcome.map_err(|e| Error::from_acquire(e, self.timeout))?;
-        Ok(Lease::new(Arc::clone(&self.shared), grant, owner, pool))
+        let claim = outcome.map_err(|e| Error::from_acquire(e, self.timeout))?;
+        Ok(Lease::new(Arc::clone(&self.shared), claim, owner))
     }
 }
 
@@ -174,7 +174,7 @@ impl<R: Runtime> Future for Acquiring<R> {
                         // It is missing only if its threads failed to start.
                         |st, acquired| match acquired.map_err(|e| Error::from_acquire(e, timeout))? {
                             Acquired::Granted(grant) => match st.pools.get(&grant.pool) {
-                                Some(pool) => Ok(Ok((grant, Arc::clone(pool)))),
+                                Some(pool) => Ok(Ok(Claim::new(grant, pool))),
                                 None => Err(Error::Spawn(st.take_spawn_error().unwrap_or_else(|| {
                                     Arc::new(std::io::Error::other("pool creation failed"))
                                 }))),
@@ -183,9 +183,10 @@ impl<R: Runtime> Future for Acquiring<R> {
                         },
                     );
                 match started {
-                    Ok(Ok((grant, pool))) => {
+                    Ok(Ok(claim)) => {
+                        let grant = &claim.grant;
                         tracing::debug!(lease = %grant.lease, owner = owner.as_deref(), pool = %grant.pool, "lease granted");
-                        Poll::Ready(Ok(Lease::new(Arc::clone(&this.shared), grant, owner, pool)))
+                        Poll::Ready(Ok(Lease::new(Arc::clone(&this.shared), claim, owner)))
                     }
                     Ok(Err(waiter)) => {
                         this.step = Step::Queued(waiter, owner);
@@ -220,9 +221,9 @@ impl<R: Runtime> Drop for Acquiring<R> {
     fn drop(&mut self) {
         let Step::Queued(waiter, _) = self.step else { return };
         self.shared.with(|st, now| match st.waiters.remove(waiter) {
-            Some(WaiterSlot { outcome: Some(Ok((grant, _))), .. }) => {
+            Some(WaiterSlot { outcome: Some(Ok(claim)), .. }) => {
                 // Granted but never taken: the next waiter gets the pool.
-                st.core.release(grant.lease, now);
+                st.core.release(claim.grant.lease, now);
             }
             Some(WaiterSlot { outcome: None, .. }) => {
                 st.core.cancel_waiter(waiter);

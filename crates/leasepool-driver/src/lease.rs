@@ -1,8 +1,8 @@
 //! A lease: the right to run jobs on one pool until released or expired.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use leasepool_core::{Grant, LeaseId, PoolId};
@@ -11,7 +11,7 @@ use crate::backend::ThreadPool;
 use crate::error::Error;
 use crate::job::{Job, JobHandle, catch};
 use crate::runtime::Runtime;
-use crate::shared::Shared;
+use crate::shared::{Claim, Shared};
 
 /// A lease on one executor pool.
 ///
@@ -37,11 +37,10 @@ pub struct Lease<R: Runtime> {
     grant: Grant,
     owner: Option<Arc<str>>,
     pool: Arc<ThreadPool>,
+    /// The pool's lease generation this lease was granted under: the pool
+    /// counts this lease's jobs (see [`Lease::submit_with`]).
+    generation: u32,
     released: AtomicBool,
-    /// Jobs in flight, created by the first submission (so that a lease
-    /// that runs nothing allocates nothing). The core hears only of the
-    /// transitions 0 -> 1 and 1 -> 0: jobs in between skip the lock.
-    in_flight: OnceLock<Arc<AtomicUsize>>,
 }
 
 impl<R: Runtime> fmt::Debug for Lease<R> {
@@ -56,13 +55,9 @@ impl<R: Runtime> fmt::Debug for Lease<R> {
 }
 
 impl<R: Runtime> Lease<R> {
-    pub(crate) fn new(
-        shared: Arc<Shared<R>>,
-        grant: Grant,
-        owner: Option<Arc<str>>,
-        pool: Arc<ThreadPool>,
-    ) -> Self {
-        Lease { shared, grant, owner, pool, released: AtomicBool::new(false), in_flight: OnceLock::new() }
+    pub(crate) fn new(shared: Arc<Shared<R>>, claim: Claim, owner: Option<Arc<str>>) -> Self {
+        let Claim { grant, pool, generation } = claim;
+        Lease { shared, grant, owner, pool, generation, released: AtomicBool::new(false) }
     }
 
     pub(crate) fn runtime(&self) -> &R {
@@ -197,6 +192,10 @@ impl<R: Runtime> Lease<R> {
     /// only on success, so on failure the caller still owns what it meant to
     /// submit. The job must call [`Finish::done`] when its work is over
     /// (dropping the `Finish` does it too).
+    ///
+    /// Submitting and finishing a job take no lock: the pool counts the
+    /// lease's jobs, and the core hears of them only if the lease is
+    /// released (or its job refused) while they run.
     pub(crate) fn submit_with(&self, make: impl FnOnce(Finish<R>) -> Job) -> Result<(), Error> {
         if let Some(err) = self.pool.broken() {
             self.shared.retire(self.grant.pool);
@@ -208,28 +207,30 @@ impl<R: Runtime> Lease<R> {
             return Err(Error::LeaseExpired);
         }
         let lease = self.grant.lease;
-        let count = self.in_flight.get_or_init(|| Arc::new(AtomicUsize::new(0)));
-        let first = count.fetch_add(1, Ordering::AcqRel) == 0;
-        // The core validates the first job of a busy period (and revokes a
-        // lease past hard expiry); later jobs only need the expiry check.
-        if first || self.shared.runtime.now() >= self.grant.hard_expires_at() {
-            let submitted = self.shared.with(|st, now| {
-                let pool = st.core.job_submitted(lease, now)?;
-                st.busy.insert(lease, Arc::clone(count));
-                Ok::<_, leasepool_core::SubmitError>(pool)
+        if self.shared.runtime.now() >= self.grant.hard_expires_at() {
+            // Past hard expiry: the core revokes the lease on the spot.
+            let refused = self.shared.with(|st, now| match st.core.job_submitted(lease, now) {
+                Err(refused) => Some(refused),
+                // Its clock read is later than ours, so it refuses; should it
+                // not, it must not count a job it will never hear end.
+                Ok(_) => {
+                    st.core.job_finished(lease, now);
+                    None
+                }
             });
-            if let Err(refused) = submitted {
-                count.fetch_sub(1, Ordering::AcqRel);
+            if let Some(refused) = refused {
                 // The pool may have broken since the check above, and
-                // retiring it forgot this lease: report the cause. (The
-                // flag is set before the pool is retired.)
+                // retiring it forgot this lease: report the cause.
                 return Err(self.pool.broken().unwrap_or_else(|| refused.into()));
             }
-            // Past hard expiry the core always refuses (its clock read is
-            // later than ours), so a non-first job never counts twice.
+        }
+        // Refused once the lease is released: a job either counts before
+        // the release (which then drains) or not at all.
+        if !self.pool.job_started(self.generation) {
+            return Err(Error::LeaseExpired);
         }
         let finish =
-            Finish { shared: Arc::clone(&self.shared), lease, count: Arc::clone(count), done: false };
+            Finish { shared: Arc::clone(&self.shared), lease, pool: Arc::clone(&self.pool), done: false };
         self.pool.submit(make(finish));
         Ok(())
     }
@@ -263,7 +264,7 @@ impl<R: Runtime> Lease<R> {
     pub fn release(&self) {
         // Only the first call reaches the core (and takes its lock).
         if !self.released.swap(true, Ordering::AcqRel) {
-            self.shared.release(self.grant.lease, self.owner.as_deref());
+            self.shared.release(self.grant.lease, self.owner.as_deref(), &self.pool, self.generation);
         }
     }
 }
@@ -275,11 +276,11 @@ impl<R: Runtime> Drop for Lease<R> {
 }
 
 /// Reports a submitted job as finished, exactly once: the core hears of it
-/// when it ends the lease's busy period.
+/// only if it was the last job of a released lease.
 pub(crate) struct Finish<R: Runtime> {
     shared: Arc<Shared<R>>,
     lease: LeaseId,
-    count: Arc<AtomicUsize>,
+    pool: Arc<ThreadPool>,
     done: bool,
 }
 
@@ -290,8 +291,8 @@ impl<R: Runtime> Finish<R> {
     }
 
     fn finish(&self) {
-        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shared.job_finished(self.lease, &self.count);
+        if self.pool.job_ended() {
+            self.shared.job_finished(self.lease);
         }
     }
 }

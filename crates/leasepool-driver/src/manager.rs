@@ -288,10 +288,11 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         let now = self.shared.runtime.now();
         let st = self.shared.lock();
         let mut pools = st.core.stats(now);
-        // The core counts a lease's busy periods; show its real job count.
+        // The core hears of a lease's jobs only when it is released with
+        // jobs in flight; the pool counts them all.
         for lease in &mut pools.leases {
-            if let Some(count) = st.busy.get(lease.id) {
-                lease.jobs = count.load(std::sync::atomic::Ordering::Relaxed) as u64;
+            if let Some(pool) = st.pools.get(&lease.pool) {
+                lease.jobs = pool.jobs_in_flight();
             }
         }
         Stats {

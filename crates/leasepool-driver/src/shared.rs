@@ -1,7 +1,6 @@
 //! The state every handle shares: the core behind one mutex, the live pools,
 //! the queued acquires' wake-up slots, and the checker task.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Poll, Waker};
 use std::time::Instant;
@@ -28,8 +27,23 @@ pub(crate) struct Settings {
     pub(crate) initializer: Option<Initializer>,
 }
 
+/// A granted pool, as a new `Lease` takes it.
+pub(crate) struct Claim {
+    pub(crate) grant: Grant,
+    pub(crate) pool: Arc<ThreadPool>,
+    /// From `ThreadPool::begin_lease`, taken at the grant.
+    pub(crate) generation: u32,
+}
+
+impl Claim {
+    /// Claims `pool` for `grant` (under the lock, as the core grants it).
+    pub(crate) fn new(grant: Grant, pool: &Arc<ThreadPool>) -> Self {
+        Claim { grant, pool: Arc::clone(pool), generation: pool.begin_lease() }
+    }
+}
+
 /// What a queued acquire is waiting for.
-pub(crate) type Outcome = Result<(Grant, Arc<ThreadPool>), AcquireError>;
+pub(crate) type Outcome = Result<Claim, AcquireError>;
 
 pub(crate) struct WaiterSlot {
     pub(crate) waker: Waker,
@@ -52,9 +66,6 @@ pub(crate) struct State {
     pub(crate) core: Core,
     pub(crate) pools: HashMap<PoolId, Arc<ThreadPool>>,
     pub(crate) waiters: SlotTable<WaiterId, WaiterSlot>,
-    /// In-flight job counters of leases with jobs, for `stats()`: the core
-    /// only counts a lease's busy periods (see `Lease::submit_with`).
-    pub(crate) busy: SlotTable<LeaseId, Arc<AtomicUsize>>,
     checker: Checker,
     spawn_error: Option<Arc<std::io::Error>>,
 }
@@ -97,7 +108,6 @@ impl<R: Runtime> Shared<R> {
                 core,
                 pools: HashMap::default(),
                 waiters: SlotTable::default(),
-                busy: SlotTable::default(),
                 checker: Checker::default(),
                 spawn_error: None,
             }),
@@ -179,7 +189,7 @@ impl<R: Runtime> Shared<R> {
                 let slot = st.waiters.get_mut(waiter).filter(|s| s.outcome.is_none());
                 match (slot, st.pools.get(&grant.pool)) {
                     (Some(slot), Some(pool)) => {
-                        slot.outcome = Some(Ok((grant, Arc::clone(pool))));
+                        slot.outcome = Some(Ok(Claim::new(grant, pool)));
                         slot.waker.wake_by_ref();
                         tracing::debug!(lease = %grant.lease, owner = ?st.core.lease_owner(grant.lease), pool = %grant.pool, "lease granted to waiter");
                     }
@@ -232,24 +242,31 @@ impl<R: Runtime> Shared<R> {
         });
     }
 
-    /// Releases a lease and logs how it ended.
-    pub(crate) fn release(&self, lease: LeaseId, owner: Option<&str>) {
-        self.with(|st, now| match st.core.release(lease, now) {
-            leasepool_core::ReleaseOutcome::Draining { jobs } => {
-                tracing::info!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
+    /// Releases a lease and logs how it ended. With jobs in flight the
+    /// core hears of them now (it is not told of each job), so that it
+    /// drains the lease; the last job's [`Shared::job_finished`] ends it.
+    pub(crate) fn release(&self, lease: LeaseId, owner: Option<&str>, pool: &ThreadPool, generation: u32) {
+        self.with(|st, now| {
+            if pool.release_lease(generation).is_some_and(|jobs| jobs > 0)
+                && st.core.job_submitted(lease, now).is_err()
+            {
+                // Past hard expiry: the core has just revoked the lease.
+                return;
             }
-            leasepool_core::ReleaseOutcome::Finalised(f) => log_finalised(lease, owner, f),
-            _ => {}
+            match st.core.release(lease, now) {
+                leasepool_core::ReleaseOutcome::Draining { .. } => {
+                    let jobs = pool.jobs_in_flight();
+                    tracing::info!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
+                }
+                leasepool_core::ReleaseOutcome::Finalised(f) => log_finalised(lease, owner, f),
+                _ => {}
+            }
         });
     }
 
-    /// The last in-flight job of `lease` ended (its counter reached 0).
-    pub(crate) fn job_finished(&self, lease: LeaseId, count: &AtomicUsize) {
+    /// The last job of a released lease ended: finalise it.
+    pub(crate) fn job_finished(&self, lease: LeaseId) {
         self.with(|st, now| {
-            // A new busy period may have begun since the counter hit 0.
-            if count.load(Ordering::Acquire) == 0 {
-                st.busy.remove(lease);
-            }
             // The owner is looked up only when the finalise log is wanted.
             let owner =
                 tracing::enabled!(tracing::Level::DEBUG).then(|| st.core.lease_owner(lease)).flatten();

@@ -13,7 +13,7 @@
 
 use std::hash::Hash;
 
-use leasepool_core::{LeaseId, WaiterId};
+use leasepool_core::WaiterId;
 use rustc_hash::FxHashMap;
 
 /// An id with a dense slot (see `WaiterId::slot`).
@@ -24,12 +24,6 @@ pub(crate) trait Slotted: Copy + Eq + Hash {
 impl Slotted for WaiterId {
     fn slot(self) -> usize {
         WaiterId::slot(self)
-    }
-}
-
-impl Slotted for LeaseId {
-    fn slot(self) -> usize {
-        LeaseId::slot(self)
     }
 }
 
@@ -57,14 +51,6 @@ impl<K: Slotted, V> SlotTable<K, V> {
             if old != id {
                 self.overflow.insert(old, v);
             }
-        }
-    }
-
-    pub(crate) fn get(&self, id: K) -> Option<&V> {
-        match self.entries.get(id.slot()) {
-            Some(Some((k, v))) if *k == id => Some(v),
-            _ if self.overflow.is_empty() => None,
-            _ => self.overflow.get(&id),
         }
     }
 
@@ -109,7 +95,7 @@ mod tests {
         t.insert(Id(1, 3), "a");
         assert_eq!(t.get_mut(Id(1, 3)), Some(&mut "a"));
         assert_eq!(t.get_mut(Id(2, 3)), None);
-        assert_eq!(t.get(Id(1, 7)), None);
+        assert_eq!(t.get_mut(Id(1, 7)), None);
         t.insert(Id(1, 3), "a2");
         assert_eq!(t.values_mut().count(), 1);
         assert_eq!(t.remove(Id(1, 3)), Some("a2"));
@@ -123,7 +109,6 @@ mod tests {
         t.insert(Id(2, 3), "queued later in the same slot");
         t.insert(Id(3, 0), "elsewhere");
         assert_eq!(t.values_mut().count(), 3);
-        assert_eq!(t.get(Id(1, 3)), Some(&"granted, not yet taken"));
         assert_eq!(t.get_mut(Id(1, 3)), Some(&mut "granted, not yet taken"));
         assert_eq!(t.get_mut(Id(2, 3)), Some(&mut "queued later in the same slot"));
         assert_eq!(t.remove(Id(1, 3)), Some("granted, not yet taken"));

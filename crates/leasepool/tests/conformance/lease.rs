@@ -1,6 +1,7 @@
 //! The lease API: accessors, run / submit, release and drop, draining
 //! (DESIGN.md, manager behaviour 4 and 5; the thread backend).
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -186,6 +187,32 @@ async fn drop_while_jobs_run_drains_then_hands_off<R: Runtime + Default>() {
     m.stop().await;
 }
 
+/// Releases racing the end of their last job, from the lease's task and
+/// from another thread: each lease is finalised exactly once (by the
+/// release or by its last job, whichever comes second), every job result
+/// arrives, a job submitted after the release is refused, and the pool is
+/// back every time.
+async fn release_racing_job_ends_loses_nothing<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(1).workers_per_pool(2)).await;
+    for round in 0..300u32 {
+        let lease = m.acquire().await.unwrap();
+        let a = lease.submit(move || round).unwrap();
+        let b = lease.submit(move || round + 1).unwrap();
+        if round % 2 == 0 {
+            lease.release();
+            assert!(matches!(lease.submit(|| 0), Err(Error::LeaseExpired)));
+        } else {
+            std::thread::spawn(move || drop(lease)).join().unwrap();
+        }
+        assert_eq!(within::<R, _>("job a", a).await.unwrap(), round);
+        assert_eq!(within::<R, _>("job b", b).await.unwrap(), round + 1);
+        let next = within::<R, _>("the pool comes back", m.acquire().into_future()).await.unwrap();
+        drop(next);
+        assert_eq!(counts(&m), (1, 0, 1, 0), "round {round}");
+    }
+    m.stop().await;
+}
+
 conformance! {
     lease_accessors_match_config,
     run_with_captured_arguments,
@@ -193,4 +220,5 @@ conformance! {
     release_is_idempotent_and_drop_releases,
     release_while_jobs_run_drains,
     drop_while_jobs_run_drains_then_hands_off,
+    release_racing_job_ends_loses_nothing,
 }
