@@ -123,7 +123,9 @@ impl ThreadPool {
 
     /// A new lease on this pool: returns its generation. Called under the
     /// manager lock when the core grants the pool, which it does only once
-    /// the previous lease has no job in flight.
+    /// the previous lease has no job in flight. Generations wrap after 2^32
+    /// grants of one pool: a stale lease would have to stall that long
+    /// inside `submit` to be mistaken for the current one.
     pub(crate) fn begin_lease(&self) -> u32 {
         let claim = self.claim.load(Ordering::Acquire);
         debug_assert_eq!(claim & JOBS, 0, "a pool is granted only when idle");
