@@ -250,7 +250,8 @@ impl<R: Runtime> Shared<R> {
             if pool.release_lease(generation).is_some_and(|jobs| jobs > 0)
                 && st.core.job_submitted(lease, now).is_err()
             {
-                // Past hard expiry: the core has just revoked the lease.
+                // Revoked (just now, past hard expiry, or earlier) or the
+                // manager stopped: the core holds nothing to release.
                 return;
             }
             match st.core.release(lease, now) {
