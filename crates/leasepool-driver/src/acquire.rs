@@ -155,6 +155,7 @@ impl<R: Runtime> Future for Acquiring<R> {
                 let timeout = this.timeout;
                 let started =
                     this.shared.with_then(
+                        this.shared.runtime.now(),
                         |st, now| {
                             if request.wait != Wait::No {
                                 request.wait = match timeout.and_then(|t| now.checked_add(t)) {

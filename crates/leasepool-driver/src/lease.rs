@@ -190,12 +190,13 @@ impl<R: Runtime> Lease<R> {
 
     /// Submits the job `make` builds, if the lease accepts one. `make` runs
     /// only on success, so on failure the caller still owns what it meant to
-    /// submit. The job must call [`Finish::done`] when its work is over
-    /// (dropping the `Finish` does it too).
+    /// submit. The job drops its [`Finish`] (or calls [`Finish::done`]) when
+    /// its work is over.
     ///
     /// Submitting and finishing a job take no lock: the pool counts the
     /// lease's jobs, and the core hears of them only if the lease is
-    /// released (or its job refused) while they run.
+    /// released while they run. A job past hard expiry goes to the core,
+    /// which revokes the lease.
     pub(crate) fn submit_with(&self, make: impl FnOnce(Finish<R>) -> Job) -> Result<(), Error> {
         if let Some(err) = self.pool.broken() {
             self.shared.retire(self.grant.pool);
@@ -207,30 +208,24 @@ impl<R: Runtime> Lease<R> {
             return Err(Error::LeaseExpired);
         }
         let lease = self.grant.lease;
-        if self.shared.runtime.now() >= self.grant.hard_expires_at() {
-            // Past hard expiry: the core revokes the lease on the spot.
-            let refused = self.shared.with(|st, now| match st.core.job_submitted(lease, now) {
-                Err(refused) => Some(refused),
-                // Its clock read is later than ours, so it refuses; should it
-                // not, it must not count a job it will never hear end.
-                Ok(_) => {
-                    st.core.job_finished(lease, now);
-                    None
-                }
-            });
-            if let Some(refused) = refused {
-                // The pool may have broken since the check above, and
-                // retiring it forgot this lease: report the cause.
-                return Err(self.pool.broken().unwrap_or_else(|| refused.into()));
-            }
+        let now = self.shared.runtime.now();
+        if now >= self.grant.hard_expires_at() {
+            // Past hard expiry: the core, asked at the same instant, revokes
+            // the lease on the spot and refuses.
+            let refused = self
+                .shared
+                .with_at(now, |st, now| st.core.job_submitted(lease, now))
+                .expect_err("the core refuses a job past its lease's hard expiry");
+            // The pool may have broken since the check above, and retiring
+            // it forgot this lease: report the cause.
+            return Err(self.pool.broken().unwrap_or_else(|| refused.into()));
         }
         // Refused once the lease is released: a job either counts before
         // the release (which then drains) or not at all.
         if !self.pool.job_started(self.generation) {
             return Err(Error::LeaseExpired);
         }
-        let finish =
-            Finish { shared: Arc::clone(&self.shared), lease, pool: Arc::clone(&self.pool), done: false };
+        let finish = Finish { shared: Arc::clone(&self.shared), lease, pool: Arc::clone(&self.pool) };
         self.pool.submit(make(finish));
         Ok(())
     }
@@ -275,32 +270,24 @@ impl<R: Runtime> Drop for Lease<R> {
     }
 }
 
-/// Reports a submitted job as finished, exactly once: the core hears of it
-/// only if it was the last job of a released lease.
+/// Reports a submitted job as finished when dropped (or [`Finish::done`]),
+/// so exactly once: the core hears of it only if it was the last job of a
+/// released lease.
 pub(crate) struct Finish<R: Runtime> {
     shared: Arc<Shared<R>>,
     lease: LeaseId,
     pool: Arc<ThreadPool>,
-    done: bool,
 }
 
 impl<R: Runtime> Finish<R> {
-    pub(crate) fn done(mut self) {
-        self.done = true;
-        self.finish();
-    }
-
-    fn finish(&self) {
-        if self.pool.job_ended() {
-            self.shared.job_finished(self.lease);
-        }
-    }
+    /// The job's work is over (before its result is sent).
+    pub(crate) fn done(self) {}
 }
 
 impl<R: Runtime> Drop for Finish<R> {
     fn drop(&mut self) {
-        if !self.done {
-            self.finish();
+        if self.pool.job_ended() {
+            self.shared.job_finished(self.lease);
         }
     }
 }

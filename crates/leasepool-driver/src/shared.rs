@@ -125,18 +125,23 @@ impl<R: Runtime> Shared<R> {
     /// Locks, runs `f` on the state, performs every resulting action, and
     /// shuts pools down after unlocking.
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut State, Instant) -> T) -> T {
-        self.with_then(f, |_, out| out)
+        self.with_then(self.runtime.now(), f, |_, out| out)
     }
 
-    /// Like [`Shared::with`], then runs `then` on the drained state before
-    /// unlocking (to see what the drain created, before anyone else can
-    /// change it).
+    /// Like [`Shared::with`], at an instant the caller has already read.
+    pub(crate) fn with_at<T>(&self, now: Instant, f: impl FnOnce(&mut State, Instant) -> T) -> T {
+        self.with_then(now, f, |_, out| out)
+    }
+
+    /// Like [`Shared::with_at`], then runs `then` on the drained state
+    /// before unlocking (to see what the drain created, before anyone else
+    /// can change it).
     pub(crate) fn with_then<T, U>(
         &self,
+        now: Instant,
         f: impl FnOnce(&mut State, Instant) -> T,
         then: impl FnOnce(&mut State, T) -> U,
     ) -> U {
-        let now = self.runtime.now();
         let mut fx = Effects::default();
         let out = {
             let mut st = self.lock();
@@ -247,16 +252,14 @@ impl<R: Runtime> Shared<R> {
     /// drains the lease; the last job's [`Shared::job_finished`] ends it.
     pub(crate) fn release(&self, lease: LeaseId, owner: Option<&str>, pool: &ThreadPool, generation: u32) {
         self.with(|st, now| {
-            if pool.release_lease(generation).is_some_and(|jobs| jobs > 0)
-                && st.core.job_submitted(lease, now).is_err()
-            {
+            let jobs = pool.release_lease(generation).unwrap_or(0);
+            if jobs > 0 && st.core.job_submitted(lease, now).is_err() {
                 // Revoked (just now, past hard expiry, or earlier) or the
                 // manager stopped: the core holds nothing to release.
                 return;
             }
             match st.core.release(lease, now) {
                 leasepool_core::ReleaseOutcome::Draining { .. } => {
-                    let jobs = pool.jobs_in_flight();
                     tracing::info!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
                 }
                 leasepool_core::ReleaseOutcome::Finalised(f) => log_finalised(lease, owner, f),

@@ -143,10 +143,39 @@ async fn lease_released_past_hard_expiry_is_not_kept<R: Runtime + Default>() {
     m.stop().await;
 }
 
+/// Released past hard expiry with jobs in flight (before anyone revoked it),
+/// a lease does not drain: it is revoked at once, like the checker would
+/// have done. Its queued job is cancelled, its running job still finishes,
+/// and the minimum is restored with a new pool.
+async fn lease_released_past_hard_expiry_with_jobs_is_revoked<R: Runtime + Default>() {
+    let (b, probe) = instrumented::<R>(false);
+    let m = started(b.max_pools(2).min_pools(1).lease_grace(Duration::ZERO).workers_per_pool(1)).await;
+    let lease = m.acquire().lease_for(Duration::from_millis(100)).await.unwrap();
+    let pool = lease.pool_id();
+    let gate = Gate::default();
+    let g = gate.clone();
+    let running = lease.submit(move || g.wait()).unwrap();
+    let queued_job = lease.submit(|| "never runs").unwrap();
+    eventually::<R>("the first job starts", || gate.entered() == 1).await;
+    eventually::<R>("the checker arms its timer", || probe.slept_until(lease.hard_expires_at())).await;
+    sleep::<R>(Duration::from_millis(150)).await;
+    assert_eq!(m.leased_count(), 1, "nothing has revoked it yet");
+
+    drop(lease);
+    assert_eq!(counts(&m), (1, 0, 1, 0), "revoked, not draining; the minimum restored");
+    assert!(matches!(within::<R, _>("the queued job is cancelled", queued_job).await, Err(Error::Cancelled)));
+    gate.open();
+    within::<R, _>("the running job finishes", running).await.unwrap();
+    let next = m.try_acquire().await.unwrap();
+    assert_ne!(next.pool_id(), pool, "the revoked pool is not reused");
+    m.stop().await;
+}
+
 conformance! {
     expired_lease_is_revoked_by_the_checker,
     checker_wakes_at_the_next_hard_expiry,
     submit_after_hard_expiry_revokes_on_the_spot,
     lease_works_during_the_grace_period,
     lease_released_past_hard_expiry_is_not_kept,
+    lease_released_past_hard_expiry_with_jobs_is_revoked,
 }
