@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, at_least_one, positive};
 
-/// When a batch starts. Defaults: threshold 20, max wait 10 s, one batch at
-/// a time (the Python original's behaviour).
+/// When a batch starts, and how long its lease lasts. Defaults: threshold
+/// 20, max wait 10 s, one batch at a time, 60 s leases (the Python
+/// original's behaviour).
 ///
 /// ```
 /// use std::time::Duration;
@@ -26,11 +27,17 @@ pub struct BatchPolicy {
     threshold: usize,
     max_wait: Duration,
     max_concurrent: usize,
+    lease_for: Duration,
 }
 
 impl Default for BatchPolicy {
     fn default() -> Self {
-        BatchPolicy { threshold: 20, max_wait: Duration::from_secs(10), max_concurrent: 1 }
+        BatchPolicy {
+            threshold: 20,
+            max_wait: Duration::from_secs(10),
+            max_concurrent: 1,
+            lease_for: Duration::from_secs(60),
+        }
     }
 }
 
@@ -69,6 +76,19 @@ impl BatchPolicy {
         self
     }
 
+    /// Duration of each batch's lease (> 0). The queue does not use it; the
+    /// driver leases with it.
+    ///
+    /// ```
+    /// let p = leasepool_core::BatchPolicy::default().lease_for(std::time::Duration::from_secs(5));
+    /// assert_eq!(p.lease_for_value().as_secs(), 5);
+    /// ```
+    #[must_use]
+    pub fn lease_for(mut self, d: Duration) -> Self {
+        self.lease_for = d;
+        self
+    }
+
     /// The threshold.
     ///
     /// ```
@@ -87,6 +107,15 @@ impl BatchPolicy {
         self.max_wait
     }
 
+    /// The batch lease duration.
+    ///
+    /// ```
+    /// assert_eq!(leasepool_core::BatchPolicy::default().lease_for_value().as_secs(), 60);
+    /// ```
+    pub fn lease_for_value(&self) -> Duration {
+        self.lease_for
+    }
+
     /// The concurrency limit.
     ///
     /// ```
@@ -103,19 +132,10 @@ impl BatchPolicy {
     /// assert_eq!(err.field(), "batch_size_threshold");
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.threshold == 0 {
-            return Err(ConfigError::TooSmall { field: "batch_size_threshold", value: 0 });
-        }
-        if self.max_concurrent == 0 {
-            return Err(ConfigError::TooSmall { field: "max_concurrent_batches", value: 0 });
-        }
-        if self.max_wait.is_zero() {
-            return Err(ConfigError::ZeroDuration { field: "max_wait" });
-        }
-        if self.max_wait > crate::config::MAX_DURATION {
-            return Err(ConfigError::DurationTooLong { field: "max_wait" });
-        }
-        Ok(())
+        at_least_one("batch_size_threshold", self.threshold as u64)?;
+        at_least_one("max_concurrent_batches", self.max_concurrent as u64)?;
+        positive("max_wait", self.max_wait)?;
+        positive("lease_for", self.lease_for)
     }
 }
 
@@ -206,12 +226,12 @@ impl<T> BatchQueue<T> {
     /// assert_eq!(q.remove(id), None);
     /// ```
     pub fn remove(&mut self, id: ItemId) -> Option<T> {
-        if self.items.get(id.key).map(|e| e.0) != Some(id.seq) {
+        if !is_live(&self.items, id) {
             return None;
         }
         let (_, _, item) = self.items.remove(id.key);
         // Keep the front live so that `oldest` stays O(1).
-        while self.order.front().is_some_and(|f| !self.is_live(*f)) {
+        while self.order.front().is_some_and(|f| !is_live(&self.items, *f)) {
             self.order.pop_front();
         }
         Some(item)
@@ -312,8 +332,14 @@ impl<T> BatchQueue<T> {
     /// assert_eq!(q.running(), 0);
     /// ```
     pub fn take_all(&mut self) -> Vec<T> {
-        let ids: Vec<ItemId> = self.order.drain(..).collect();
-        ids.into_iter().filter_map(|id| self.remove(id)).collect()
+        let mut batch = Vec::with_capacity(self.items.len());
+        for id in self.order.drain(..) {
+            // Ids of withdrawn items may linger in `order`: skip them.
+            if is_live(&self.items, id) {
+                batch.push(self.items.remove(id.key).2);
+            }
+        }
+        batch
     }
 
     /// Records that a running batch ended.
@@ -344,14 +370,16 @@ impl<T> BatchQueue<T> {
         self.oldest().map(|t| t + self.policy.max_wait)
     }
 
-    fn is_live(&self, id: ItemId) -> bool {
-        self.items.get(id.key).is_some_and(|e| e.0 == id.seq)
-    }
 
     fn take_batch(&mut self) -> Vec<T> {
         self.running += 1;
         self.take_all()
     }
+}
+
+/// Whether `id` is still pending (its slot may hold a newer item).
+fn is_live<T>(items: &Slab<(u64, Instant, T)>, id: ItemId) -> bool {
+    items.get(id.key).is_some_and(|e| e.0 == id.seq)
 }
 
 #[cfg(test)]
@@ -372,6 +400,20 @@ mod tests {
         q.push(t0, 3);
         assert_eq!(q.poll_batch(t0), Some(vec![1, 2, 3]));
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_batch_takes_every_pending_item_beyond_the_threshold() {
+        let t0 = Instant::now();
+        let mut q = BatchQueue::new(policy().threshold(2));
+        let withdrawn = q.push(t0, 0);
+        for i in 1..=5 {
+            q.push(t0, i);
+        }
+        assert_eq!(q.remove(withdrawn), Some(0));
+        assert_eq!(q.poll_batch(t0), Some(vec![1, 2, 3, 4, 5]), "all five, oldest first, not two");
+        assert!(q.is_empty());
+        assert_eq!(q.oldest(), None);
     }
 
     #[test]
@@ -402,6 +444,18 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_keeps_enqueue_order_when_slots_are_reused() {
+        let t0 = Instant::now();
+        let mut q = BatchQueue::new(policy());
+        let a = q.push(t0, 'a');
+        q.push(t0, 'b');
+        q.push(t0, 'c');
+        assert_eq!(q.remove(a), Some('a'));
+        q.push(t0, 'd'); // takes the slot `a` left
+        assert_eq!(q.take_all(), vec!['b', 'c', 'd']);
+    }
+
+    #[test]
     fn concurrency_limit_holds_batches_back() {
         let t0 = Instant::now();
         let mut q = BatchQueue::new(policy().max_concurrent(2));
@@ -429,6 +483,10 @@ mod tests {
         assert_eq!(policy().threshold(0).validate().unwrap_err().field(), "batch_size_threshold");
         assert_eq!(policy().max_concurrent(0).validate().unwrap_err().field(), "max_concurrent_batches");
         assert_eq!(policy().max_wait(Duration::ZERO).validate().unwrap_err().field(), "max_wait");
+        assert_eq!(policy().lease_for(Duration::ZERO).validate().unwrap_err().field(), "lease_for");
+        let too_long = Duration::from_secs(u64::MAX);
+        assert_eq!(policy().max_wait(too_long).validate().unwrap_err().field(), "max_wait");
+        assert_eq!(policy().lease_for(too_long).validate().unwrap_err().field(), "lease_for");
         assert!(policy().validate().is_ok());
     }
 }

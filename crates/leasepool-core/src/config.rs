@@ -233,11 +233,11 @@ impl Config {
     }
 }
 
-fn at_least_one(field: &'static str, value: u64) -> Result<(), ConfigError> {
+pub(crate) fn at_least_one(field: &'static str, value: u64) -> Result<(), ConfigError> {
     if value == 0 { Err(ConfigError::TooSmall { field, value }) } else { Ok(()) }
 }
 
-fn positive(field: &'static str, value: Duration) -> Result<(), ConfigError> {
+pub(crate) fn positive(field: &'static str, value: Duration) -> Result<(), ConfigError> {
     if value.is_zero() { Err(ConfigError::ZeroDuration { field }) } else { not_too_long(field, value) }
 }
 

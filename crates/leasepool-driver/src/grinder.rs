@@ -19,7 +19,7 @@ use leasepool_core::{BatchPolicy, BatchQueue, ConfigError, ItemId};
 use slab::Slab;
 
 use crate::error::Error;
-use crate::job::{Job, JobHandle, catch};
+use crate::job::{Job, JobHandle};
 use crate::lease::Lease;
 use crate::manager::LeasedExecutorManager;
 use crate::runtime::Runtime;
@@ -54,14 +54,7 @@ impl Item {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (tx, handle) = JobHandle::channel();
-        let job = Job::new(move |cancelled| {
-            let result = match cancelled {
-                None => catch(f),
-                Some(err) => Err(err),
-            };
-            let _ = tx.send(result);
-        });
+        let (job, handle) = Job::replying(f, || ());
         (Item { job, owner }, handle)
     }
 
@@ -88,25 +81,33 @@ impl BatchCancel {
     }
 }
 
+/// Where the grinder is in its start/stop cycle.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Stopped,
+    Running,
+    /// `stop(StopMode::Drain)` in progress: queued work still runs.
+    Draining,
+}
+
 struct State {
     queue: BatchQueue<Item>,
-    started: bool,
-    stopping: Option<StopMode>,
+    phase: Phase,
     /// Bumped by start and by a cancelling stop; an older loop task exits.
     generation: u64,
     wake: Signal,
     /// `stop(Drain)` callers waiting for the queue to empty.
     stop_waiters: Vec<Waker>,
+    /// Cancel switches of the batches started and not finished.
     in_flight: Slab<Arc<BatchCancel>>,
+    /// Batches started so far (the `n` of their lease owners).
     batch_seq: u64,
-    batches_run: u64,
     items_completed: u64,
 }
 
 impl State {
     fn finish_stop(&mut self) {
-        self.started = false;
-        self.stopping = None;
+        self.phase = Phase::Stopped;
         for w in self.stop_waiters.drain(..) {
             w.wake();
         }
@@ -115,7 +116,6 @@ impl State {
 
 struct Grinder<R: Runtime> {
     manager: LeasedExecutorManager<R>,
-    lease_for: Duration,
     owner_prefix: Arc<str>,
     workers: usize,
     state: Arc<Mutex<State>>,
@@ -184,7 +184,6 @@ impl<R: Runtime> WorkGrinder<R> {
         GrinderBuilder {
             manager: manager.clone(),
             policy: BatchPolicy::default(),
-            lease_for: Duration::from_secs(60),
             owner_prefix: "work-grinder".to_owned(),
         }
     }
@@ -203,18 +202,17 @@ impl<R: Runtime> WorkGrinder<R> {
         // A start during a draining stop waits for the drain, then starts.
         let mut st = poll_fn(|cx| {
             let mut st = lock(&self.g.state);
-            if st.started && st.stopping.is_some() {
+            if st.phase == Phase::Draining {
                 st.stop_waiters.push(cx.waker().clone());
                 return Poll::Pending;
             }
             Poll::Ready(st)
         })
         .await;
-        if st.started {
+        if st.phase == Phase::Running {
             return;
         }
-        st.started = true;
-        st.stopping = None;
+        st.phase = Phase::Running;
         st.generation += 1;
         let generation = st.generation;
         drop(st);
@@ -239,14 +237,18 @@ impl<R: Runtime> WorkGrinder<R> {
         let generation;
         let cancelled = {
             let mut st = lock(state);
-            if !st.started {
+            // During a drain, another stop joins it (Drain) or cuts it
+            // short (CancelPending).
+            if st.phase == Phase::Stopped {
                 return;
             }
             generation = st.generation;
-            st.stopping = Some(mode);
             st.wake.notify();
             match mode {
-                StopMode::Drain => None,
+                StopMode::Drain => {
+                    st.phase = Phase::Draining;
+                    None
+                }
                 StopMode::CancelPending => {
                     for (_, batch) in &st.in_flight {
                         batch.cancel();
@@ -266,7 +268,7 @@ impl<R: Runtime> WorkGrinder<R> {
         // (a start waits for the drain, then bumps the generation).
         poll_fn(|cx| {
             let mut st = lock(state);
-            if !st.started || st.generation != generation {
+            if st.phase == Phase::Stopped || st.generation != generation {
                 return Poll::Ready(());
             }
             st.stop_waiters.push(cx.waker().clone());
@@ -355,7 +357,7 @@ impl<R: Runtime> WorkGrinder<R> {
         let (item, handle) = Item::new(owner, f);
         let now = self.g.manager.shared().runtime.now();
         let mut st = lock(&self.g.state);
-        if !st.started || st.stopping.is_some() {
+        if st.phase != Phase::Running {
             drop(st);
             return Err(Error::GrinderNotRunning);
         }
@@ -381,16 +383,16 @@ impl<R: Runtime> WorkGrinder<R> {
         let st = lock(&self.g.state);
         let policy = st.queue.policy();
         GrinderStats {
-            started: st.started,
-            stopping: st.stopping.is_some(),
+            started: st.phase != Phase::Stopped,
+            stopping: st.phase == Phase::Draining,
             pending: st.queue.len(),
             batch_size_threshold: policy.threshold_value(),
             max_wait: policy.max_wait_value(),
-            lease_duration: self.g.lease_for,
+            lease_duration: policy.lease_for_value(),
             oldest_wait: st.queue.oldest().map(|t| now.saturating_duration_since(t)),
             running_batches: st.queue.running(),
             max_concurrent_batches: policy.max_concurrent_value(),
-            batches_run: st.batches_run,
+            batches_run: st.batch_seq - st.queue.running() as u64,
             items_completed: st.items_completed,
         }
     }
@@ -401,7 +403,7 @@ impl<R: Runtime> WorkGrinder<R> {
 /// ```
 /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
 /// let s = g.stats();
-/// assert!(s.pending <= s.batch_size_threshold || !s.started || s.running_batches > 0 || true);
+/// assert!(s.running_batches <= s.max_concurrent_batches);
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -457,7 +459,6 @@ pub struct GrinderStats {
 pub struct GrinderBuilder<R: Runtime> {
     manager: LeasedExecutorManager<R>,
     policy: BatchPolicy,
-    lease_for: Duration,
     owner_prefix: String,
 }
 
@@ -465,7 +466,6 @@ impl<R: Runtime> fmt::Debug for GrinderBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GrinderBuilder")
             .field("policy", &self.policy)
-            .field("lease_for", &self.lease_for)
             .field("owner_prefix", &self.owner_prefix)
             .finish_non_exhaustive()
     }
@@ -504,7 +504,7 @@ impl<R: Runtime> GrinderBuilder<R> {
     /// # }
     /// ```
     pub fn lease_for(mut self, d: Duration) -> Self {
-        self.lease_for = d;
+        self.policy = self.policy.lease_for(d);
         self
     }
 
@@ -544,30 +544,20 @@ impl<R: Runtime> GrinderBuilder<R> {
     /// ```
     pub fn build(self) -> Result<WorkGrinder<R>, ConfigError> {
         self.policy.validate()?;
-        if self.lease_for.is_zero() {
-            return Err(ConfigError::ZeroDuration { field: "lease_for" });
-        }
-        self.manager
-            .config()
-            .validate_lease(self.lease_for)
-            .map_err(|_| ConfigError::DurationTooLong { field: "lease_for" })?;
         let workers = self.manager.config().workers_per_pool();
         let state = State {
             queue: BatchQueue::new(self.policy),
-            started: false,
-            stopping: None,
+            phase: Phase::Stopped,
             generation: 0,
             wake: Signal::default(),
             stop_waiters: Vec::new(),
             in_flight: Slab::new(),
             batch_seq: 0,
-            batches_run: 0,
             items_completed: 0,
         };
         Ok(WorkGrinder {
             g: Arc::new(Grinder {
                 manager: self.manager,
-                lease_for: self.lease_for,
                 owner_prefix: self.owner_prefix.into(),
                 workers,
                 state: Arc::new(Mutex::new(state)),
@@ -651,17 +641,18 @@ async fn run_loop<R: Runtime>(me: Weak<Grinder<R>>, generation: u64) {
     loop {
         let Some(g) = me.upgrade() else { return };
         let runtime = g.manager.shared().runtime.clone();
+        let mut batches = Vec::new();
         let deadline = {
             let mut st = lock(&g.state);
             if st.generation != generation {
                 return;
             }
             let now = runtime.now();
-            let draining = st.stopping == Some(StopMode::Drain);
+            let draining = st.phase == Phase::Draining;
             loop {
                 let batch = if draining { st.queue.flush_batch() } else { st.queue.poll_batch(now) };
                 let Some(items) = batch else { break };
-                spawn_batch(&g, &mut st, items);
+                batches.push(start_batch(&mut st, items));
             }
             if draining && st.queue.is_empty() && st.queue.running() == 0 {
                 st.finish_stop();
@@ -669,6 +660,10 @@ async fn run_loop<R: Runtime>(me: Weak<Grinder<R>>, generation: u64) {
             }
             st.queue.poll_timeout()
         };
+        // Spawned once the lock is released: every `push` takes it.
+        for batch in batches {
+            runtime.spawn(Box::pin(run_batch(Arc::clone(&g), batch)));
+        }
         let state = Arc::clone(&g.state);
         drop(g);
         // `wake` holds one waker. A loop outdated by a cancelling stop must
@@ -682,26 +677,30 @@ async fn run_loop<R: Runtime>(me: Weak<Grinder<R>>, generation: u64) {
     }
 }
 
-fn spawn_batch<R: Runtime>(g: &Arc<Grinder<R>>, st: &mut State, items: Vec<Item>) {
-    st.batch_seq += 1;
-    let n = st.batch_seq;
-    let cancel = Arc::new(BatchCancel::default());
-    let key = st.in_flight.insert(Arc::clone(&cancel));
-    let batch = run_batch(Arc::clone(g), n, key, items, cancel);
-    g.manager.shared().runtime.spawn(Box::pin(batch));
-}
-
-/// One batch: lease a pool (unless cancelled first), run the items, release.
-async fn run_batch<R: Runtime>(
-    g: Arc<Grinder<R>>,
+/// A batch taken from the queue, with what its task needs.
+struct Batch {
     n: u64,
+    /// Its entry in `State::in_flight`.
     key: usize,
     items: Vec<Item>,
     cancel: Arc<BatchCancel>,
-) {
+    lease_for: Duration,
+}
+
+/// Books a batch taken from the queue as started.
+fn start_batch(st: &mut State, items: Vec<Item>) -> Batch {
+    st.batch_seq += 1;
+    let cancel = Arc::new(BatchCancel::default());
+    let key = st.in_flight.insert(Arc::clone(&cancel));
+    Batch { n: st.batch_seq, key, items, cancel, lease_for: st.queue.policy().lease_for_value() }
+}
+
+/// One batch: lease a pool (unless cancelled first), run the items, release.
+async fn run_batch<R: Runtime>(g: Arc<Grinder<R>>, batch: Batch) {
+    let Batch { n, key, items, cancel, lease_for } = batch;
     let count = items.len() as u64;
     let owner = format!("{}-batch-{n}", g.owner_prefix);
-    let mut acquire = g.manager.acquire().owner(owner).lease_for(g.lease_for).into_future();
+    let mut acquire = g.manager.acquire().owner(owner).lease_for(lease_for).into_future();
     let acquired = poll_fn(|cx| {
         if cancel.is_cancelled() || lock(&cancel.signal).poll(cx).is_ready() {
             return Poll::Ready(None);
@@ -717,8 +716,7 @@ async fn run_batch<R: Runtime>(
     }
     let mut st = lock(&g.state);
     st.queue.batch_finished();
-    st.in_flight.try_remove(key);
-    st.batches_run += 1;
+    st.in_flight.remove(key);
     st.items_completed += count;
     st.wake.notify();
 }
@@ -728,30 +726,29 @@ async fn run_batch<R: Runtime>(
 /// their real results and only the rest get that error.
 async fn run_on<R: Runtime>(lease: &Lease<R>, workers: usize, items: Vec<Item>, cancel: &Arc<BatchCancel>) {
     let done = submit_chunks(items, workers, |chunk| {
-        let (tx, finished) = JobHandle::<()>::channel();
+        let finish = match lease.reserve() {
+            Ok(finish) => finish,
+            Err(error) => return Err((chunk, error)),
+        };
         let cancel = Arc::clone(cancel);
-        let (runtime, hard_expiry) = (lease.runtime().clone(), lease.hard_expires_at());
-        let mut chunk = Some(chunk);
-        let submitted = lease.submit_with(|finish| {
-            let chunk = chunk.take().unwrap_or_default();
-            Job::new(move |cancelled| {
-                for item in chunk {
-                    match &cancelled {
-                        // A chunk is one job: once the lease is revoked, the
-                        // rest of a running chunk must not run either.
-                        None if runtime.now() >= hard_expiry => item.job.cancel(Error::LeaseExpired),
-                        None if !cancel.is_cancelled() => item.job.run(),
-                        None => item.job.cancel(Error::Cancelled),
-                        Some(error) => item.job.cancel(error.clone()),
-                    }
+        let (tx, finished) = JobHandle::<()>::channel();
+        let job = Job::new(move |cancelled| {
+            for item in chunk {
+                match &cancelled {
+                    Some(error) => item.job.cancel(error.clone()),
+                    // A chunk is one job: once the lease's pool is shut down
+                    // (revoked, or the manager stopped), the rest of a
+                    // running chunk must not run either.
+                    None if finish.is_shut() => item.job.cancel(Error::LeaseExpired),
+                    None if cancel.is_cancelled() => item.job.cancel(Error::Cancelled),
+                    None => item.job.run(),
                 }
-                finish.done();
-                let _ = tx.send(Ok(()));
-            })
+            }
+            finish.done();
+            let _ = tx.send(Ok(()));
         });
-        // `submit_with` builds the job only on success: on failure the
-        // chunk is still here, to be failed with the error.
-        submitted.map(|()| finished).map_err(|error| (chunk.unwrap_or_default(), error))
+        lease.queue(job);
+        Ok(finished)
     });
     for finished in done {
         let _ = finished.await;
@@ -841,6 +838,41 @@ mod tests {
         for handle in handles {
             assert!(matches!(handle.wait(), Err(Error::Broken(msg)) if &*msg == "init failed"));
         }
+    }
+
+    /// A runtime that runs each task on its own thread (the driver's unit
+    /// tests have no async runtime of their own).
+    #[derive(Clone, Debug, Default)]
+    struct ThreadPerTask;
+
+    impl Runtime for ThreadPerTask {
+        fn spawn(&self, f: crate::BoxFuture<()>) {
+            std::thread::spawn(move || futures_executor::block_on(f));
+        }
+        fn sleep_until(&self, deadline: std::time::Instant) -> crate::BoxFuture<()> {
+            Box::pin(async move {
+                std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()))
+            })
+        }
+    }
+
+    /// A batch on a lease that refuses jobs (released here) fails every item
+    /// with the lease's error: nothing runs, nothing is lost.
+    #[test]
+    fn run_on_a_refusing_lease_fails_every_item_with_its_error() {
+        let m = crate::Builder::with_runtime(ThreadPerTask).max_pools(1).workers_per_pool(2).build().unwrap();
+        futures_executor::block_on(async {
+            m.start().await.unwrap();
+            let lease = m.acquire().await.unwrap();
+            lease.release();
+            let (batch, handles) = items(4);
+            run_on(&lease, 2, batch, &Arc::default()).await;
+            for handle in handles {
+                let result = handle.await;
+                assert!(matches!(result, Err(Error::LeaseExpired)), "{result:?}");
+            }
+            m.stop().await;
+        });
     }
 
     /// Items are split in order into at most one chunk per worker, of equal

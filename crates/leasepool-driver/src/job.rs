@@ -17,6 +17,26 @@ impl Job {
         Job(Some(Box::new(f)))
     }
 
+    /// A job running `f` (a panic becomes [`Error::Panicked`]), or taking
+    /// its cancellation error, that calls `before_reply` and then sends the
+    /// result to the returned handle.
+    pub(crate) fn replying<T, F>(f: F, before_reply: impl FnOnce() + Send + 'static) -> (Job, JobHandle<T>)
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, handle) = JobHandle::channel();
+        let job = Job::new(move |cancelled| {
+            let result = match cancelled {
+                None => catch(f),
+                Some(err) => Err(err),
+            };
+            before_reply();
+            let _ = tx.send(result);
+        });
+        (job, handle)
+    }
+
     pub(crate) fn run(mut self) {
         if let Some(f) = self.0.take() {
             f(None);

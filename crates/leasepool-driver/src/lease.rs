@@ -9,7 +9,7 @@ use leasepool_core::{Grant, LeaseId, PoolId};
 
 use crate::backend::ThreadPool;
 use crate::error::Error;
-use crate::job::{Job, JobHandle, catch};
+use crate::job::{Job, JobHandle};
 use crate::runtime::Runtime;
 use crate::shared::{Claim, Shared};
 
@@ -58,10 +58,6 @@ impl<R: Runtime> Lease<R> {
     pub(crate) fn new(shared: Arc<Shared<R>>, claim: Claim, owner: Option<Arc<str>>) -> Self {
         let Claim { grant, pool, generation } = claim;
         Lease { shared, grant, owner, pool, generation, released: AtomicBool::new(false) }
-    }
-
-    pub(crate) fn runtime(&self) -> &R {
-        &self.shared.runtime
     }
 
     /// The lease id, unique for the manager's lifetime.
@@ -172,32 +168,23 @@ impl<R: Runtime> Lease<R> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (tx, handle) = JobHandle::channel();
-        self.submit_with(move |finish| {
-            Job::new(move |cancelled| {
-                let result = match cancelled {
-                    None => catch(f),
-                    Some(err) => Err(err),
-                };
-                // Book-keep before replying, so that a caller who awaits the
-                // result and then releases finds the lease idle.
-                finish.done();
-                let _ = tx.send(result);
-            })
-        })?;
+        let finish = self.reserve()?;
+        // Book-keep before replying, so that a caller who awaits the result
+        // and then releases finds the lease idle.
+        let (job, handle) = Job::replying(f, move || finish.done());
+        self.pool.submit(job);
         Ok(handle)
     }
 
-    /// Submits the job `make` builds, if the lease accepts one. `make` runs
-    /// only on success, so on failure the caller still owns what it meant to
-    /// submit. The job drops its [`Finish`] (or calls [`Finish::done`]) when
-    /// its work is over.
+    /// Counts one more job on the lease, if it accepts one; the returned
+    /// [`Finish`] reports its end when dropped. Queue the job with
+    /// [`Lease::queue`].
     ///
     /// Submitting and finishing a job take no lock: the pool counts the
     /// lease's jobs, and the core hears of them only if the lease is
     /// released while they run. A job past hard expiry goes to the core,
     /// which revokes the lease.
-    pub(crate) fn submit_with(&self, make: impl FnOnce(Finish<R>) -> Job) -> Result<(), Error> {
+    pub(crate) fn reserve(&self) -> Result<Finish<R>, Error> {
         if let Some(err) = self.pool.broken() {
             self.shared.retire(self.grant.pool);
             return Err(err);
@@ -225,9 +212,13 @@ impl<R: Runtime> Lease<R> {
         if !self.pool.job_started(self.generation) {
             return Err(Error::LeaseExpired);
         }
-        let finish = Finish { shared: Arc::clone(&self.shared), lease, pool: Arc::clone(&self.pool) };
-        self.pool.submit(make(finish));
-        Ok(())
+        Ok(Finish { shared: Arc::clone(&self.shared), lease, pool: Arc::clone(&self.pool) })
+    }
+
+    /// Queues a job reserved with [`Lease::reserve`] (cancelled at once if
+    /// the pool was shut down meanwhile).
+    pub(crate) fn queue(&self, job: Job) {
+        self.pool.submit(job);
     }
 
     /// Runs `f` on the lease's pool and awaits its result. See
@@ -282,6 +273,12 @@ pub(crate) struct Finish<R: Runtime> {
 impl<R: Runtime> Finish<R> {
     /// The job's work is over (before its result is sent).
     pub(crate) fn done(self) {}
+
+    /// Whether the lease's pool was shut down (revoked, or the manager
+    /// stopped): work not yet started must not start.
+    pub(crate) fn is_shut(&self) -> bool {
+        self.pool.is_shut()
+    }
 }
 
 impl<R: Runtime> Drop for Finish<R> {

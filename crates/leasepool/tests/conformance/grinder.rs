@@ -100,6 +100,27 @@ async fn threshold_starts_a_batch_and_fewer_items_wait<R: Runtime + Default>() {
     m.stop().await;
 }
 
+/// A batch takes every pending item, not just `threshold` of them: five
+/// items queued while the only batch slot is busy leave together in the
+/// next batch.
+async fn a_batch_takes_every_pending_item<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
+    let g = running(grinder(&m).batch_size_threshold(2).max_wait(HOUR)).await;
+    let gate = Gate::default();
+    let first = [g.enqueue(gated(&gate, 0)).unwrap(), g.enqueue(|| 1).unwrap()];
+    eventually::<R>("the first batch is running", || gate.entered() == 1).await;
+    let rest: Vec<_> = (2..7).map(|i| g.enqueue(move || i).unwrap()).collect();
+    assert_eq!(g.stats().pending, 5, "the only batch slot is busy");
+    gate.open();
+    for (i, handle) in first.into_iter().chain(rest).enumerate() {
+        assert_eq!(within::<R, _>("every item runs", handle).await.unwrap(), i);
+    }
+    eventually::<R>("both batches are counted", || g.stats().items_completed == 7).await;
+    assert_eq!(g.stats().batches_run, 2, "the five pending items left in one batch");
+    g.stop(StopMode::Drain).await;
+    m.stop().await;
+}
+
 /// Below the threshold, the oldest item's max wait starts the batch: a
 /// single item runs no sooner than max_wait after it was queued.
 async fn max_wait_starts_a_batch_below_the_threshold<R: Runtime + Default>() {
@@ -599,6 +620,7 @@ async fn start_during_a_drain_waits_and_restarts<R: Runtime + Default>() {
 
 conformance! {
     threshold_starts_a_batch_and_fewer_items_wait,
+    a_batch_takes_every_pending_item,
     max_wait_starts_a_batch_below_the_threshold,
     batch_lease_has_owner_and_duration,
     drain_stop_runs_queued_work_then_refuses_new_work,
