@@ -480,29 +480,6 @@ impl Core {
         Some(next)
     }
 
-    /// Whether [`Core::poll_timeout`] is earlier than `t`, without computing
-    /// it: how a driver checks, after every input, that the timer it armed
-    /// for `t` is still early enough.
-    ///
-    /// ```
-    /// # use leasepool_core::{Config, Core};
-    /// # use std::time::Duration;
-    /// let now = std::time::Instant::now();
-    /// let mut core = Core::new(Config::builder().max_pools(1).build().unwrap());
-    /// assert!(!core.timeout_before(now));
-    /// core.start(now, 0);
-    /// assert!(!core.timeout_before(now + Duration::from_secs(120)));
-    /// assert!(core.timeout_before(now + Duration::from_secs(121)));
-    /// ```
-    #[inline]
-    pub fn timeout_before(&self, t: Instant) -> bool {
-        // The earliest of them is before `t` if any one is (`None`: stopped).
-        let Some(check) = self.next_check else { return false };
-        check < t
-            || self.expiries.peek().is_some_and(|(at, _)| at < t)
-            || self.waiters.next_deadline().is_some_and(|at| at < t)
-    }
-
     /// Whether the manager is started.
     ///
     /// ```

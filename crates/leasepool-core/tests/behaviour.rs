@@ -445,8 +445,8 @@ fn pool_broken_retires_the_pool_and_serves_waiters() {
     let actions = drain(&mut core);
     assert_eq!(actions[0], Action::ShutdownPool { pool: a.pool, reason: ShutdownReason::Broken });
     let Action::CreatePool(fresh) = actions[1] else { panic!("replacement created: {actions:?}") };
-    assert_eq!(grants(&actions), vec![(w, grants(&actions)[0].1)]);
-    assert_eq!(grants(&actions)[0].1.pool, fresh);
+    let [(waiter, grant)] = grants(&actions)[..] else { panic!("one grant: {actions:?}") };
+    assert_eq!((waiter, grant.pool), (w, fresh), "the waiter gets the replacement");
     assert!(!core.pool_broken(a.pool, now), "already retired");
     assert_eq!(core.job_finished(a.lease, now), None, "its lease is gone");
     assert_eq!(core.job_submitted(a.lease, now), Err(SubmitError::Unknown));
@@ -980,14 +980,14 @@ fn a_grant_handed_back_goes_to_the_next_waiter_without_losing_capacity() {
     let w1 = queued(core.acquire(now, Acquire::wait()));
     let w2 = queued(core.acquire(now, Acquire::wait()));
     core.release(a.lease, now);
-    let [(_, g1)] = grants(&drain(&mut core))[..] else { panic!() };
+    let [(first, g1)] = grants(&drain(&mut core))[..] else { panic!() };
+    assert_eq!(first, w1, "the released pool went to the first waiter");
     // w1's future was dropped before it saw the grant: the driver hands it back.
     assert_eq!(core.release(g1.lease, now), ReleaseOutcome::Finalised(Finalised::HandedOff));
     let actions = drain(&mut core);
     let [Action::Grant { waiter, grant: g2 }] = actions[..] else { panic!("{actions:?}") };
     assert_eq!((waiter, g2.pool), (w2, a.pool));
     assert_ne!(g2.lease, g1.lease);
-    let _ = w1;
     assert_eq!((core.total_count(), core.leased_count(), core.waiting_count()), (1, 1, 0));
     // And once nobody waits, handing back keeps the pool.
     assert_eq!(core.release(g2.lease, now), ReleaseOutcome::Finalised(Finalised::Kept));

@@ -173,9 +173,8 @@ impl<R: Runtime> Shared<R> {
         }
         // A grant, a new waiter deadline or a scale notification can move the
         // next deadline earlier than the one the checker sleeps until.
-        // (`armed` first: it is cheaper to read than the core's deadline.)
         if let Some(armed) = st.checker.armed {
-            if st.core.timeout_before(armed) {
+            if st.core.poll_timeout().is_some_and(|at| at < armed) {
                 st.wake_checker();
             }
         }
@@ -196,7 +195,7 @@ impl<R: Runtime> Shared<R> {
                     (Some(slot), Some(pool)) => {
                         slot.outcome = Some(Ok(Claim::new(grant, pool)));
                         slot.waker.wake_by_ref();
-                        tracing::debug!(lease = %grant.lease, owner = ?st.core.lease_owner(grant.lease), pool = %grant.pool, "lease granted to waiter");
+                        tracing::debug!(lease = %grant.lease, owner = st.core.lease_owner(grant.lease).as_deref(), pool = %grant.pool, "lease granted to waiter");
                     }
                     // The waiter is gone: hand the lease back, so the
                     // pool goes to the next one.
