@@ -370,7 +370,6 @@ impl<T> BatchQueue<T> {
         self.oldest().map(|t| t + self.policy.max_wait)
     }
 
-
     fn take_batch(&mut self) -> Vec<T> {
         self.running += 1;
         self.take_all()

@@ -228,12 +228,13 @@ impl Core {
     ///
     /// With jobs still in flight the lease is *draining*: it refuses new
     /// jobs, still counts as leased, and is finalised by the
-    /// [`Core::job_finished`] that ends its last job. On finalisation the
-    /// pool goes straight to the first waiter if there is one; otherwise it
-    /// is kept (made available) only if the lease is not past hard expiry
-    /// and keeping it leaves `total <= desired`; otherwise it is shut down.
-    /// Then the pool count is restored to the desired count and waiters are
-    /// served.
+    /// [`Core::job_finished`] that ends its last job; past its hard expiry
+    /// it is revoked instead, at once (as the checker would: its pool shut
+    /// down, the count restored). On finalisation the pool goes straight to
+    /// the first waiter if there is one; otherwise it is kept (made
+    /// available) only if the lease is not past hard expiry and keeping it
+    /// leaves `total <= desired`; otherwise it is shut down. Then the pool
+    /// count is restored to the desired count and waiters are served.
     ///
     /// This is also how a grant whose waiter has gone away is handed back.
     ///
@@ -254,11 +255,49 @@ impl Core {
             return ReleaseOutcome::Unknown;
         };
         let slot = &mut self.leases[key];
-        if slot.jobs > 0 {
-            slot.draining = true;
-            return ReleaseOutcome::Draining { jobs: slot.jobs };
+        if slot.jobs == 0 {
+            return ReleaseOutcome::Finalised(self.finalise(key, now));
         }
-        ReleaseOutcome::Finalised(self.finalise(key, now))
+        if !slot.draining && now >= slot.hard_expires_at {
+            self.revoke(key);
+            self.restore_and_serve(now);
+            return ReleaseOutcome::Revoked;
+        }
+        slot.draining = true;
+        ReleaseOutcome::Draining { jobs: slot.jobs }
+    }
+
+    /// Releases a lease whose jobs the driver counts itself (it reports
+    /// none through [`Core::job_submitted`]) while some are still queued or
+    /// running: [`Core::release`] with one job in flight. The lease drains
+    /// (or, past hard expiry, is revoked), and one [`Core::job_finished`],
+    /// when the last of those jobs ends, finalises it. With no job in
+    /// flight, call [`Core::release`].
+    ///
+    /// The core needs jobs only to know whether a release must drain, so
+    /// this is all such a driver reports; leasepool's async driver works so,
+    /// and a job there takes no lock.
+    ///
+    /// ```
+    /// # use leasepool_core::{Config, Core, Acquire, Acquired, ReleaseOutcome, Finalised};
+    /// # let now = std::time::Instant::now();
+    /// # let mut core = Core::new(Config::builder().max_pools(2).build().unwrap());
+    /// # core.start(now, 0);
+    /// let Ok(Acquired::Granted(g)) = core.acquire(now, Acquire::no_wait()) else { panic!() };
+    /// // The driver knows 3 jobs of this lease are running.
+    /// assert_eq!(core.release_busy(g.lease, now), ReleaseOutcome::Draining { jobs: 1 });
+    /// assert_eq!(core.release_busy(g.lease, now), ReleaseOutcome::Draining { jobs: 1 }); // idempotent
+    /// // ... the last of them ends:
+    /// assert_eq!(core.job_finished(g.lease, now), Some(Finalised::Kept));
+    /// ```
+    pub fn release_busy(&mut self, lease: LeaseId, now: Instant) -> ReleaseOutcome {
+        if let Some(key) = self.lease_key(lease) {
+            let slot = &mut self.leases[key];
+            if !slot.draining {
+                slot.jobs += 1;
+            }
+        }
+        self.release(lease, now)
     }
 
     /// Records a job submitted through `lease` and returns the pool to run it
@@ -266,12 +305,9 @@ impl Core {
     /// expiry is revoked on the spot (its pool shut down and replaced) and
     /// refused.
     ///
-    /// The core needs jobs only to know whether a release must drain, so a
-    /// driver may count them itself and report just what is in flight at
-    /// release: one `job_submitted` before [`Core::release`], one
-    /// [`Core::job_finished`] when the last of them ends. leasepool's async
-    /// driver does this, so a job takes no lock; it then checks the hard
-    /// expiry itself and calls `job_submitted` for a late job, to revoke.
+    /// A driver that counts jobs itself need not report them (see
+    /// [`Core::release_busy`]); it still calls this for a job past hard
+    /// expiry, to revoke the lease on the spot.
     ///
     /// ```
     /// # use leasepool_core::{Config, Core, Acquire, Acquired, SubmitError};

@@ -70,9 +70,9 @@ pub struct LeaseStats {
     /// Time left to hard expiry (zero once past).
     pub hard_remaining: Duration,
     /// Jobs in flight, as the driver reported them through
-    /// `job_submitted`/`job_finished` (a driver may report fewer: leasepool's
-    /// async API reports jobs only when a lease is released while they run,
-    /// and shows its pools' real counts in its own stats).
+    /// `job_submitted`/`job_finished` (a driver that counts jobs itself
+    /// reports none, see `release_busy`; leasepool's async API shows its own
+    /// counts in its stats).
     pub jobs: u64,
     /// Released, waiting for its jobs to finish.
     pub draining: bool,

@@ -611,6 +611,51 @@ fn draining_lease_finalised_past_hard_expiry_is_not_kept() {
 }
 
 #[test]
+fn release_past_hard_expiry_with_jobs_revokes_at_once() {
+    let now = Instant::now();
+    let b = builder(2).min_pools(1).default_lease(secs(10)).lease_grace(secs(1)).check_interval(secs(3600));
+    let (mut core, _) = started(b, now, 0);
+    let g = take(&mut core, now);
+    core.job_submitted(g.lease, now).unwrap();
+    let late = now + secs(11);
+    assert_eq!(core.release(g.lease, late), ReleaseOutcome::Revoked);
+    let actions = drain(&mut core);
+    assert_eq!(
+        actions[0],
+        Action::ShutdownPool {
+            pool: g.pool,
+            reason: ShutdownReason::Expired { lease: g.lease, owner: None }
+        }
+    );
+    assert_eq!(created(&actions[1..]).len(), 1, "min restored");
+    assert_eq!((core.leased_count(), core.total_count()), (0, 1));
+    assert_eq!(core.job_finished(g.lease, late), None, "its job's end is ignored");
+    assert_eq!(core.release(g.lease, late), ReleaseOutcome::Unknown);
+}
+
+#[test]
+fn release_busy_drains_until_one_job_finished() {
+    let now = Instant::now();
+    let b = builder(2).default_lease(secs(10)).lease_grace(secs(1)).check_interval(secs(3600));
+    let (mut core, _) = started(b, now, 0);
+    let g = take(&mut core, now);
+    assert_eq!(core.release_busy(g.lease, now), ReleaseOutcome::Draining { jobs: 1 });
+    assert_eq!(core.release_busy(g.lease, now), ReleaseOutcome::Draining { jobs: 1 }, "idempotent");
+    assert_eq!(core.release(g.lease, now), ReleaseOutcome::Draining { jobs: 1 });
+    assert_eq!(core.job_submitted(g.lease, now), Err(SubmitError::Released));
+    assert_eq!(core.leased_count(), 1);
+    assert!(core.stats(now).leases[0].draining);
+    assert_eq!(core.job_finished(g.lease, now), Some(Finalised::Kept));
+    assert_eq!(core.leased_count(), 0);
+
+    // Past hard expiry it is revoked instead.
+    let g = take(&mut core, now);
+    assert_eq!(core.release_busy(g.lease, now + secs(11)), ReleaseOutcome::Revoked);
+    assert_eq!(core.leased_count(), 0);
+    assert_eq!(core.release_busy(g.lease, now + secs(11)), ReleaseOutcome::Unknown);
+}
+
+#[test]
 fn release_hands_the_pool_directly_to_the_first_waiter() {
     let now = Instant::now();
     let (mut core, _) = started(builder(1), now, 0);

@@ -8,7 +8,7 @@ use std::time::Instant;
 use rustc_hash::FxHashMap as HashMap;
 
 use leasepool_core::{
-    AcquireError, Action, Core, Finalised, Grant, LeaseId, PoolId, ShutdownReason, WaiterId,
+    AcquireError, Action, Core, Finalised, Grant, LeaseId, PoolId, ReleaseOutcome, ShutdownReason, WaiterId,
 };
 
 use crate::backend::{Backend, Initializer, OnBroken, ThreadPool};
@@ -246,22 +246,20 @@ impl<R: Runtime> Shared<R> {
         });
     }
 
-    /// Releases a lease and logs how it ended. With jobs in flight the
-    /// core hears of them now (it is not told of each job), so that it
-    /// drains the lease; the last job's [`Shared::job_finished`] ends it.
+    /// Releases a lease and logs how it ended. The core hears of jobs only
+    /// now, if some are in flight: it then drains the lease (revokes it,
+    /// past hard expiry), and the last job's [`Shared::job_finished`] ends it.
     pub(crate) fn release(&self, lease: LeaseId, owner: Option<&str>, pool: &ThreadPool, generation: u32) {
         self.with(|st, now| {
             let jobs = pool.release_lease(generation).unwrap_or(0);
-            if jobs > 0 && st.core.job_submitted(lease, now).is_err() {
-                // Revoked (just now, past hard expiry, or earlier) or the
-                // manager stopped: the core holds nothing to release.
-                return;
-            }
-            match st.core.release(lease, now) {
-                leasepool_core::ReleaseOutcome::Draining { .. } => {
+            let outcome =
+                if jobs > 0 { st.core.release_busy(lease, now) } else { st.core.release(lease, now) };
+            match outcome {
+                ReleaseOutcome::Draining { .. } => {
                     tracing::info!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
                 }
-                leasepool_core::ReleaseOutcome::Finalised(f) => log_finalised(lease, owner, f),
+                ReleaseOutcome::Finalised(f) => log_finalised(lease, owner, f),
+                // Revoked: logged with its pool's shutdown.
                 _ => {}
             }
         });

@@ -596,14 +596,17 @@ impl<R: RngCore> Sim<R> {
         } else if let Some((lease, waiter)) = pick(&mut self.rng, &pending) {
             ensure!(!self.core.cancel_waiter(waiter), "cancel_waiter accepted a granted waiter");
             self.totals.handed_back += 1;
-            self.release_lease(lease);
+            self.release_lease(lease, false);
         }
     }
 
     fn release(&mut self) {
         let held = self.held(None);
         if let Some(lease) = pick(&mut self.rng, &held) {
-            self.release_lease(lease);
+            // Now and then the driver counts jobs itself: a lease it reported
+            // nothing for is released busy, as if one job were in flight.
+            let busy = self.leases[&lease].jobs == 0 && self.rng.random_ratio(1, 4);
+            self.release_lease(lease, busy);
         }
     }
 
@@ -621,28 +624,48 @@ impl<R: RngCore> Sim<R> {
         }
     }
 
-    fn release_lease(&mut self, lease: LeaseId) {
+    /// Releases `lease`; `busy` (only for a lease with no reported job):
+    /// through `release_busy`, as a driver that counts jobs itself does.
+    fn release_lease(&mut self, lease: LeaseId, busy: bool) {
         let l = &self.leases[&lease];
-        let (jobs, pool) = (l.jobs, l.grant.pool);
-        let expected = (jobs == 0).then(|| self.expected_finalise(lease));
-        let outcome = self.core.release(lease, self.now);
+        let (mut jobs, pool, hard, draining) = (l.jobs, l.grant.pool, l.grant.hard_expires_at(), l.draining);
+        let outcome = if busy {
+            jobs = 1;
+            self.core.release_busy(lease, self.now)
+        } else {
+            let expected = (jobs == 0).then(|| self.expected_finalise(lease));
+            let outcome = self.core.release(lease, self.now);
+            if let Some(want) = expected {
+                ensure!(
+                    outcome == ReleaseOutcome::Finalised(want),
+                    "release gave {outcome:?}, spec says {want:?}"
+                );
+            }
+            outcome
+        };
         let mut ctx = Ctx::default();
-        if jobs > 0 {
+        if jobs > 0 && self.now >= hard && !draining {
+            ensure!(
+                outcome == ReleaseOutcome::Revoked,
+                "release past hard expiry with jobs gave {outcome:?}"
+            );
+        } else if jobs > 0 {
             ensure!(
                 outcome == ReleaseOutcome::Draining { jobs },
                 "release with {jobs} jobs gave {outcome:?}"
             );
-            self.leases.get_mut(&lease).expect("lease").draining = true;
-        } else {
-            let want = expected.expect("expected outcome");
-            ensure!(
-                outcome == ReleaseOutcome::Finalised(want),
-                "release gave {outcome:?}, spec says {want:?}"
-            );
+            let l = self.leases.get_mut(&lease).expect("lease");
+            (l.jobs, l.draining) = (jobs, true);
+        } else if let ReleaseOutcome::Finalised(want) = outcome {
             self.on_finalised(lease, pool, want, &mut ctx);
         }
         self.drain(&mut ctx);
-        ensure!(self.core.release(lease, self.now) == outcome_again(outcome), "release is not idempotent");
+        if outcome == ReleaseOutcome::Revoked {
+            ensure!(!self.leases.contains_key(&lease), "{lease:?} not revoked on release");
+        }
+        let again =
+            if busy { self.core.release_busy(lease, self.now) } else { self.core.release(lease, self.now) };
+        ensure!(again == outcome_again(outcome), "release is not idempotent");
         self.drain(&mut Ctx::default());
     }
 
@@ -900,10 +923,10 @@ impl<R: RngCore> Sim<R> {
                     self.finish_one(id);
                 }
                 if self.leases.contains_key(&id) {
-                    self.release_lease(id); // not already finalised by its last job
+                    self.release_lease(id, false); // not already finalised by its last job
                 }
             } else {
-                self.release_lease(id);
+                self.release_lease(id, false);
                 while self.leases.contains_key(&id) {
                     self.finish_one(id);
                 }
