@@ -6,10 +6,15 @@ interleaved with the Rust implementations'. Prints one machine-readable line:
 
     RESULT<TAB>scenario<TAB>value<TAB>unit<TAB>detail
 
+or, when the package cannot be imported, `SKIP<TAB>reason` on stderr and
+exit status 2 (the Rust side reports the tail of stderr on a nonzero exit).
+
 Scenarios (same shapes as the Rust side, see crates/leasepool-bench/src/scenarios.rs):
 
-* s1: `await manager.acquire()` + `await lease.release()` in a loop on one
-  task, no work: ns per cycle. (`acquire(wait=False)` is the no-wait form.)
+* s1-nowait: `await manager.acquire(wait=False)` + `await lease.release()` in
+  a loop on one task, no work: ns per cycle (the peer of `try_acquire`).
+* s1-wait: the same with `await manager.acquire()`, the waiting form (a pool
+  is always free, so it returns at once; the peer of `acquire`).
 * s2: 64 tasks, each loop: acquire, `await lease.run(x + 1)`, release: jobs/s.
 * s4: `WorkGrinder` (batch_size_threshold=256, max_wait_seconds=0.001),
   64 tasks each keeping `--window` items in flight via `enqueue`: jobs/s.
@@ -32,7 +37,7 @@ try:
 
     import leasepool
 except ImportError as exc:  # pragma: no cover - reported to the Rust side
-    print(f"SKIP\tleasepool not importable: {exc}")
+    print(f"SKIP\tleasepool not importable: {exc}", file=sys.stderr)
     sys.exit(2)
 
 
@@ -44,7 +49,7 @@ def _manager() -> leasepool.LeasedExecutorManager:
     return leasepool.LeasedExecutorManager(max_pools=4, min_pools=4, workers_per_pool=2)
 
 
-async def s1(seconds: float) -> tuple[float, str]:
+async def s1(seconds: float, wait: bool) -> tuple[float, str]:
     manager = _manager()
     await manager.start()
     try:
@@ -52,7 +57,7 @@ async def s1(seconds: float) -> tuple[float, str]:
         async def cycles(n: int) -> float:
             t0 = time.perf_counter()
             for _ in range(n):
-                lease = await manager.acquire(wait=False)
+                lease = await manager.acquire(wait=wait)
                 await lease.release()
             return time.perf_counter() - t0
 
@@ -136,17 +141,14 @@ async def s4(seconds: float, window: int) -> tuple[float, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=["s1", "s2", "s4", "version"])
+    parser.add_argument("scenario", choices=["s1-nowait", "s1-wait", "s2", "s4"])
     parser.add_argument("--seconds", type=float, default=0.5)
     parser.add_argument("--window", type=int, default=16)
     args = parser.parse_args()
 
     version = metadata.version("leasepool")
-    if args.scenario == "version":
-        print(f"RESULT\tversion\t0\t-\tleasepool={version} python={sys.version.split()[0]}")
-        return 0
-    if args.scenario == "s1":
-        value, detail = asyncio.run(s1(args.seconds))
+    if args.scenario in ("s1-nowait", "s1-wait"):
+        value, detail = asyncio.run(s1(args.seconds, wait=args.scenario == "s1-wait"))
         unit = "ns/op"
     elif args.scenario == "s2":
         value, detail = asyncio.run(s2(args.seconds))

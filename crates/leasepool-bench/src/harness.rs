@@ -2,7 +2,9 @@
 //! calibrated loops, medians and the watchdog that bounds every run.
 
 use std::future::Future;
+use std::io::Read;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -68,6 +70,22 @@ impl Budget {
 pub(crate) enum Better {
     Higher,
     Lower,
+}
+
+impl Better {
+    /// leasepool's figure against a peer's, oriented so that > 1 means
+    /// leasepool is better.
+    pub(crate) fn advantage(self, leasepool: f64, peer: f64) -> f64 {
+        match self {
+            Better::Higher => oriented(leasepool, peer),
+            Better::Lower => oriented(peer, leasepool),
+        }
+    }
+}
+
+/// `a / b` with the zero cases spelled out: 0/0 is a tie (1), x/0 is inf.
+pub(crate) fn oriented(a: f64, b: f64) -> f64 {
+    if a == 0.0 && b == 0.0 { 1.0 } else { a / b }
 }
 
 /// One implementation's samples, one per repetition.
@@ -180,22 +198,15 @@ pub(crate) fn interleave(label: &str, reps: usize, mut impls: Vec<Impl<'_>>, dog
 /// Finds an iteration count whose loop lasts about `budget`, then returns
 /// the nanoseconds per iteration of one loop of that length.
 pub(crate) fn calibrate_sync(budget: Duration, mut f: impl FnMut(u64) -> Duration) -> f64 {
-    let iters = find_iters(budget, &mut f);
+    let mut iters = PROBE_ITERS;
+    let iters = loop {
+        match next_iters(budget, iters, f(iters)) {
+            Ok(n) => break n,
+            Err(n) => iters = n,
+        }
+    };
     let d = f(iters);
     d.as_nanos() as f64 / iters as f64
-}
-
-fn find_iters(budget: Duration, mut f: impl FnMut(u64) -> Duration) -> u64 {
-    let probe = budget / 10;
-    let mut iters = 64u64;
-    loop {
-        let d = f(iters);
-        if d >= probe || iters >= 1 << 34 {
-            let per = d.as_nanos().max(1) as f64 / iters as f64;
-            return ((budget.as_nanos() as f64 / per) as u64).max(1);
-        }
-        iters *= 4;
-    }
 }
 
 /// The async twin of [`calibrate_sync`]: `f(n)` runs `n` iterations and
@@ -205,18 +216,30 @@ where
     F: FnMut(u64) -> Fut,
     Fut: Future<Output = Duration>,
 {
-    let probe = budget / 10;
-    let mut iters = 64u64;
+    let mut iters = PROBE_ITERS;
     let iters = loop {
-        let d = f(iters).await;
-        if d >= probe || iters >= 1 << 34 {
-            let per = d.as_nanos().max(1) as f64 / iters as f64;
-            break ((budget.as_nanos() as f64 / per) as u64).max(1);
+        match next_iters(budget, iters, f(iters).await) {
+            Ok(n) => break n,
+            Err(n) => iters = n,
         }
-        iters *= 4;
     };
     let d = f(iters).await;
     d.as_nanos() as f64 / iters as f64
+}
+
+/// Iterations of the first calibration probe.
+const PROBE_ITERS: u64 = 64;
+
+/// One calibration step: `iters` iterations took `elapsed`. `Ok(n)`: a loop
+/// of `n` iterations lasts about `budget` (the probe lasted at least a tenth
+/// of it, or hit the iteration cap); `Err(n)`: probe again with `n`.
+fn next_iters(budget: Duration, iters: u64, elapsed: Duration) -> Result<u64, u64> {
+    if elapsed >= budget / 10 || iters >= 1 << 34 {
+        let per = elapsed.as_nanos().max(1) as f64 / iters as f64;
+        Ok(((budget.as_nanos() as f64 / per) as u64).max(1))
+    } else {
+        Err(iters * 4)
+    }
 }
 
 /// Bounds every run: if one lasts longer than the limit (a hang in the
@@ -268,6 +291,49 @@ impl Watchdog {
     pub(crate) fn arm(&self, label: String) -> Armed {
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some((label, Instant::now()));
         Armed { current: Arc::clone(&self.current) }
+    }
+}
+
+/// Runs `cmd` with a timeout (killing it when it expires); returns its
+/// stdout, or an error with its exit status and the tail of its stderr.
+/// Both pipes are drained while it runs, so a chatty child cannot block.
+pub(crate) fn run_command(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(status) => break status,
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("timed out after {}s", timeout.as_secs()));
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    if status.success() {
+        Ok(stdout)
+    } else {
+        let stderr = stderr.join().unwrap_or_default();
+        let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).rev().take(3).collect();
+        Err(format!("{status} ({})", tail.into_iter().rev().collect::<Vec<_>>().join(" | ")))
     }
 }
 

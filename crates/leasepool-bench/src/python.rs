@@ -3,8 +3,10 @@
 //! that its runs interleave with the Rust ones.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::run_command;
 
 /// The PyPI release this project re-imagines.
 const VERSION: &str = "0.1.3";
@@ -43,17 +45,17 @@ impl Python {
     fn prepare(out: &Path) -> Result<(PathBuf, String), String> {
         let system = ["python3", "python"]
             .into_iter()
-            .find(|p| run(Command::new(p).arg("--version"), Duration::from_secs(20)).is_ok())
+            .find(|p| run_command(Command::new(p).arg("--version"), Duration::from_secs(20)).is_ok())
             .ok_or("no python3 on PATH")?;
         let venv = out.join("pyenv");
         let python = venv.join("bin").join("python");
         if !python.exists() {
             eprintln!("python: creating a venv in {}", venv.display());
-            run(Command::new(system).args(["-m", "venv"]).arg(&venv), TIMEOUT)
+            run_command(Command::new(system).args(["-m", "venv"]).arg(&venv), TIMEOUT)
                 .map_err(|e| format!("`{system} -m venv` failed: {e}"))?;
         }
         let check = || {
-            run(
+            run_command(
                 Command::new(&python)
                     .args(["-c", "import leasepool, importlib.metadata as m; print(m.version('leasepool'))"]),
                 Duration::from_secs(30),
@@ -62,7 +64,7 @@ impl Python {
         };
         if check().ok().as_deref() != Some(VERSION) {
             eprintln!("python: pip install leasepool=={VERSION}");
-            run(
+            run_command(
                 Command::new(&python).args([
                     "-m",
                     "pip",
@@ -80,7 +82,7 @@ impl Python {
             Ok(v) => return Err(format!("found leasepool {v}, wanted {VERSION}")),
             Err(e) => return Err(format!("leasepool not importable after install: {e}")),
         }
-        let version = run(Command::new(&python).arg("--version"), Duration::from_secs(20))
+        let version = run_command(Command::new(&python).arg("--version"), Duration::from_secs(20))
             .map(|v| v.trim().to_owned())
             .unwrap_or_default();
         Ok((python, format!("{version}, leasepool {VERSION}")))
@@ -102,43 +104,12 @@ impl Python {
         for (k, v) in extra {
             cmd.arg(k).arg(v);
         }
-        let out = run(&mut cmd, Duration::from_secs(60))?;
+        let out = run_command(&mut cmd, Duration::from_secs(60))?;
         let line = out
             .lines()
             .find(|l| l.starts_with("RESULT\t"))
             .ok_or_else(|| format!("no RESULT line in {out:?}"))?;
         let value = line.split('\t').nth(2).ok_or("short RESULT line")?;
         value.parse::<f64>().map_err(|e| format!("bad value {value:?}: {e}"))
-    }
-}
-
-/// Runs `cmd` with a timeout; returns its stdout, or an error with its stderr.
-fn run(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait().map_err(|e| e.to_string())? {
-            Some(_) => break,
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("timed out after {}s", timeout.as_secs()));
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() {
-        Ok(stdout)
-    } else {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-        Err(format!("{} ({})", out.status, tail.into_iter().rev().collect::<Vec<_>>().join(" | ")))
     }
 }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
-use crate::harness::{Better, Samples, human};
+use crate::harness::{Better, Samples, Series, human, oriented};
 
 /// leasepool against some peers, one TSV row per peer present.
 #[derive(Debug, Clone)]
@@ -36,6 +36,21 @@ pub(crate) struct Group {
     pub(crate) runs: Option<&'static str>,
 }
 
+impl Group {
+    /// The leasepool series that `peer` is compared with in the table: that
+    /// of the first comparison listing it. `None` for leasepool's own rows
+    /// and for series no comparison lists.
+    fn leasepool_of(&self, peer: &Series) -> Option<&Series> {
+        if self.comparisons.iter().any(|c| c.leasepool == peer.name) {
+            return None;
+        }
+        self.comparisons
+            .iter()
+            .filter(|c| c.peers.contains(&peer.name))
+            .find_map(|c| self.samples.get(&c.leasepool))
+    }
+}
+
 /// A goal from the issue, checked against a measured median.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
@@ -50,7 +65,8 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    pub(crate) fn at_most(scenario: &str, unit: &str, measured: f64, goal: f64, absolute: bool) -> Self {
+    /// An absolute goal: `measured` at most `goal`.
+    pub(crate) fn at_most(scenario: &str, unit: &str, measured: f64, goal: f64) -> Self {
         Target {
             scenario: scenario.into(),
             text: format!("<= {} {unit}", human(goal)),
@@ -58,11 +74,12 @@ impl Target {
             goal,
             at_most: true,
             unit: unit.into(),
-            absolute,
+            absolute: true,
         }
     }
 
-    pub(crate) fn at_least(scenario: &str, unit: &str, measured: f64, goal: f64, absolute: bool) -> Self {
+    /// An absolute goal: `measured` at least `goal`.
+    pub(crate) fn at_least(scenario: &str, unit: &str, measured: f64, goal: f64) -> Self {
         Target {
             scenario: scenario.into(),
             text: format!(">= {} {unit}", human(goal)),
@@ -70,7 +87,7 @@ impl Target {
             goal,
             at_most: false,
             unit: unit.into(),
-            absolute,
+            absolute: true,
         }
     }
 
@@ -111,11 +128,6 @@ impl Target {
     fn ratio(&self) -> f64 {
         if self.at_most { oriented(self.goal, self.measured) } else { oriented(self.measured, self.goal) }
     }
-}
-
-/// `a / b` with the zero cases spelled out: 0/0 is a tie (1), x/0 is inf.
-fn oriented(a: f64, b: f64) -> f64 {
-    if a == 0.0 && b == 0.0 { 1.0 } else { a / b }
 }
 
 /// One line of `summary.tsv`.
@@ -166,16 +178,12 @@ impl Report {
                 for peer in &c.peers {
                     let Some(p) = g.samples.get(peer) else { continue };
                     let p = p.median();
-                    let ratio = match g.better {
-                        Better::Higher => oriented(lp, p),
-                        Better::Lower => oriented(p, lp),
-                    };
                     rows.push(Row {
                         scenario: c.scenario.clone(),
                         leasepool: lp,
                         peer: peer.clone(),
                         peer_value: p,
-                        ratio,
+                        ratio: g.better.advantage(lp, p),
                         unit: g.unit.into(),
                     });
                 }
@@ -246,19 +254,13 @@ impl Report {
                 "   {:<width$}  {:>10}  {:>10}  {:>10}  {:>14}",
                 "implementation", "median", "min", "max", "leasepool adv."
             );
-            let primary = g.comparisons.first().and_then(|c| g.samples.get(&c.leasepool)).map(|s| s.median());
             for s in &g.samples.series {
-                let is_lp =
-                    s.name.starts_with("leasepool") || g.comparisons.iter().any(|c| c.leasepool == s.name);
-                let adv = match (primary, is_lp) {
-                    (Some(lp), false) => {
-                        let r = match g.better {
-                            Better::Higher => oriented(lp, s.median()),
-                            Better::Lower => oriented(s.median(), lp),
-                        };
+                let adv = match g.leasepool_of(s) {
+                    Some(lp) => {
+                        let r = g.better.advantage(lp.median(), s.median());
                         if r.is_finite() { format!("{r:.2}x") } else { format!("{r}") }
                     }
-                    _ => String::new(),
+                    None => String::new(),
                 };
                 println!(
                     "   {:<width$}  {:>10}  {:>10}  {:>10}  {:>14}",
@@ -274,6 +276,25 @@ impl Report {
             }
             for n in &g.notes {
                 println!("   note: {n}");
+            }
+            // Peers listed by several comparisons: which leasepool row the column used.
+            let mut against: Vec<(&str, Vec<&str>)> = Vec::new();
+            for s in &g.samples.series {
+                if g.comparisons.iter().filter(|c| c.peers.contains(&s.name)).count() < 2 {
+                    continue;
+                }
+                if let Some(lp) = g.leasepool_of(s) {
+                    match against.iter_mut().find(|(name, _)| *name == lp.name) {
+                        Some((_, peers)) => peers.push(&s.name),
+                        None => against.push((&lp.name, vec![&s.name])),
+                    }
+                }
+            }
+            for (lp, peers) in against {
+                println!(
+                    "   note: \"leasepool adv.\" of {} is against {lp} (summary.tsv has every pair)",
+                    peers.join(", ")
+                );
             }
         }
         println!("\n== targets (\"leasepool adv.\" above: > 1 means leasepool is better than that peer)");

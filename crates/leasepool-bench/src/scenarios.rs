@@ -117,7 +117,8 @@ const S1_TRY: &str = "leasepool try_acquire+drop";
 const S1_ACQ: &str = "leasepool acquire+drop";
 const S1_SEM: &str = "tokio Semaphore acquire_owned+drop";
 const S1_DP: &str = "deadpool unmanaged get+drop";
-const S1_PY: &str = "python leasepool 0.1.3 acquire+release";
+const S1_PY_TRY: &str = "python leasepool 0.1.3 acquire(wait=False)+release";
+const S1_PY_ACQ: &str = "python leasepool 0.1.3 acquire()+release";
 
 fn s1_leasepool(b: &Budget, wait: bool) -> f64 {
     let rt = Tokio::new();
@@ -180,17 +181,18 @@ pub(crate) fn s1(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &
         Impl::new(S1_ACQ, || s1_leasepool(b, true)),
         Impl::new(S1_SEM, || s1_semaphore(b)),
         Impl::new(S1_DP, || s1_deadpool(b)),
-        Impl::fallible(S1_PY, || py.run("s1", py_secs, &[])),
+        Impl::fallible(S1_PY_TRY, || py.run("s1-nowait", py_secs, &[])),
+        Impl::fallible(S1_PY_ACQ, || py.run("s1-wait", py_secs, &[])),
     ];
     let samples = interleave("S1", reps, impls, dog);
     let mut notes = vec!["one task on a 2-worker tokio runtime, no work; lower is better".to_owned()];
     if !py.available() {
         notes.push(format!("python skipped: {}", py.reason()));
     }
-    let peers = vec![S1_SEM.to_owned(), S1_DP.to_owned(), S1_PY.to_owned()];
+    let peers = |python: &str| vec![S1_SEM.to_owned(), S1_DP.to_owned(), python.to_owned()];
     for (lp, key) in [(S1_TRY, "S1 try_acquire+drop"), (S1_ACQ, "S1 acquire+drop")] {
         let v = med(&samples, lp);
-        report.targets.push(Target::at_most(key, "ns/op", v, 100.0, true));
+        report.targets.push(Target::at_most(key, "ns/op", v, 100.0));
         report.targets.push(Target::ratio_at_most(
             key,
             &format!("<= 2x {S1_SEM}"),
@@ -212,8 +214,8 @@ pub(crate) fn s1(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &
         samples,
         notes,
         comparisons: vec![
-            Comparison::new("S1 try_acquire+drop", S1_TRY, &peers),
-            Comparison::new("S1 acquire+drop", S1_ACQ, &peers),
+            Comparison::new("S1 try_acquire+drop", S1_TRY, &peers(S1_PY_TRY)),
+            Comparison::new("S1 acquire+drop", S1_ACQ, &peers(S1_PY_ACQ)),
         ],
         chart: false,
         runs: None,
@@ -347,7 +349,7 @@ pub(crate) fn s2(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &
     ];
     let samples = interleave("S2", reps, impls, dog);
     let lp = med(&samples, S2_LP);
-    report.targets.push(Target::at_least("S2 lease per job (tokio)", "jobs/s", lp, 500_000.0, true));
+    report.targets.push(Target::at_least("S2 lease per job (tokio)", "jobs/s", lp, 500_000.0));
     report.targets.push(Target::ratio_at_least(
         "S2 lease per job (tokio)",
         &format!(">= 2x {S2_DP}"),
@@ -363,7 +365,7 @@ pub(crate) fn s2(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &
     for (name, key) in
         [(S2_LP_ASYNC_STD, "S2 lease per job (async-std)"), (S2_LP_SMOL, "S2 lease per job (smol)")]
     {
-        report.targets.push(Target::at_least(key, "jobs/s", med(&samples, name), 500_000.0, true));
+        report.targets.push(Target::at_least(key, "jobs/s", med(&samples, name), 500_000.0));
     }
     let peers: Vec<String> =
         [S2_SB, S2_SEM_SB, S2_DP, S2_UNBLOCK, S2_RAW, S2_PY].iter().map(|s| (*s).to_owned()).collect();
@@ -588,24 +590,14 @@ fn s4_leasepool<R: Runtime + Default, E: Exec>(exec: &E, b: &Budget, window: usi
     exec.block_on(async {
         let m = manager_4x2::<R>().await;
         let g = grinder(&m, 256, 4).await;
-        let v = throughput(exec, TASKS, b.run, false, |i, ctl| {
+        let v = windowed(exec, b, window, || {
             let g = g.clone();
-            async move {
-                let mut n = 0;
-                let mut in_flight = VecDeque::with_capacity(window);
-                while !ctl.stopped() {
-                    in_flight.push_back(g.submit(move || tiny(i)));
-                    if in_flight.len() >= window {
-                        let f = in_flight.pop_front().expect("non-empty");
-                        black_box(f.await.expect("job"));
-                        n += 1;
-                    }
-                }
-                for f in in_flight {
-                    black_box(f.await.expect("job"));
-                    n += 1;
-                }
-                n
+            // `submit` spelled out (queue now, await the handle later): the
+            // future `submit` returns borrows `g`, so this closure could not
+            // return it.
+            move |i| {
+                let job = g.enqueue(move || tiny(i));
+                async move { job.expect("enqueue").await.expect("job") }
             }
         })
         .await;
@@ -615,8 +607,8 @@ fn s4_leasepool<R: Runtime + Default, E: Exec>(exec: &E, b: &Budget, window: usi
     })
 }
 
-/// 64 tasks x `S4_WINDOW` in flight through `submit`.
-async fn windowed<E, S, Fut, T>(exec: &E, b: &Budget, make: impl Fn() -> S) -> f64
+/// 64 tasks x `window` in flight through `submit`.
+async fn windowed<E, S, Fut, T>(exec: &E, b: &Budget, window: usize, make: impl Fn() -> S) -> f64
 where
     E: Exec,
     S: FnMut(usize) -> Fut + Send + 'static,
@@ -627,9 +619,9 @@ where
         let mut submit = make();
         async move {
             let mut n = 0;
-            let mut in_flight = VecDeque::with_capacity(S4_WINDOW);
+            let mut in_flight = VecDeque::with_capacity(window);
             while !ctl.stopped() {
-                if in_flight.len() == S4_WINDOW {
+                if in_flight.len() == window {
                     black_box(in_flight.pop_front().expect("non-empty").await);
                     n += 1;
                 }
@@ -648,7 +640,7 @@ where
 fn s4_raw(b: &Budget) -> f64 {
     let rt = Tokio::new();
     let pool = Arc::new(LitePool::new(8, "raw"));
-    let v = rt.block_on(windowed(&rt, b, || {
+    let v = rt.block_on(windowed(&rt, b, S4_WINDOW, || {
         let pool = Arc::clone(&pool);
         move |i| pool.submit(move || tiny(i))
     }));
@@ -658,7 +650,7 @@ fn s4_raw(b: &Budget) -> f64 {
 
 fn s4_spawn_blocking(b: &Budget) -> f64 {
     let rt = Tokio::new();
-    rt.block_on(windowed(&rt, b, || |i| tokio::task::spawn_blocking(move || tiny(i))))
+    rt.block_on(windowed(&rt, b, S4_WINDOW, || |i| tokio::task::spawn_blocking(move || tiny(i))))
 }
 
 pub(crate) fn s4(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &mut Report) {
@@ -675,7 +667,7 @@ pub(crate) fn s4(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &
     ];
     let samples = interleave("S4", reps, impls, dog);
     let lp = med(&samples, S4_LP);
-    report.targets.push(Target::at_least("S4 grinder (tokio)", "jobs/s", lp, 1_000_000.0, true));
+    report.targets.push(Target::at_least("S4 grinder (tokio)", "jobs/s", lp, 1_000_000.0));
     report.targets.push(Target::ratio_at_least(
         "S4 grinder (tokio)",
         ">= 30x the python grinder",
@@ -683,7 +675,7 @@ pub(crate) fn s4(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &
         30.0,
     ));
     for (name, key) in [(S4_LP_ASYNC_STD, "S4 grinder (async-std)"), (S4_LP_SMOL, "S4 grinder (smol)")] {
-        report.targets.push(Target::at_least(key, "jobs/s", med(&samples, name), 1_000_000.0, true));
+        report.targets.push(Target::at_least(key, "jobs/s", med(&samples, name), 1_000_000.0));
     }
     let mut notes = vec![
         "grinder: batch_size_threshold 256, max_wait 1 ms, max_concurrent_batches 4; each of the 64 tasks keeps \
@@ -860,8 +852,8 @@ pub(crate) fn s5(b: &Budget, dog: &Watchdog, reps: usize, report: &mut Report) {
     let samples = interleave("S5", reps, impls, dog);
     // What one "1 ms" job really lasts here, for the notes.
     let real_us = (0..100).map(|_| sleep_1ms()).sum::<u64>() as f64 / 100.0 / 1e3;
-    report.targets.push(Target::at_least("S5 lease per job", "% busy", med(&samples, S5_LP), 90.0, true));
-    report.targets.push(Target::at_least("S5 grinder", "% busy", med(&samples, S5_GR), 90.0, true));
+    report.targets.push(Target::at_least("S5 lease per job", "% busy", med(&samples, S5_LP), 90.0));
+    report.targets.push(Target::at_least("S5 grinder", "% busy", med(&samples, S5_GR), 90.0));
     let peers = vec![S5_SEM_SB.to_owned(), S5_RAW.to_owned()];
     report.groups.push(Group {
         id: "S5",
@@ -1044,7 +1036,7 @@ pub(crate) fn s6(b: &Budget, dog: &Watchdog, reps: usize, report: &mut Report) {
     let lp_ratio = med(&samples, S6_LP_LARGE) / med(&samples, S6_LP_SMALL);
     let sem_ratio = med(&samples, S6_SEM_LARGE) / med(&samples, S6_SEM_SMALL);
     let dp_ratio = med(&samples, S6_DP_LARGE) / med(&samples, S6_DP_SMALL);
-    report.targets.push(Target::at_most("S6 cost per grant, 10000 / 10 waiting", "x", lp_ratio, 1.5, true));
+    report.targets.push(Target::at_most("S6 cost per grant, 10000 / 10 waiting", "x", lp_ratio, 1.5));
     report.extra_rows.push(crate::report::Row {
         scenario: "S6 scaling 10000/10 waiting".into(),
         leasepool: lp_ratio,
@@ -1157,8 +1149,8 @@ pub(crate) fn s7(b: &Budget, dog: &Watchdog, reps: usize, report: &mut Report) {
     let samples = interleave("S7", reps, impls, dog);
     let pass = med(&samples, S7_PASS_LARGE) / med(&samples, S7_PASS_SMALL);
     let poll = med(&samples, S7_POLL_LARGE) / med(&samples, S7_POLL_SMALL);
-    report.targets.push(Target::at_most("S7 checker pass, 10000 / 10 leases", "x", pass, 3.0, true));
-    report.targets.push(Target::at_most("S7 poll_timeout, 10000 / 10 leases", "x", poll, 3.0, true));
+    report.targets.push(Target::at_most("S7 checker pass, 10000 / 10 leases", "x", pass, 3.0));
+    report.targets.push(Target::at_most("S7 poll_timeout, 10000 / 10 leases", "x", poll, 3.0));
     report.groups.push(Group {
         id: "S7",
         title: "leasepool-core: checker pass and poll_timeout vs live leases (max_pools 10,000)".into(),
