@@ -57,6 +57,10 @@ pub struct Core {
     /// every release compares against it.
     desired: usize,
     next_check: Option<Instant>,
+    /// A pool broke or could not be created since the last check: further
+    /// replacements wait for the next check, so that an initializer that
+    /// always fails cannot make pools be recreated in a tight loop.
+    replacing_paused: bool,
     /// Idle pools, oldest returned at the front.
     available: VecDeque<PoolId>,
     leases: Slab<LeaseSlot>,
@@ -82,6 +86,7 @@ impl Core {
             running: false,
             units: 0,
             next_check: None,
+            replacing_paused: false,
             available: VecDeque::new(),
             leases: Slab::new(),
             expiries: DeadlineHeap::default(),
@@ -124,6 +129,7 @@ impl Core {
             return false;
         }
         self.running = true;
+        self.replacing_paused = false;
         self.set_units(units);
         self.next_check = Some(now + self.config.check_interval);
         self.grow_to(self.desired_count());
@@ -357,10 +363,11 @@ impl Core {
     }
 
     /// Retires a pool the driver found broken: it is removed (never reused),
-    /// its lease (if leased) is forgotten, it is shut down and waiters are
-    /// served. The pool count is restored at the next check rather than at
-    /// once, so that pools whose initializer always fails are not created
-    /// and retired in a tight loop (acquires still create pools on demand).
+    /// its lease (if leased) is forgotten, it is shut down, the desired
+    /// count is restored and waiters are served. Until the next check, a
+    /// pool that breaks (or fails to be created) is not replaced again, so
+    /// that pools whose initializer always fails are not created and
+    /// retired in a tight loop (acquires still create pools on demand).
     /// Returns whether the pool was known.
     ///
     /// ```
@@ -370,18 +377,20 @@ impl Core {
     /// # core.start(now, 0);
     /// let Ok(Acquired::Granted(g)) = core.acquire(now, Acquire::no_wait()) else { panic!() };
     /// assert!(core.pool_broken(g.pool, now));
-    /// assert_eq!(core.leased_count(), 0);
-    /// assert_eq!(core.total_count(), 0); // restored by the next check
+    /// assert_eq!((core.leased_count(), core.total_count()), (0, 1)); // replaced at once
+    /// # let mut created = None;
+    /// # while let Some(a) = core.poll_action() { if let leasepool_core::Action::CreatePool(p) = a { created = Some(p); } }
+    /// assert!(core.pool_broken(created.unwrap(), now)); // the replacement breaks too
+    /// assert_eq!(core.total_count(), 0); // replaced by the next check
     /// ```
     pub fn pool_broken(&mut self, pool: PoolId, now: Instant) -> bool {
         if !self.forget_pool(pool) {
             return false;
         }
         self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Broken });
-        // Waiters are served, but the count is restored only by the next
-        // check: a pool that breaks as it starts (an initializer that always
-        // fails) must not be replaced in a tight loop.
-        self.serve_waiters(now);
+        self.restore_and_serve(now);
+        // A replacement that breaks too waits for the next check.
+        self.replacing_paused = true;
         true
     }
 
@@ -414,6 +423,7 @@ impl Core {
                 }
             }
         }
+        self.replacing_paused = true;
         self.serve_waiters(now);
         true
     }
@@ -738,7 +748,9 @@ impl Core {
     /// just the minimum, is what the original's immediate checker wake-up
     /// achieved, without a second pass.
     fn restore_and_serve(&mut self, now: Instant) {
-        self.grow_to(self.desired_count());
+        if !self.replacing_paused {
+            self.grow_to(self.desired_count());
+        }
         self.serve_waiters(now);
     }
 
@@ -809,6 +821,7 @@ impl Core {
     }
 
     fn check(&mut self, now: Instant) {
+        self.replacing_paused = false;
         let desired = self.desired_count();
         self.grow_to(desired);
         while self.total_count() > desired {

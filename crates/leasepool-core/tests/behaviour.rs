@@ -465,20 +465,38 @@ fn pool_broken_retires_the_pool_and_serves_waiters() {
 }
 
 #[test]
-fn pool_broken_is_replaced_by_the_next_check_not_at_once() {
+fn a_broken_pool_is_replaced_at_once_but_a_failing_replacement_waits_for_the_check() {
     let now = Instant::now();
     let (mut core, pools) = started(builder(2), now, 0);
     assert!(core.pool_broken(pools[0], now));
     let actions = drain(&mut core);
-    assert_eq!(actions, vec![Action::ShutdownPool { pool: pools[0], reason: ShutdownReason::Broken }]);
-    assert_eq!(core.total_count(), 0, "not replaced in the same breath: a failing initializer must not spin");
+    let [Action::ShutdownPool { pool, reason: ShutdownReason::Broken }, Action::CreatePool(fresh)] =
+        actions[..]
+    else {
+        panic!("retired and replaced: {actions:?}")
+    };
+    assert_eq!(pool, pools[0]);
+    assert_eq!(core.total_count(), 1, "the minimum restored at once");
     assert!(!core.pool_broken(PoolId::from_seq(999), now), "unknown pool");
-    // The next check restores the count.
+    // The replacement breaks too (an initializer that always fails): it is
+    // not replaced in the same breath, so nothing spins.
+    assert!(core.pool_broken(fresh, now));
+    assert_eq!(drain(&mut core), vec![Action::ShutdownPool { pool: fresh, reason: ShutdownReason::Broken }]);
+    assert_eq!(core.total_count(), 0);
+    // Releases meanwhile do not replace it either; acquires still create on demand.
+    let g = take(&mut core, now);
+    core.release(g.lease, now);
+    assert_eq!(core.total_count(), 1, "kept, no extra creation");
+    // The next check restores the count and lifts the pause.
     let later = now + Duration::from_secs(120);
     assert_eq!(core.poll_timeout(), Some(later));
     core.handle_timeout(later, || 0);
-    assert_eq!(created(&drain(&mut core)).len(), 1);
-    assert_eq!(core.total_count(), 1);
+    assert!(drain(&mut core).is_empty(), "the minimum already holds");
+    let idle = core.stats(later).available;
+    assert_eq!(idle, 1);
+    let g = take(&mut core, later);
+    assert!(core.pool_broken(g.pool, later));
+    assert_eq!(created(&drain(&mut core)).len(), 1, "replaced at once again after the check");
 }
 
 #[test]
@@ -514,15 +532,12 @@ fn pool_create_failed_for_a_direct_grant_forgets_its_lease_and_waits_for_the_che
     assert!(drain(&mut core).is_empty());
     assert_eq!(core.release(c.lease, now), ReleaseOutcome::Unknown, "the driver fails that acquire");
     assert_eq!((core.total_count(), core.leased_count()), (2, 2));
-    // Creations that keep failing cannot spin: nothing is recreated until a
-    // check. (Here the minimum still holds; break one to go below it.)
+    // Creations that keep failing cannot spin: after a failed creation,
+    // nothing is recreated until a check.
     let (mut core, pools) = started(builder(3).min_pools(2), now, 0);
     assert!(core.pool_broken(pools[0], now));
-    assert_eq!(drain(&mut core).len(), 1, "retired, not replaced at once");
-    core.notify_scale_changed(now);
-    core.handle_timeout(now, || 0);
     let actions = drain(&mut core);
-    let [Action::CreatePool(replacement)] = actions[..] else { panic!("{actions:?}") };
+    let [_, Action::CreatePool(replacement)] = actions[..] else { panic!("{actions:?}") };
     assert!(core.pool_create_failed(replacement, now));
     assert!(drain(&mut core).is_empty(), "no immediate retry");
     assert_eq!(core.total_count(), 1, "below min_pools until the next check");

@@ -235,9 +235,10 @@ impl<R: Runtime> Shared<R> {
         }
     }
 
-    /// Retires a broken pool (idempotent). The core replaces it at the next
-    /// check, not at once, so an initializer that always fails cannot make
-    /// the manager recreate pools in a tight loop.
+    /// Retires a broken pool (idempotent). The core replaces it at once,
+    /// and a replacement that breaks too at the next check, so an
+    /// initializer that always fails cannot make the manager recreate pools
+    /// in a tight loop.
     pub(crate) fn retire(&self, pool: PoolId) {
         self.with(|st, now| {
             if st.core.pool_broken(pool, now) {

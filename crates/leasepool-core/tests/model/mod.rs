@@ -152,8 +152,9 @@ pub struct Sim<R: RngCore> {
     stale_leases: Vec<LeaseId>,
     stale_waiters: Vec<WaiterId>,
     fail_creates: bool,
-    /// A pool creation failed or a pool broke since the last complete check:
-    /// the core may be below `min_pools` until the next check restores it.
+    /// A pool creation failed or a pool broke since the last complete check
+    /// (the core's replacement pause): the core may be below the desired
+    /// count until the next check restores it.
     short_of_min: bool,
     totals: Totals,
 }
@@ -732,8 +733,18 @@ impl<R: RngCore> Sim<R> {
         let mut ctx = Ctx { broken: Some(pool), ..Ctx::default() };
         ensure!(self.core.pool_broken(pool, self.now), "pool_broken({pool:?}) unknown");
         self.totals.broken += 1;
+        // The first pool lost since the last check is replaced at once;
+        // after that, replacements wait for the next check.
+        let replaced_at_once = !self.short_of_min;
         self.short_of_min = true;
         self.drain(&mut ctx);
+        if replaced_at_once && !ctx.create_failed {
+            let (total, desired) = (self.core.total_count(), self.core.desired_count());
+            ensure!(
+                total >= desired,
+                "broken {pool:?} not replaced at once: total {total} < desired {desired}"
+            );
+        }
         ensure!(!self.core.pool_broken(pool, self.now), "a retired pool is known again");
         ensure!(!self.live.contains(&pool), "broken pool still live");
     }
@@ -862,6 +873,7 @@ impl<R: RngCore> Sim<R> {
         let mut ctx = Ctx::default();
         if started {
             self.running = true;
+            self.short_of_min = false;
             self.next_check = Some(self.now + self.config.check_interval());
         }
         self.drain(&mut ctx);
@@ -1052,8 +1064,8 @@ impl<R: RngCore> Sim<R> {
         }
 
         // The desired count (at least the minimum) holds: a pool that leaves is
-        // replaced at once, except after a failed creation or a broken pool,
-        // until the next check.
+        // replaced at once, except after a failed creation or a second broken
+        // pool, until the next check.
         if self.running && !self.short_of_min {
             ensure!(total >= self.config.min_pools(), "total {total} below min_pools");
             let desired = core.desired_count();
