@@ -20,18 +20,22 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use leasepool::LeasedExecutorManager;
 
-/// Gives the checker a moment to act on a notification.
+/// Waits for the checker to act on a notification: polls `cond` every 5 ms,
+/// and panics if it still does not hold after 5 s.
 ///
-/// The checker is a task on the runtime's own executor threads, not on the
-/// thread running `block_on`, so blocking this thread briefly does not stop
-/// it, on any of the three runtimes. In a service, use your runtime's sleep
-/// (`tokio::time::sleep`, `smol::Timer::after`, ...) instead.
-fn settle() {
-    std::thread::sleep(Duration::from_millis(100));
+/// The checker resizes on its own task, shortly after
+/// `notify_scale_changed()` returns; a service would not wait for it, but a
+/// demo that prints the new total has to.
+async fn settle(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(Instant::now() < deadline, "still waiting after 5 s for {what}");
+        leasepool::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 fn main() -> Result<(), leasepool::Error> {
@@ -53,6 +57,8 @@ fn main() -> Result<(), leasepool::Error> {
 
         println!("Initial desired: {}", manager.desired_executor_count());
         println!("Initial total: {}", manager.total_count());
+        assert_eq!(manager.desired_executor_count(), 1, "no devices: min_pools");
+        assert_eq!(manager.total_count(), 1, "start creates min_pools pools");
 
         {
             let mut devices = connected_devices.lock().expect("devices lock");
@@ -63,19 +69,23 @@ fn main() -> Result<(), leasepool::Error> {
 
         // Wake the checker immediately instead of waiting for check_interval.
         manager.notify_scale_changed();
-        settle();
+        settle("the checker to grow to 4 pools", || manager.total_count() == 4).await;
 
         println!("After adding 31 devices:");
         println!("  desired: {}", manager.desired_executor_count());
         println!("  total: {}", manager.total_count());
+        assert_eq!(manager.desired_executor_count(), 4, "ceil(31 / 10) = 4, under max_pools 5");
+        assert_eq!(manager.total_count(), 4, "idle pools created up to desired");
 
         connected_devices.lock().expect("devices lock").clear();
         manager.notify_scale_changed();
-        settle();
+        settle("the checker to shrink to 1 pool", || manager.total_count() == 1).await;
 
         println!("After removing all devices:");
         println!("  desired: {}", manager.desired_executor_count());
         println!("  total: {}", manager.total_count());
+        assert_eq!(manager.desired_executor_count(), 1, "no devices: back to min_pools");
+        assert_eq!(manager.total_count(), 1, "idle pools above desired shut down");
 
         manager.stop().await;
         Ok(())

@@ -174,6 +174,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let jobs = done_rx.iter().count();
     println!("jobs run: {jobs}");
+    assert_eq!(jobs, 36, "6 clients x 3 rounds x 2 jobs");
 
     {
         let state = scheduler.lock();
@@ -190,10 +191,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         state.units = 25;
         state.core.notify_scale_changed(Instant::now());
         scheduler.drain(&mut state);
-        let _woken = scheduler
+        let (_state, waited) = scheduler
             .changed
             .wait_timeout_while(state, Duration::from_secs(5), |s| s.core.total_count() != 3)
             .expect("scheduler lock");
+        assert!(!waited.timed_out(), "the timer thread did not scale to 3 pools within 5 s");
     }
     {
         let state = scheduler.lock();
@@ -202,6 +204,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             state.core.desired_count(),
             state.core.total_count()
         );
+        assert_eq!(state.core.desired_count(), 3, "ceil(25 / 10) = 3");
+        assert_eq!(state.core.total_count(), 3);
+        assert_eq!(state.pools.len(), 3, "one worker thread per pool");
     }
 
     {
@@ -212,6 +217,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     timer.join().expect("timer thread");
     let state = scheduler.lock();
     println!("stopped: total={} pools left={}", state.core.total_count(), state.pools.len());
-    assert_eq!(jobs, 36);
+    assert_eq!(state.core.total_count(), 0, "stop shuts every pool down");
+    assert!(state.pools.is_empty(), "every ShutdownPool action was performed");
+    assert!(state.outcomes.is_empty(), "every queued acquire picked up its outcome");
     Ok(())
 }

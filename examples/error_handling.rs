@@ -38,27 +38,34 @@ fn advice(err: &Error) -> &'static str {
     }
 }
 
-fn report(what: &str, result: Result<impl std::fmt::Debug, Error>) {
-    match result {
+/// Prints a result (with advice for an error) and hands it back to be checked.
+fn report<T: std::fmt::Debug>(what: &str, result: Result<T, Error>) -> Result<T, Error> {
+    match &result {
         Ok(v) => println!("{what}: Ok({v:?})"),
-        Err(e) => println!("{what}: {e:?}\n    -> {}", advice(&e)),
+        Err(e) => println!("{what}: {e:?}\n    -> {}", advice(e)),
     }
+    result
 }
 
 fn main() -> Result<(), Error> {
     leasepool::block_on(async {
         // 1. Configuration errors name the field.
         println!("-- configuration");
+        let builder = LeasedExecutorManager::builder;
+        // (what is wrong, the builder, the field its error must name)
         let attempts = [
-            ("no max_pools", LeasedExecutorManager::builder()),
-            ("min above max", LeasedExecutorManager::builder().max_pools(2).min_pools(3)),
-            ("zero workers", LeasedExecutorManager::builder().max_pools(2).workers_per_pool(0)),
-            ("zero lease", LeasedExecutorManager::builder().max_pools(2).default_lease(Duration::ZERO)),
+            ("no max_pools", builder(), "max_pools"),
+            ("min above max", builder().max_pools(2).min_pools(3), "min_pools"),
+            ("zero workers", builder().max_pools(2).workers_per_pool(0), "workers_per_pool"),
+            ("zero lease", builder().max_pools(2).default_lease(Duration::ZERO), "default_lease"),
         ];
-        for (what, builder) in attempts {
+        for (what, builder, field) in attempts {
             match builder.build() {
-                Ok(_) => println!("{what}: accepted?"),
-                Err(e) => println!("{what}: field `{}`: {e}", e.field()),
+                Ok(_) => panic!("{what}: a bad configuration was accepted"),
+                Err(e) => {
+                    println!("{what}: field `{}`: {e}", e.field());
+                    assert_eq!(e.field(), field, "{what}: the error names the field");
+                }
             }
         }
 
@@ -72,13 +79,17 @@ fn main() -> Result<(), Error> {
                 move || if flag.load(Ordering::SeqCst) { Err("database unreachable") } else { Ok(()) },
             )
             .build()?;
-        report("acquire before start", manager.acquire().await.map(|l| l.id()));
+        match report("acquire before start", manager.acquire().await.map(|l| l.id())) {
+            Err(Error::NotStarted) => {}
+            other => panic!("expected Error::NotStarted, got {other:?}"),
+        }
         manager.start().await?;
 
         let lease = manager.acquire().owner("worker").await?;
         match manager.acquire().lease_for(Duration::ZERO).await {
             Err(Error::Config(e)) => {
-                println!("acquire with a zero lease: Error::Config, field `{}`", e.field())
+                println!("acquire with a zero lease: Error::Config, field `{}`", e.field());
+                assert_eq!(e.field(), "lease");
             }
             other => panic!("unexpected: {other:?}"),
         }
@@ -90,29 +101,50 @@ fn main() -> Result<(), Error> {
         std::panic::set_hook(Box::new(|_| {
             eprintln!("(panic hook) a job panicked on {:?}", std::thread::current().name().unwrap_or("?"))
         }));
-        report("panicking job", lease.run(|| -> u32 { panic!("boom") }).await);
+        let panicked = report("panicking job", lease.run(|| -> u32 { panic!("boom") }).await);
         std::panic::set_hook(default_hook);
-        report("next job on the same lease", lease.run(|| 2 + 2).await);
+        match panicked {
+            Err(Error::Panicked(msg)) => assert_eq!(msg, "boom", "the panic message is kept"),
+            other => panic!("expected Error::Panicked, got {other:?}"),
+        }
+        match report("next job on the same lease", lease.run(|| 2 + 2).await) {
+            Ok(4) => {}
+            other => panic!("expected Ok(4) on the same lease, got {other:?}"),
+        }
 
         // 3. A broken pool: the initializer fails on the next pool created.
         println!("-- broken pool");
         fail_init.store(true, Ordering::SeqCst);
         let doomed = manager.acquire().owner("doomed").await?; // a new pool: its initializer fails
         let doomed_pool = doomed.pool_id();
-        report("job on the broken pool", doomed.run(|| 1).await);
-        report("again on that lease", doomed.run(|| 1).await);
+        for what in ["job on the broken pool", "again on that lease"] {
+            match report(what, doomed.run(|| 1).await) {
+                Err(Error::Broken(msg)) => assert_eq!(&*msg, "database unreachable"),
+                other => panic!("{what}: expected Error::Broken, got {other:?}"),
+            }
+        }
         drop(doomed);
         fail_init.store(false, Ordering::SeqCst);
         let fresh = manager.acquire().owner("fresh").timeout(Duration::from_secs(1)).await?;
         println!("pool {doomed_pool} was retired; the new lease runs on pool {}", fresh.pool_id());
-        report("job on a fresh pool", fresh.run(|| "ok").await);
+        assert_ne!(fresh.pool_id(), doomed_pool, "the broken pool is never handed out again");
+        match report("job on a fresh pool", fresh.run(|| "ok").await) {
+            Ok("ok") => {}
+            other => panic!("expected Ok(\"ok\") on a fresh pool, got {other:?}"),
+        }
         drop(fresh);
 
         // 4. After stop.
         println!("-- after stop");
         manager.stop().await;
-        report("acquire after stop", manager.acquire().await.map(|l| l.id()));
-        report("job on a lease held across stop", lease.run(|| 1).await);
+        match report("acquire after stop", manager.acquire().await.map(|l| l.id())) {
+            Err(Error::NotStarted) => {}
+            other => panic!("expected Error::NotStarted, got {other:?}"),
+        }
+        match report("job on a lease held across stop", lease.run(|| 1).await) {
+            Err(Error::LeaseExpired) => {}
+            other => panic!("expected Error::LeaseExpired, got {other:?}"),
+        }
         Ok(())
     })
 }

@@ -4,7 +4,8 @@
 //!
 //! `cargo run --example grinder_enqueue`
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use leasepool::{Error, LeasedExecutorManager, StopMode, WorkGrinder};
 
@@ -15,26 +16,42 @@ fn main() -> Result<(), Error> {
         let manager = LeasedExecutorManager::builder().max_pools(2).workers_per_pool(2).build()?;
         manager.start().await?;
         let grinder = WorkGrinder::builder(&manager)
-            .batch_size_threshold(100)
-            .max_wait(Duration::from_millis(50))
+            // The seventh pending item starts the batch (the max wait, 10 s
+            // by default, never comes into play here).
+            .batch_size_threshold(7)
             .build()?;
         grinder.start().await;
 
         // `enqueue` returns at once; the items wait for their batch.
         let handles: Vec<_> =
             (1..=5u32).map(|i| grinder.enqueue(move || i * 10)).collect::<Result<_, _>>()?;
-        let withdrawn = grinder.enqueue(|| unreachable!("withdrawn before its batch"))?;
-        let panicking = grinder.enqueue(|| -> u32 { panic!("bad input") })?;
-        println!("pending before the batch: {}", grinder.stats().pending);
+        // An item that records whether it ran: it is withdrawn below, so it must not.
+        let ran = Arc::new(AtomicBool::new(false));
+        let withdrawn = grinder.enqueue({
+            let ran = Arc::clone(&ran);
+            move || ran.store(true, Ordering::SeqCst)
+        })?;
+        println!("pending: {}", grinder.stats().pending);
+        assert_eq!(grinder.stats().pending, 6, "below the threshold: nothing has started");
 
         // Dropping a handle before its batch starts removes the item at once.
         drop(withdrawn);
         println!("pending after dropping one handle: {}", grinder.stats().pending);
+        assert_eq!(grinder.stats().pending, 5, "the withdrawn item is gone from the queue");
 
+        // Two more reach the threshold: the batch starts with these seven.
+        let panicking = grinder.enqueue(|| -> u32 { panic!("bad input") })?;
+        let last = grinder.enqueue(|| 60u32)?;
+
+        let mut results = Vec::new();
         for handle in handles {
-            print!("{} ", handle.await?);
+            let result = handle.await?;
+            print!("{result} ");
+            results.push(result);
         }
         println!();
+        assert_eq!(results, [10, 20, 30, 40, 50], "each caller got its own result");
+        assert_eq!(last.await?, 60);
         match panicking.await {
             Err(Error::Panicked(msg)) => println!("one caller got its own error: panicked: {msg}"),
             other => panic!("unexpected: {other:?}"),
@@ -43,6 +60,9 @@ fn main() -> Result<(), Error> {
         grinder.stop(StopMode::Drain).await;
         let stats = grinder.stats();
         println!("batches run: {}, items completed: {}", stats.batches_run, stats.items_completed);
+        assert_eq!(stats.batches_run, 1);
+        assert_eq!(stats.items_completed, 7, "6 results and 1 panic; the withdrawn item never ran");
+        assert!(!ran.load(Ordering::SeqCst), "the withdrawn item must not run");
         manager.stop().await;
         Ok(())
     })

@@ -34,10 +34,13 @@ fn main() -> Result<(), Error> {
         for (t, thread) in threads.into_iter().enumerate() {
             let sum = thread.join().expect("submitting thread panicked")?;
             println!("thread {t}: sum of its 25 results = {sum}");
+            assert_eq!(sum, 2500 * t as u64 + 300, "25 * (100 * t) + (0 + 1 + ... + 24)");
         }
 
         grinder.stop(StopMode::Drain).await;
-        println!("items completed: {}", grinder.stats().items_completed);
+        let items = grinder.stats().items_completed;
+        println!("items completed: {items}");
+        assert_eq!(items, 100, "4 threads x 25 items");
         manager.stop().await;
         Ok(())
     })

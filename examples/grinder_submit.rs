@@ -28,10 +28,12 @@ fn main() -> Result<(), leasepool::Error> {
             total += square;
         }
         println!("sum of squares 0..25 = {total}");
+        assert_eq!(total, 4900, "0² + 1² + ... + 24²");
 
         grinder.stop(StopMode::Drain).await;
         let stats = grinder.stats();
         println!("batches run: {}, items completed: {}", stats.batches_run, stats.items_completed);
+        assert_eq!(stats.items_completed, 25, "every caller's item ran");
         manager.stop().await;
         Ok(())
     })

@@ -12,10 +12,21 @@
 //! Run it with `cargo run --example lease_expiry`, or on another runtime:
 //! `cargo run -p leasepool --no-default-features --features runtime-smol --example lease_expiry`.
 
-use std::thread;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use leasepool::{Error, LeasedExecutorManager};
+
+/// Polls `cond` every 5 ms until it holds; panics if it still does not after 5 s.
+async fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(Instant::now() < deadline, "still waiting after 5 s for {what}");
+        leasepool::sleep(Duration::from_millis(5)).await;
+    }
+}
 
 fn main() -> Result<(), Error> {
     leasepool::block_on(async {
@@ -37,15 +48,22 @@ fn main() -> Result<(), Error> {
             lease.hard_expires_at() - lease.leased_at()
         );
 
-        // A job that overruns the lease, and one queued behind it.
-        let overrun = lease.submit(|| {
-            thread::sleep(Duration::from_millis(400));
+        // A job that overruns the lease (it waits for `finish`, sent only
+        // after the checks below), and one queued behind it.
+        let (finish, gate) = mpsc::channel::<()>();
+        let started = Arc::new(AtomicBool::new(false));
+        let running = Arc::clone(&started);
+        let overrun = lease.submit(move || {
+            running.store(true, Ordering::SeqCst);
+            gate.recv().expect("the example sends `finish`");
             "overrunning job finished"
         })?;
         let queued = lease.submit(|| "queued job ran")?;
+        wait_for("the overrunning job to start", || started.load(Ordering::SeqCst)).await;
 
         // The checker revokes the lease at hard expiry (~250 ms): the queued
         // job is cancelled then, while the running one carries on.
+        wait_for("the checker to revoke the lease", || manager.leased_count() == 0).await;
         match queued.await {
             Err(Error::Cancelled) => {
                 println!("[{:>3} ms] queued job -> Error::Cancelled (lease revoked)", ms())
@@ -65,16 +83,21 @@ fn main() -> Result<(), Error> {
             manager.leased_count(),
             manager.available_count()
         );
+        assert_eq!((manager.total_count(), manager.leased_count()), (1, 0), "revoked, and replaced at once");
+        assert!(!overrun.is_finished(), "the running job was not preempted");
 
         // Running jobs are never preempted: this one still completes.
+        finish.send(()).expect("the overrunning job is still running");
         let outcome = overrun.await?;
         println!("[{:>3} ms] {outcome}", ms());
 
         drop(lease); // releasing a revoked lease is a harmless no-op
         let fresh = manager.acquire().owner("fresh").await?;
         println!("[{:>3} ms] new lease {} on the replacement pool {}", ms(), fresh.id(), fresh.pool_id());
+        assert_ne!(fresh.pool_id(), old_pool, "the revoked pool was shut down, not reused");
         let outcome = fresh.run(|| "fresh lease works").await?;
         println!("[{:>3} ms] {outcome}", ms());
+        assert_eq!(outcome, "fresh lease works");
 
         drop(fresh);
         manager.stop().await;

@@ -15,8 +15,8 @@
 //! Run it with `cargo run --example manual_acquire_release`, or on another runtime:
 //! `cargo run -p leasepool --no-default-features --features runtime-smol --example manual_acquire_release`.
 
+use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
 
 use leasepool::{Error, LeasedExecutorManager};
 
@@ -33,13 +33,16 @@ fn main() -> Result<(), Error> {
         let cubes = lease.submit(|| (1..=10u64).map(|x| x * x * x).sum::<u64>())?;
 
         // Await one handle here...
-        println!("awaited handle: sum of squares = {}", squares.await?);
+        let squares = squares.await?;
+        println!("awaited handle: sum of squares = {squares}");
+        assert_eq!(squares, 385);
         // ...and hand the other to a plain thread, which blocks on it.
         let waiter = thread::spawn(move || cubes.wait());
         // (Joining blocks this thread for a moment; fine in a demo, but in a
         // service, `.await` the handle instead of joining threads.)
         let cubes = waiter.join().expect("waiter thread")?;
         println!("waited from a std thread: sum of cubes = {cubes}");
+        assert_eq!(cubes, 3025);
 
         // A plain thread acquires, submits and releases without any async code.
         let from_thread = {
@@ -52,14 +55,19 @@ fn main() -> Result<(), Error> {
                 Ok(msg)
             })
         };
-        println!("std thread: {}", from_thread.join().expect("std thread")?);
+        let msg = from_thread.join().expect("std thread")?;
+        println!("std thread: {msg}");
+        assert!(msg.ends_with("computed 42"));
 
         // Explicit release: the pool is back at once. Releasing again is a no-op.
         println!("before release: leased={} available={}", manager.leased_count(), manager.available_count());
+        assert_eq!((manager.leased_count(), manager.available_count()), (1, 0));
         lease.release();
         println!("after release:  leased={} available={}", manager.leased_count(), manager.available_count());
+        assert_eq!((manager.leased_count(), manager.available_count()), (0, 1), "the pool is back at once");
         lease.release();
         println!("released again (no-op): leased={}", manager.leased_count());
+        assert_eq!((manager.leased_count(), manager.available_count()), (0, 1), "nothing changed");
         match lease.submit(|| ()) {
             Err(Error::LeaseExpired) => println!("submit after release -> Error::LeaseExpired"),
             other => panic!("unexpected: {other:?}"),
@@ -67,18 +75,30 @@ fn main() -> Result<(), Error> {
 
         // Draining: release while a job still runs.
         let lease = manager.acquire().owner("drainer").await?;
-        let slow = lease.submit(|| {
-            thread::sleep(Duration::from_millis(100));
+        let drained_pool = lease.pool_id();
+        let (go, gate) = mpsc::channel::<()>();
+        let slow = lease.submit(move || {
+            gate.recv().expect("gate"); // holds the job until the checks below are done
             "slow job done"
         })?;
         lease.release();
         println!("released with a job in flight: leased={} (draining)", manager.leased_count());
+        assert_eq!(
+            (manager.leased_count(), manager.available_count()),
+            (1, 0),
+            "draining still counts as leased"
+        );
+        go.send(()).expect("job waiting at the gate");
         println!("{}", slow.await?);
         println!(
             "job finished, pool reused: leased={} available={}",
             manager.leased_count(),
             manager.available_count()
         );
+        assert_eq!((manager.leased_count(), manager.available_count()), (0, 1), "drained: the pool is back");
+        let next = manager.acquire().owner("next").await?;
+        assert_eq!(next.pool_id(), drained_pool, "the drained pool is reused, not replaced");
+        drop(next);
 
         manager.stop().await;
         Ok(())

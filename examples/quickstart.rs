@@ -32,6 +32,7 @@ fn main() -> Result<(), leasepool::Error> {
             manager.total_count(),
             manager.config().max_pools()
         );
+        assert_eq!(manager.total_count(), 1, "start creates min_pools (1) pool");
 
         let started = Instant::now();
         let peak = Arc::new(AtomicUsize::new(0));
@@ -60,6 +61,11 @@ fn main() -> Result<(), leasepool::Error> {
                     lease.id(),
                     lease.pool_id()
                 );
+                // Worker threads are named `{name_prefix}-{pool}-{worker}`.
+                assert!(
+                    thread.starts_with(&format!("leasepool-{}-", lease.pool_id())),
+                    "ran on the leased pool"
+                );
                 Ok::<_, leasepool::Error>(())
                 // `lease` is dropped here: the pool goes back (or to the next waiter).
             }
@@ -69,11 +75,11 @@ fn main() -> Result<(), leasepool::Error> {
         }
 
         let elapsed = started.elapsed();
-        println!(
-            "8 jobs of 100 ms in {} ms: at most {} lease(s) at once",
-            elapsed.as_millis(),
-            peak.load(Ordering::Relaxed)
-        );
+        let peak = peak.load(Ordering::Relaxed);
+        println!("8 jobs of 100 ms in {} ms: at most {peak} lease(s) at once", elapsed.as_millis());
+        assert!(peak <= 3, "never more leases than max_pools");
+        // At most 3 at once, so the 8 jobs took at least 3 rounds of 100 ms.
+        assert!(elapsed >= Duration::from_millis(300), "max_pools bounded the parallelism");
 
         // Demand grew the manager to three pools; as leases came back, pools
         // above the desired count (min_pools = 1 without a size signal) were
@@ -83,8 +89,11 @@ fn main() -> Result<(), leasepool::Error> {
             "pools: total={} available={} leased={} desired={}",
             stats.total, stats.available, stats.leased, stats.desired
         );
+        assert_eq!((stats.total, stats.available, stats.leased), (1, 1, 0), "back to the desired count");
+        assert_eq!(stats.desired, 1);
         manager.stop().await;
         println!("stopped: total={}", manager.total_count());
+        assert_eq!(manager.total_count(), 0, "stop shuts every pool down");
         Ok(())
     })
 }

@@ -29,6 +29,11 @@ fn print_counts(label: &str, m: &LeasedExecutorManager) {
     );
 }
 
+/// `(available, leased, total)`, to check what `print_counts` showed.
+fn counts(m: &LeasedExecutorManager) -> (usize, usize, usize) {
+    (m.available_count(), m.leased_count(), m.total_count())
+}
+
 fn print_stats(stats: &Stats) {
     println!(
         "stats: backend={} prefix={} pools {}/{} leased (min {}, max {}, desired {}, units {}), {} workers/pool",
@@ -68,27 +73,45 @@ fn main() -> Result<(), leasepool::Error> {
             .name_prefix("reports")
             .build()?;
         print_counts("built", &manager);
+        assert_eq!(counts(&manager), (0, 0, 0), "no pools before start");
+        assert_eq!(manager.desired_executor_count(), 2, "min_pools, with no size signal");
+        assert!(!manager.is_running());
         manager.start().await?;
         print_counts("started", &manager);
+        assert_eq!(counts(&manager), (2, 0, 2), "start creates min_pools idle pools");
+        assert!(manager.is_running());
 
         // Three leases: two from the idle pools, one newly created (3 > desired 2).
         let api = manager.acquire().owner("api").await?;
         let nightly = manager.acquire().owner("nightly").lease_for(Duration::from_secs(120)).await?;
         let export = manager.acquire().owner("export").lease_for(Duration::from_secs(10)).await?;
         print_counts("3 leased", &manager);
+        assert_eq!(counts(&manager), (0, 3, 3), "demand took total above desired");
+        assert_eq!(manager.waiting_count(), 0);
 
         // One lease releases with a job still running: it drains.
         let slow = export.submit(|| std::thread::sleep(Duration::from_millis(100)))?;
         export.release();
-        print_stats(&manager.stats());
+        let stats = manager.stats();
+        print_stats(&stats);
+        assert_eq!((stats.leased, stats.total, stats.desired), (3, 3, 2));
+        let owners: Vec<_> = stats.leases.iter().map(|l| l.owner.as_deref()).collect();
+        assert_eq!(owners, [Some("api"), Some("nightly"), Some("export")], "leases by id");
+        let export_stats = &stats.leases[2];
+        assert!(export_stats.draining && export_stats.jobs == 1, "released with a job in flight: draining");
+        assert!(stats.leases[..2].iter().all(|l| !l.draining && l.jobs == 0), "the others are idle");
 
         slow.await?;
         print_counts("export drained", &manager);
+        assert_eq!(counts(&manager), (0, 2, 2), "the drained pool was above desired: shut down");
         drop((api, nightly));
         print_counts("all released", &manager);
+        assert_eq!(counts(&manager), (2, 0, 2), "desired pools are kept idle");
 
         manager.stop().await;
         print_counts("stopped", &manager);
+        assert_eq!(counts(&manager), (0, 0, 0), "stop shuts every pool down");
+        assert!(!manager.is_running());
         Ok(())
     })
 }

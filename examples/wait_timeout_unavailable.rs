@@ -27,6 +27,7 @@ fn main() -> Result<(), Error> {
             holder.pool_id(),
             manager.total_count()
         );
+        assert_eq!(manager.total_count(), 1);
 
         // 1. No waiting at all.
         match manager.try_acquire().owner("impatient").await {
@@ -41,7 +42,8 @@ fn main() -> Result<(), Error> {
                 println!(
                     "acquire().timeout({limit:?}) -> Error::Timeout after ~{} ms",
                     started.elapsed().as_millis()
-                )
+                );
+                assert_eq!(limit, Duration::from_millis(100), "the error carries the timeout");
             }
             other => panic!("unexpected: {other:?}"),
         }
@@ -62,6 +64,7 @@ fn main() -> Result<(), Error> {
         };
         let release_later = async {
             println!("waiting acquires: {}", manager.waiting_count());
+            assert_eq!(manager.waiting_count(), 1, "the waiter is queued");
             // The holder finishes 100 ms of blocking work, then releases.
             holder.run(|| std::thread::sleep(Duration::from_millis(100))).await?;
             println!("holder releases its lease");
@@ -76,6 +79,8 @@ fn main() -> Result<(), Error> {
             manager.total_count(),
             manager.waiting_count()
         );
+        assert_eq!(lease.pool_id(), holder.pool_id(), "the waiter got the holder's pool");
+        assert_eq!((manager.total_count(), manager.waiting_count()), (1, 0));
         drop(lease);
 
         manager.stop().await;

@@ -10,10 +10,15 @@ use std::time::{Duration, Instant};
 
 use leasepool::{Error, LeasedExecutorManager, StopMode, WorkGrinder};
 
-/// Polls `cond` every few milliseconds until it holds or 5 s pass.
-async fn eventually(manager: &LeasedExecutorManager, cond: impl Fn(&LeasedExecutorManager) -> bool) {
+/// Polls `cond` every 5 ms until it holds; panics if it still does not after 5 s.
+async fn eventually(
+    what: &str,
+    manager: &LeasedExecutorManager,
+    cond: impl Fn(&LeasedExecutorManager) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !cond(manager) && Instant::now() < deadline {
+    while !cond(manager) {
+        assert!(Instant::now() < deadline, "still waiting after 5 s for {what}");
         leasepool::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -35,22 +40,27 @@ fn main() -> Result<(), Error> {
             .build()?;
         manager.start().await?;
         println!("1. started: desired={} total={}", manager.desired_executor_count(), manager.total_count());
+        assert_eq!((manager.desired_executor_count(), manager.total_count()), (1, 1), "min_pools at start");
 
         tenants.store(25, Ordering::Relaxed);
         manager.notify_scale_changed();
-        eventually(&manager, |m| m.total_count() == 3).await;
+        eventually("3 pools for 25 tenants", &manager, |m| m.total_count() == 3).await;
         println!(
             "   25 tenants: desired={} total={}",
             manager.desired_executor_count(),
             manager.total_count()
         );
+        assert_eq!(manager.desired_executor_count(), 3, "ceil(25 / 10) = 3");
 
         // 2. A scoped lease: dropped at the end of the block, so released.
         {
             let lease = manager.acquire().owner("scoped").await?;
             let thread = lease.run(|| std::thread::current().name().map(str::to_owned)).await?;
-            println!("2. scoped lease {} ran on thread {:?}", lease.id(), thread.unwrap_or_default());
+            let thread = thread.unwrap_or_default();
+            println!("2. scoped lease {} ran on thread {thread:?}", lease.id());
+            assert!(thread.starts_with("walk-"), "worker threads are named after name_prefix");
         }
+        assert_eq!(manager.leased_count(), 0, "the scoped lease was released when dropped");
 
         // 3. Manual lease with submit handles, then an explicit release.
         let lease = manager.acquire().owner("manual").lease_for(Duration::from_secs(10)).await?;
@@ -60,6 +70,7 @@ fn main() -> Result<(), Error> {
             squares.push(handle.await?);
         }
         println!("3. manual lease {} computed {squares:?}", lease.id());
+        assert_eq!(squares, [0, 1, 4, 9]);
 
         // 4. Stats while a lease is held.
         let stats = manager.stats();
@@ -67,6 +78,8 @@ fn main() -> Result<(), Error> {
             "4. stats: backend={} total={} available={} leased={} desired={} workers/pool={}",
             stats.backend, stats.total, stats.available, stats.leased, stats.desired, stats.workers_per_pool
         );
+        assert_eq!((stats.total, stats.available, stats.leased), (3, 2, 1), "one of 3 pools leased");
+        assert_eq!(stats.leases.len(), 1, "one live lease");
         for l in &stats.leases {
             println!(
                 "   lease {} owner={:?} soft left ~{}s",
@@ -75,11 +88,16 @@ fn main() -> Result<(), Error> {
                 l.soft_remaining.as_secs()
             );
         }
+        assert_eq!(stats.leases[0].owner.as_deref(), Some("manual"));
         lease.release();
+        assert_eq!(manager.leased_count(), 0, "release() gives the pool back");
 
         // 5. Expiry: a lease held past its hard expiry (lease + grace) is revoked.
         let short = manager.acquire().owner("forgetful").lease_for(Duration::from_millis(50)).await?;
-        eventually(&manager, |m| m.stats().leases.iter().all(|l| l.id != short.id())).await;
+        eventually("the short lease to be revoked", &manager, |m| {
+            m.stats().leases.iter().all(|l| l.id != short.id())
+        })
+        .await;
         match short.run(|| ()).await {
             Err(Error::LeaseExpired) => println!("5. lease {} expired and was revoked", short.id()),
             other => panic!("5. unexpected: {other:?}"),
@@ -100,18 +118,23 @@ fn main() -> Result<(), Error> {
         grinder.stop(StopMode::Drain).await;
         let g = grinder.stats();
         println!("6. grinder: sum={sum} batches={} items={}", g.batches_run, g.items_completed);
+        assert_eq!(sum, 20100, "1 + 2 + ... + 200");
+        assert_eq!(g.items_completed, 200, "every item ran");
+        assert_eq!(g.pending, 0, "nothing left queued after a drain");
 
         // 7. Shrink and stop.
         tenants.store(0, Ordering::Relaxed);
         manager.notify_scale_changed();
-        eventually(&manager, |m| m.total_count() == 1).await;
+        eventually("the shrink back to 1 pool", &manager, |m| m.total_count() == 1).await;
         println!(
             "7. 0 tenants: desired={} total={}",
             manager.desired_executor_count(),
             manager.total_count()
         );
+        assert_eq!(manager.desired_executor_count(), 1, "0 tenants: min_pools");
         manager.stop().await;
         println!("   stopped: total={} running={}", manager.total_count(), manager.is_running());
+        assert_eq!((manager.total_count(), manager.is_running()), (0, false), "stop shuts every pool down");
         Ok(())
     })
 }
