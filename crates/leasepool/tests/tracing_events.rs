@@ -106,7 +106,7 @@ async fn lifecycle_events_carry_lease_and_owner<R: Runtime + Default>() {
     assert_event("lease granted", "owner", "traced");
     assert_event("lease granted", "lease", &id);
     let gate = Gate::default();
-    let job = lease.submit(gated_job(&gate)).unwrap();
+    let job = lease.submit(gate.job(())).unwrap();
     eventually::<R>("the job runs", || gate.entered() == 1).await;
     lease.release();
     assert_event("draining", "owner", "traced");
@@ -114,8 +114,9 @@ async fn lifecycle_events_carry_lease_and_owner<R: Runtime + Default>() {
     gate.open();
     within::<R, _>("the job ends", job).await.unwrap();
     eventually::<R>("the drained lease is finalised", || !events("lease finalised").is_empty()).await;
-    assert_event("lease finalised", "lease", &id);
-    assert_event("lease finalised", "owner", "traced");
+    // One pool, one wanted (the failing provider counts 0 units): kept.
+    assert_event("lease finalised; pool kept", "lease", &id);
+    assert_event("lease finalised; pool kept", "owner", "traced");
 
     // Revoked at hard expiry, by the checker.
     let short = m.acquire().owner("short").lease_for(Duration::from_millis(50)).await.unwrap();
@@ -136,9 +137,27 @@ async fn lifecycle_events_carry_lease_and_owner<R: Runtime + Default>() {
     broken.stop().await;
 }
 
-fn gated_job(gate: &Gate) -> impl FnOnce() + Send + 'static {
-    let gate = gate.clone();
-    move || gate.wait()
+/// The waiter path: a release hands the pool straight to a queued acquire,
+/// logged with the waiter's lease and owner (as a plain string), and the
+/// released lease is logged as handed off.
+async fn waiter_grant_names_the_waiter<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
+    let holder = m.acquire().owner("holder").await.unwrap();
+    let holder_id = holder.id().to_string();
+    let waiter = queued(&m, m.acquire().owner("queued-owner")).await;
+    assert!(events("lease granted to waiter").is_empty(), "nothing granted to a waiter yet");
+    drop(holder);
+    let lease = within::<R, _>("the waiter is granted", waiter).await.unwrap();
+    let id = lease.id().to_string();
+    assert_event("lease granted to waiter", "owner", "queued-owner");
+    assert_event("lease granted to waiter", "lease", &id);
+    assert_event("lease finalised; pool handed to next waiter", "lease", &holder_id);
+    assert_event("lease finalised; pool handed to next waiter", "owner", "holder");
+
+    drop(lease);
+    assert_event("lease finalised; pool kept", "lease", &id);
+    assert_event("lease finalised; pool kept", "owner", "queued-owner");
+    m.stop().await;
 }
 
-per_runtime!(crate::recorded => lifecycle_events_carry_lease_and_owner);
+per_runtime!(crate::recorded => lifecycle_events_carry_lease_and_owner, waiter_grant_names_the_waiter);

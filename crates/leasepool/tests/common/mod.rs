@@ -1,7 +1,8 @@
 //! Helpers shared by the test binaries `conformance` and `faults` (each
 //! includes this file with `#[path = "../common/mod.rs"] mod common;`):
-//! the per-runtime test macro, the watchdog, bounded waiting, single polls,
-//! a gate for blocking jobs, and an instrumented runtime.
+//! the per-runtime test macro, the watchdog, bounded waiting, single polls
+//! (with the task's waker or with a flag of their own), a gate for blocking
+//! jobs, and an instrumented runtime.
 
 // Each binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -58,10 +59,10 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Condvar, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use leasepool::Runtime;
@@ -176,6 +177,31 @@ pub(crate) async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output>
     std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
 }
 
+/// A waker that only records that it was woken: polled with its own flag,
+/// a future shows exactly which wake-ups were meant for it (the task's
+/// waker, shared by everything the task polls, cannot tell).
+#[derive(Default)]
+pub(crate) struct Flag(AtomicBool);
+
+impl Flag {
+    /// Whether the flag's waker has been woken.
+    pub(crate) fn woken(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Polls `fut` once with a waker that only sets `flag`.
+pub(crate) fn poll_flagged<F: Future + Unpin>(fut: &mut F, flag: &Arc<Flag>) -> Poll<F::Output> {
+    let waker = Waker::from(Arc::clone(flag));
+    Pin::new(fut).poll(&mut Context::from_waker(&waker))
+}
+
 /// Starts `acquire`, polls it once and checks that it queued (waiting
 /// count up by one). The returned future is queued, first come first served.
 pub(crate) async fn queued<R: Runtime>(m: &Manager<R>, acquire: AcquireBuilder<R>) -> Acquiring<R> {
@@ -212,6 +238,15 @@ impl Gate {
         let open = self.0.open.lock().unwrap();
         let (open, _) = self.0.cv.wait_timeout_while(open, GATE_LIMIT, |open| !*open).unwrap();
         assert!(*open, "the test never opened the gate");
+    }
+
+    /// A job that waits at the gate, then returns `value`.
+    pub(crate) fn job<T: Send + 'static>(&self, value: T) -> impl FnOnce() -> T + Send + 'static {
+        let gate = self.clone();
+        move || {
+            gate.wait();
+            value
+        }
     }
 
     /// Lets every blocked and future job through.

@@ -22,13 +22,7 @@ async fn expired_lease_is_revoked_by_the_checker<R: Runtime + Default>() {
     .await;
     let lease = m.acquire().owner("forgetful").lease_for(Duration::from_millis(100)).await.unwrap();
     let gate = Gate::default();
-    let g = gate.clone();
-    let running = lease
-        .submit(move || {
-            g.wait();
-            "finished anyway"
-        })
-        .unwrap();
+    let running = lease.submit(gate.job("finished anyway")).unwrap();
     let waiting_job = lease.submit(|| "never runs").unwrap();
     eventually::<R>("the first job starts", || gate.entered() == 1).await;
 
@@ -104,6 +98,40 @@ async fn submit_after_hard_expiry_revokes_on_the_spot<R: Runtime + Default>() {
     m.stop().await;
 }
 
+/// An acquire first revokes hard-expired leases, then takes a pool: with
+/// the only pool held by an expired lease, `try_acquire` succeeds on a new
+/// pool. The runtime's timers are disabled, so the checker (armed for that
+/// expiry) never fires and only the acquire can have revoked it. The
+/// revoked lease's queued job is cancelled, its running job still
+/// finishes, and it refuses new jobs.
+async fn acquire_revokes_an_expired_lease<R: Runtime + Default>() {
+    let (b, probe) = instrumented::<R>(false);
+    let m = started(b.max_pools(1).lease_grace(Duration::ZERO).workers_per_pool(1)).await;
+    let lease = m.acquire().owner("expired").lease_for(Duration::from_millis(100)).await.unwrap();
+    let pool = lease.pool_id();
+    let gate = Gate::default();
+    let running = lease.submit(gate.job("finished anyway")).unwrap();
+    let queued_job = lease.submit(|| "never runs").unwrap();
+    eventually::<R>("the first job starts", || gate.entered() == 1).await;
+    eventually::<R>("the checker arms its timer", || probe.slept_until(lease.hard_expires_at())).await;
+    sleep::<R>(Duration::from_millis(150)).await;
+    assert_eq!(counts(&m), (0, 1, 1, 0), "nothing has revoked it yet");
+
+    let next = m.try_acquire().owner("next").await.expect("the acquire revokes the expired lease");
+    assert_ne!(next.pool_id(), pool, "the revoked pool is shut down, not reused");
+    assert_eq!(next.owner(), Some("next"));
+    assert_eq!(counts(&m), (0, 1, 1, 0));
+    assert_eq!(m.stats().leases.iter().map(|l| l.id).collect::<Vec<_>>(), [next.id()]);
+    assert!(matches!(within::<R, _>("the queued job is cancelled", queued_job).await, Err(Error::Cancelled)));
+    assert!(matches!(lease.submit(|| ()), Err(Error::LeaseExpired)));
+    gate.open();
+    assert_eq!(within::<R, _>("the running job finishes", running).await.unwrap(), "finished anyway");
+    assert_eq!(next.run(|| "new pool").await.unwrap(), "new pool");
+    drop((lease, next));
+    assert_eq!(counts(&m), (1, 0, 1, 0));
+    m.stop().await;
+}
+
 /// Between soft and hard expiry the lease still works (soft expiry is a
 /// deadline to finish by, not a revocation).
 async fn lease_works_during_the_grace_period<R: Runtime + Default>() {
@@ -153,8 +181,7 @@ async fn lease_released_past_hard_expiry_with_jobs_is_revoked<R: Runtime + Defau
     let lease = m.acquire().lease_for(Duration::from_millis(100)).await.unwrap();
     let pool = lease.pool_id();
     let gate = Gate::default();
-    let g = gate.clone();
-    let running = lease.submit(move || g.wait()).unwrap();
+    let running = lease.submit(gate.job(())).unwrap();
     let queued_job = lease.submit(|| "never runs").unwrap();
     eventually::<R>("the first job starts", || gate.entered() == 1).await;
     eventually::<R>("the checker arms its timer", || probe.slept_until(lease.hard_expires_at())).await;
@@ -175,6 +202,7 @@ conformance! {
     expired_lease_is_revoked_by_the_checker,
     checker_wakes_at_the_next_hard_expiry,
     submit_after_hard_expiry_revokes_on_the_spot,
+    acquire_revokes_an_expired_lease,
     lease_works_during_the_grace_period,
     lease_released_past_hard_expiry_is_not_kept,
     lease_released_past_hard_expiry_with_jobs_is_revoked,

@@ -207,13 +207,7 @@ async fn stop_cancels_queued_jobs_and_does_not_wait_for_running_ones<R: Runtime 
     let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
     let lease = m.acquire().await.unwrap();
     let gate = Gate::default();
-    let g = gate.clone();
-    let running = lease
-        .submit(move || {
-            g.wait();
-            "ran to the end"
-        })
-        .unwrap();
+    let running = lease.submit(gate.job("ran to the end")).unwrap();
     let q1 = lease.submit(|| 1).unwrap();
     let q2 = lease.submit(|| 2).unwrap();
     eventually::<R>("the first job runs", || gate.entered() == 1).await;

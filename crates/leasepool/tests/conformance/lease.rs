@@ -86,8 +86,7 @@ async fn submit_await_and_wait_from_a_thread<R: Runtime + Default>() {
     assert_eq!(from_thread.unwrap(), 3);
 
     let gate = Gate::default();
-    let g = gate.clone();
-    let handle = lease.submit(move || g.wait()).unwrap();
+    let handle = lease.submit(gate.job(())).unwrap();
     eventually::<R>("the job starts", || gate.entered() == 1).await;
     assert!(!handle.is_finished());
     gate.open();
@@ -133,13 +132,7 @@ async fn release_while_jobs_run_drains<R: Runtime + Default>() {
     let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
     let lease = m.acquire().owner("drainer").await.unwrap();
     let gate = Gate::default();
-    let g = gate.clone();
-    let running = lease
-        .submit(move || {
-            g.wait();
-            "first"
-        })
-        .unwrap();
+    let running = lease.submit(gate.job("first")).unwrap();
     let queued_job = lease.submit(|| "second").unwrap();
     eventually::<R>("the first job starts", || gate.entered() == 1).await;
 
@@ -171,8 +164,7 @@ async fn drop_while_jobs_run_drains_then_hands_off<R: Runtime + Default>() {
     let lease = m.acquire().await.unwrap();
     let pool = lease.pool_id();
     let gate = Gate::default();
-    let g = gate.clone();
-    let job = lease.submit(move || g.wait()).unwrap();
+    let job = lease.submit(gate.job(())).unwrap();
     eventually::<R>("the job starts", || gate.entered() == 1).await;
     drop(lease);
     let next = queued(&m, m.acquire().owner("next")).await;

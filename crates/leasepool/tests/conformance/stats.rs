@@ -47,8 +47,7 @@ async fn stats_report_config_counts_and_leases<R: Runtime + Default>() {
     assert_eq!((la.jobs, la.draining), (0, false));
 
     let gate = Gate::default();
-    let g = gate.clone();
-    let job = a.submit(move || g.wait()).unwrap();
+    let job = a.submit(gate.job(())).unwrap();
     a.release();
     let s = m.stats();
     assert_eq!((s.leases[0].jobs, s.leases[0].draining), (1, true));

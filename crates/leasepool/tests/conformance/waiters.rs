@@ -7,12 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
+use leasepool::driver::Acquiring;
 use leasepool::{Error, Runtime};
 
 use crate::common::*;
 
 /// Queued acquires are granted in queue order, one per released lease, and
-/// each release wakes only the head of the queue.
+/// only the head of the queue is granted (whom each grant wakes is
+/// [`each_grant_wakes_only_its_waiter`]: here the test's own waker is shared
+/// by every future it polls).
 async fn waiters_are_served_fifo<R: Runtime + Default>() {
     let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
     let holder = m.acquire().owner("holder").await.unwrap();
@@ -35,6 +38,52 @@ async fn waiters_are_served_fifo<R: Runtime + Default>() {
         assert_eq!(lease.run(move || i).await.unwrap(), i);
         drop(lease);
     }
+    assert_eq!(counts(&m), (1, 0, 1, 0));
+    m.stop().await;
+}
+
+/// One wake per grant: each queued acquire is polled once with a waker of
+/// its own, so the test sees exactly whom each grant woke. A released
+/// lease wakes the head of the queue and nobody else; the next release
+/// wakes the next one.
+async fn each_grant_wakes_only_its_waiter<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
+    let holder = m.acquire().owner("holder").await.unwrap();
+    let mut waiting = Vec::new();
+    for i in 0..3 {
+        let flag = Arc::new(Flag::default());
+        let mut fut = m.acquire().owner(format!("w{i}")).into_future();
+        assert!(poll_flagged(&mut fut, &flag).is_pending(), "w{i} should queue");
+        waiting.push((fut, flag));
+    }
+    assert_eq!(m.waiting_count(), 3);
+    let woken =
+        |waiting: &[(Acquiring<R>, Arc<Flag>)]| waiting.iter().map(|(_, f)| f.woken()).collect::<Vec<_>>();
+    assert_eq!(woken(&waiting), [false, false, false], "nothing granted yet");
+
+    drop(holder);
+    assert_eq!(woken(&waiting), [true, false, false], "the release woke the head of the queue only");
+
+    let (head, flag) = &mut waiting[0];
+    let lease = match poll_flagged(head, flag) {
+        Poll::Ready(Ok(lease)) => lease,
+        other => panic!("w0 was woken, so it holds the pool, got {other:?}"),
+    };
+    assert_eq!(lease.owner(), Some("w0"));
+    assert_eq!(woken(&waiting), [true, false, false], "taking the grant wakes nobody");
+    drop(lease);
+    assert_eq!(woken(&waiting), [true, true, false], "the next release woke the next waiter only");
+
+    let (next, flag) = &mut waiting[1];
+    let lease = match poll_flagged(next, flag) {
+        Poll::Ready(Ok(lease)) => lease,
+        other => panic!("w1 was woken, so it holds the pool, got {other:?}"),
+    };
+    assert_eq!(lease.owner(), Some("w1"));
+    drop(lease);
+    assert_eq!(woken(&waiting), [true, true, true]);
+    let (last, flag) = &mut waiting[2];
+    assert!(matches!(poll_flagged(last, flag), Poll::Ready(Ok(_))), "w2 holds the pool");
     assert_eq!(counts(&m), (1, 0, 1, 0));
     m.stop().await;
 }
@@ -222,6 +271,7 @@ async fn acquire_churn_loses_no_capacity<R: Runtime + Default>() {
 
 conformance! {
     waiters_are_served_fifo,
+    each_grant_wakes_only_its_waiter,
     waiting_tasks_are_served_fifo,
     dropped_queued_acquire_loses_nothing,
     acquire_dropped_after_grant_gives_the_pool_back,

@@ -148,6 +148,14 @@ async fn hostile_size_providers<R: Runtime + Default>() {
                 }));
             }
             join_all::<R, _>(PHASE + Duration::from_secs(10), "the sizing tasks end", tasks).await;
+            // The checks above ran: the sampler sampled, the notifier
+            // notified, acquires were served and the checker consulted the
+            // provider.
+            let ran = |n: &AtomicUsize| n.load(Ordering::Relaxed);
+            assert!(ran(&samples) > 0, "{mode:?}: the sampler never checked the counts");
+            assert!(ran(&notifies) > 0, "{mode:?}: no scale notification was sent");
+            assert!(ran(&served) > 0, "{mode:?}: no acquire was served");
+            assert!(provider.calls.load(Ordering::Relaxed) > 0, "{mode:?}: the provider was never called");
 
             // The checker is alive: a fixed value moves the pools, both ways.
             let config = m.config();

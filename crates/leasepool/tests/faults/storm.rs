@@ -4,10 +4,9 @@
 //! Afterwards nothing may be lost: no lease, no waiter, no pool, no job.
 
 use std::future::IntoFuture;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use leasepool::driver::{JobHandle, Lease, LeasedExecutorManager};
@@ -52,22 +51,6 @@ impl Tally {
     }
 }
 
-/// A waker that only records that it was woken.
-#[derive(Default)]
-struct Flag(AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Polls `fut` once with a waker that only sets `flag`.
-fn poll_flagged<F: std::future::Future + Unpin>(fut: &mut F, flag: &Arc<Flag>) -> Poll<F::Output> {
-    let waker = Waker::from(Arc::clone(flag));
-    Pin::new(fut).poll(&mut Context::from_waker(&waker))
-}
-
 /// 10,000 acquires x 3 seeds on 3 pools of 2 workers from 50 tasks: random
 /// timeouts, `try_acquire`, acquire futures dropped before their first
 /// poll, after some polls, and after a grant they never saw, leases dropped
@@ -75,13 +58,39 @@ fn poll_flagged<F: std::future::Future + Unpin>(fut: &mut F, flag: &Arc<Flag>) -
 /// dropped. After quiescence nothing is leased or waiting, every pool is
 /// idle and the count is back to the desired one, and every kept job
 /// handle resolved with its job's value.
+///
+/// The storm must also have reached every path it is there to test: over
+/// the seeds, acquires timed out, were refused, were dropped before and
+/// after their grant, and leases were both released and dropped with job
+/// handles kept, awaited and dropped (a storm that only ever granted would
+/// pass every check above without testing anything).
 async fn cancellation_storm<R: Runtime + Default>() {
+    let mut tallies = Vec::new();
     for seed in seeds(SEEDS) {
-        storm::<R>(seed).await;
+        tallies.push(storm::<R>(seed).await);
+    }
+    /// One of the tally's counters.
+    type Counter = fn(&Tally) -> &AtomicUsize;
+    let total = |counter: Counter| tallies.iter().map(|t| Tally::get(counter(t))).sum::<usize>();
+    let paths: [(&str, Counter); 10] = [
+        ("acquires timed out", |t| &t.timeouts),
+        ("try_acquire found nothing free", |t| &t.unavailable),
+        ("acquire futures dropped before a grant", |t| &t.dropped_futures),
+        ("acquire futures dropped after a grant they never saw", |t| &t.dropped_after_grant),
+        ("jobs submitted", |t| &t.jobs),
+        ("job handles kept", |t| &t.handles_kept),
+        ("job handles awaited", |t| &t.handles_awaited),
+        ("job handles dropped", |t| &t.handles_dropped),
+        ("leases released", |t| &t.released),
+        ("leases dropped", |t| &t.dropped_leases),
+    ];
+    for (what, counter) in paths {
+        assert!(total(counter) > 0, "the storm never exercised this path: {what}");
     }
 }
 
-async fn storm<R: Runtime + Default>(seed: u64) {
+/// One seed's storm; returns its tally.
+async fn storm<R: Runtime + Default>(seed: u64) -> Arc<Tally> {
     let (mut rng, _guard) = seeded("storm::cancellation_storm", seed);
     let started_at = Instant::now();
     let check = Duration::from_millis(rng.random_range(2..=50));
@@ -118,6 +127,10 @@ async fn storm<R: Runtime + Default>(seed: u64) {
         g(&t.attempts),
         "every acquire is accounted for"
     );
+    // Paths taken by the roll of the seeded generator alone, whatever the
+    // timing: each seed has hundreds of them.
+    assert!(g(&t.grants) > 0, "seed {seed}: no acquire was granted");
+    assert!(g(&t.never_polled) > 0, "seed {seed}: no acquire future was dropped before its first poll");
     println!(
         "storm seed {seed} ({:?}, check_interval {check:?}): {ACQUIRES} rounds from {TASKS} tasks, {} acquires: {} grants, {} timeouts, \
          {} unavailable, {} dropped futures ({} never polled), {} dropped after grant (+{handed_back} in the quiet phase); {} jobs ({} handles kept, \
@@ -138,6 +151,7 @@ async fn storm<R: Runtime + Default>(seed: u64) {
         g(&t.dropped_leases),
     );
     m.stop().await;
+    tally
 }
 
 /// Waits until nothing is leased or waiting, every pool is idle and the
@@ -177,7 +191,7 @@ async fn grant_then_drop<R: Runtime + Default>(m: &LeasedExecutorManager<R>, rng
         } else {
             drop(released)
         }
-        assert!(flag.0.load(Ordering::SeqCst), "the released pool is granted to the only waiter at once");
+        assert!(flag.woken(), "the released pool is granted to the only waiter at once");
         assert_eq!(
             (m.waiting_count(), m.leased_count()),
             (0, 3),
@@ -279,11 +293,11 @@ async fn storm_task<R: Runtime + Default>(
                             // has passed.
                             let linger = Duration::from_micros(rng.random_range(0..=8_000));
                             let since = Instant::now();
-                            while !flag.0.load(Ordering::SeqCst) && since.elapsed() < linger {
+                            while !flag.woken() && since.elapsed() < linger {
                                 yield_now().await;
                             }
                             // Woken means granted: no timeout, no stop.
-                            if flag.0.load(Ordering::SeqCst) {
+                            if flag.woken() {
                                 Tally::bump(&tally.dropped_after_grant);
                             } else {
                                 Tally::bump(&tally.dropped_futures);

@@ -1,0 +1,138 @@
+//! What the crate docs promise about tokio: leases and timeouts follow
+//! tokio's clock (so `tokio::time::pause` governs them), and a manager built
+//! inside a runtime can be started and used from a plain OS thread.
+//!
+//! Each test runs under a watchdog: a clock that does not follow the pause
+//! shows up as a 30 s (or 60 s) real wait, failing the test instead of
+//! blocking the run.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use leasepool_tokio::{Error, LeasedExecutorManager};
+
+/// Real time a test may take; everything here takes milliseconds.
+const LIMIT: Duration = Duration::from_secs(15);
+
+/// Runs `body` on its own thread and fails if it has not finished within
+/// [`LIMIT`], re-raising its panic otherwise.
+fn watchdog(body: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        body();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(LIMIT) {
+        Ok(()) => thread.join().expect("test thread"),
+        Err(RecvTimeoutError::Disconnected) => match thread.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the test thread ended without reporting"),
+        },
+        Err(RecvTimeoutError::Timeout) => panic!("not finished within {LIMIT:?} of real time: it hangs"),
+    }
+}
+
+/// On a paused current-thread runtime: an acquire timeout of 30 s ends when
+/// the paused clock auto-advances to it (not after 30 real seconds), with
+/// the held lease untouched; advancing the clock past the lease's hard
+/// expiry (60 s, no grace) lets the checker revoke it, and the lease then
+/// refuses jobs.
+#[test]
+fn leases_and_timeouts_follow_the_paused_clock() {
+    watchdog(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a paused runtime");
+        rt.block_on(async {
+            let m = LeasedExecutorManager::builder()
+                .max_pools(1)
+                .workers_per_pool(1)
+                .default_lease(Duration::from_secs(60))
+                .lease_grace(Duration::ZERO)
+                .build()
+                .expect("valid configuration");
+            m.start().await.expect("start");
+            let held = m.acquire().owner("held").await.expect("the only pool is free");
+            assert_eq!(held.hard_expires_at() - held.leased_at(), Duration::from_secs(60));
+
+            let before = tokio::time::Instant::now();
+            let waited = m.acquire().owner("impatient").timeout(Duration::from_secs(30)).await;
+            assert!(
+                matches!(waited, Err(Error::Timeout(limit)) if limit == Duration::from_secs(30)),
+                "the only pool is held: the acquire times out, got {waited:?}"
+            );
+            let paused = before.elapsed();
+            assert!(
+                (Duration::from_secs(30)..Duration::from_secs(31)).contains(&paused),
+                "the timeout ends at 30 s on the paused clock, not {paused:?}"
+            );
+            assert_eq!(m.leased_count(), 1, "30 s in, the 60 s lease is still held");
+            assert_eq!(m.waiting_count(), 0);
+
+            tokio::time::advance(Duration::from_secs(61)).await;
+            let mut yields = 0;
+            while m.leased_count() != 0 {
+                yields += 1;
+                assert!(yields <= 1_000, "the checker did not revoke the expired lease: {:?}", m.stats());
+                tokio::task::yield_now().await;
+            }
+            assert!(m.stats().leases.is_empty());
+            assert!(matches!(held.submit(|| ()), Err(Error::LeaseExpired)), "the revoked lease refuses jobs");
+            m.stop().await;
+        });
+    });
+}
+
+/// A manager built inside a runtime (capturing its handle) is started from
+/// a plain thread with no runtime context, leases a pool there with the
+/// blocking acquire and runs a job; its checker runs on the captured
+/// runtime (it follows a scale notification sent from the thread).
+#[test]
+fn manager_built_in_a_runtime_starts_from_a_plain_thread() {
+    watchdog(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let units = Arc::new(AtomicUsize::new(0));
+        let u = Arc::clone(&units);
+        let m = rt.block_on(async move {
+            LeasedExecutorManager::builder()
+                .max_pools(2)
+                .units_per_pool(10)
+                .workers_per_pool(1)
+                .check_interval(Duration::from_secs(3600))
+                .size_provider(move || u.load(Ordering::SeqCst))
+                .build()
+                .expect("valid configuration")
+        });
+        let from_thread = std::thread::spawn(move || {
+            assert!(tokio::runtime::Handle::try_current().is_err(), "a plain thread: no runtime context");
+            futures_executor::block_on(m.start()).expect("start from a plain thread");
+            assert_eq!(m.total_count(), 1);
+            let lease = m.acquire().owner("thread").blocking().expect("acquire from a plain thread");
+            let job = lease.submit(|| 6 * 7).expect("submit");
+            assert_eq!(job.wait().expect("job"), 42);
+            drop(lease);
+
+            // The checker runs on the captured runtime: it follows a
+            // notification to the provider's new value.
+            units.store(20, Ordering::SeqCst);
+            m.notify_scale_changed();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while m.total_count() != 2 {
+                assert!(Instant::now() < deadline, "the checker never ran: {:?}", m.stats());
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            futures_executor::block_on(m.stop());
+            assert_eq!(m.total_count(), 0);
+        });
+        from_thread.join().expect("the plain thread's part");
+        drop(rt);
+    });
+}
