@@ -126,4 +126,40 @@ mod tests {
         h.push(1, at(2));
         assert_eq!(h.peek(), Some((at(2), 1)));
     }
+
+    /// The structure is an indexed heap, not a sorted scan: after every
+    /// random push and remove each entry is no earlier than its parent and
+    /// `pos` points at every present key (and only at them).
+    #[test]
+    fn random_pushes_and_removes_keep_the_heap_and_index_consistent() {
+        let t0 = Instant::now();
+        let mut h = DeadlineHeap::default();
+        let mut present = [false; 64];
+        let mut x = 0x2545_F491_4F6C_DD1D_u64;
+        let rounds = if cfg!(miri) { 300 } else { 20_000 };
+        for _ in 0..rounds {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = (x % 64) as usize;
+            if present[key] {
+                assert!(h.remove(key));
+            } else {
+                h.push(key, t0 + Duration::from_millis(x >> 40));
+            }
+            present[key] = !present[key];
+            for i in 1..h.heap.len() {
+                assert!(h.heap[i] >= h.heap[(i - 1) / 2], "heap order broken at {i}");
+            }
+            for (key, &there) in present.iter().enumerate() {
+                let pos = h.pos.get(key).copied().unwrap_or(ABSENT);
+                if there {
+                    assert_eq!(h.heap[pos].1, key, "pos of {key} is stale");
+                } else {
+                    assert_eq!(pos, ABSENT, "{key} is gone but indexed");
+                }
+            }
+            assert_eq!(h.heap.len(), present.iter().filter(|&&p| p).count());
+        }
+    }
 }

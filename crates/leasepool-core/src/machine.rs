@@ -194,8 +194,14 @@ impl Core {
         if !self.running {
             return Err(AcquireError::NotStarted);
         }
-        let lease = request.lease.unwrap_or(self.config.default_lease);
-        self.config.validate_lease(lease)?;
+        // The default was validated with the configuration.
+        let lease = match request.lease {
+            Some(lease) => {
+                self.config.validate_lease(lease)?;
+                lease
+            }
+            None => self.config.default_lease,
+        };
         self.revoke_expired(now);
         if self.waiters.is_empty() {
             if let Some(pool) = self.take_or_create_pool() {
