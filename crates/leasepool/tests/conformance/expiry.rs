@@ -20,7 +20,8 @@ async fn expired_lease_is_revoked_by_the_checker<R: Runtime + Default>() {
             .workers_per_pool(1),
     )
     .await;
-    let lease = m.acquire().owner("forgetful").lease_for(Duration::from_millis(100)).await.unwrap();
+    // Long enough for the first job to start first, however loaded the machine.
+    let lease = m.acquire().owner("forgetful").lease_for(Duration::from_millis(500)).await.unwrap();
     let gate = Gate::default();
     let running = lease.submit(gate.job("finished anyway")).unwrap();
     let waiting_job = lease.submit(|| "never runs").unwrap();
@@ -57,7 +58,9 @@ async fn checker_wakes_at_the_next_hard_expiry<R: Runtime + Default>() {
     )
     .await;
     let long = m.acquire().owner("long").lease_for(Duration::from_secs(3600)).await.unwrap();
-    let short = m.acquire().owner("short").lease_for(Duration::from_millis(100)).await.unwrap();
+    // Long enough for the waiter below to queue before it expires (an
+    // acquire after the expiry would revoke it itself).
+    let short = m.acquire().owner("short").lease_for(Duration::from_millis(500)).await.unwrap();
     let waiter = queued(&m, m.acquire().owner("waiter")).await;
 
     let lease = within::<R, _>("the waiter is served after the revocation", waiter).await.unwrap();
