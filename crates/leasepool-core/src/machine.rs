@@ -743,10 +743,18 @@ impl Core {
     fn serve_waiting(&mut self, now: Instant) {
         while !self.waiters.is_empty() {
             let Some(pool) = self.take_or_create_pool() else { break };
-            let Some(w) = self.waiters.pop_front() else { break };
-            let grant = self.lease_pool(pool, now, w.lease, w.owner);
-            self.actions.push_back(Action::Grant { waiter: w.id, grant });
+            let handed = self.hand_to_first_waiter(pool, now);
+            debug_assert!(handed, "someone was waiting");
         }
+    }
+
+    /// Leases `pool` to the first waiter; false (and `pool` untouched) if
+    /// nobody waits.
+    fn hand_to_first_waiter(&mut self, pool: PoolId, now: Instant) -> bool {
+        let Some(w) = self.waiters.pop_front() else { return false };
+        let grant = self.lease_pool(pool, now, w.lease, w.owner);
+        self.actions.push_back(Action::Grant { waiter: w.id, grant });
+        true
     }
 
     /// After a pool left: back up to the desired count (which is at least
@@ -762,8 +770,7 @@ impl Core {
 
     /// Removes the lease at `key` and shuts its pool down as expired.
     fn revoke(&mut self, key: usize) {
-        self.expiries.remove(key);
-        let slot = self.leases.remove(key);
+        let slot = self.remove_lease(key);
         let reason = ShutdownReason::Expired { lease: slot.grant.lease, owner: slot.owner };
         self.actions.push_back(Action::ShutdownPool { pool: slot.grant.pool, reason });
     }
@@ -787,18 +794,13 @@ impl Core {
     }
 
     fn finalise(&mut self, key: usize, now: Instant) -> Finalised {
-        self.expiries.remove(key);
-        let slot = self.leases.remove(key);
+        let slot = self.remove_lease(key);
         let pool = slot.grant.pool;
         // `running` is always true here (stop forgets every lease), so the
         // "manager is not stopping" condition reduces to the expiry check.
         let healthy = now < slot.hard_expires_at;
-        let outcome = if healthy && !self.waiters.is_empty() {
-            // Direct hand-off: the first waiter gets this pool, one grant.
-            if let Some(w) = self.waiters.pop_front() {
-                let grant = self.lease_pool(pool, now, w.lease, w.owner);
-                self.actions.push_back(Action::Grant { waiter: w.id, grant });
-            }
+        // Direct hand-off first: the first waiter gets this pool, one grant.
+        let outcome = if healthy && self.hand_to_first_waiter(pool, now) {
             Finalised::HandedOff
         } else if healthy && self.total_count() < self.desired_count() {
             self.available.push_back(pool);
@@ -821,9 +823,14 @@ impl Core {
         let Some(key) = self.leases.iter().find(|(_, s)| s.grant.pool == pool).map(|(k, _)| k) else {
             return false;
         };
-        self.expiries.remove(key);
-        self.leases.remove(key);
+        self.remove_lease(key);
         true
+    }
+
+    /// Forgets the lease at `key` and its expiry.
+    fn remove_lease(&mut self, key: usize) -> LeaseSlot {
+        self.expiries.remove(key);
+        self.leases.remove(key)
     }
 
     fn check(&mut self, now: Instant) {
