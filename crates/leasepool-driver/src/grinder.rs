@@ -770,21 +770,16 @@ fn submit_chunks<D>(
     let size = items.len().div_ceil(chunks);
     let mut items = items.into_iter();
     let mut done = Vec::with_capacity(chunks);
-    let mut failure: Option<Error> = None;
     loop {
         let chunk: Vec<Item> = items.by_ref().take(size).collect();
         if chunk.is_empty() {
             break;
         }
-        if let Some(error) = &failure {
-            chunk.into_iter().for_each(|item| item.fail(error));
-            continue;
-        }
         match submit(chunk) {
             Ok(d) => done.push(d),
             Err((chunk, error)) => {
-                chunk.into_iter().for_each(|item| item.fail(&error));
-                failure = Some(error);
+                chunk.into_iter().chain(items).for_each(|item| item.fail(&error));
+                break;
             }
         }
     }
