@@ -12,7 +12,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use leasepool::Runtime;
@@ -24,7 +24,6 @@ use common::*;
 type Fields = BTreeMap<String, String>;
 
 static EVENTS: Mutex<Vec<Fields>> = Mutex::new(Vec::new());
-static SERIAL: Mutex<()> = Mutex::new(());
 
 struct Recorder;
 
@@ -64,13 +63,15 @@ impl Subscriber for Recorder {
     fn exit(&self, _: &span::Id) {}
 }
 
-/// Runs one test at a time with the recorder installed and emptied.
+/// Runs one test at a time ([`serial`]) with the recorder installed and
+/// emptied.
 fn recorded(name: &'static str, body: impl FnOnce() + Send + 'static) {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| tracing::subscriber::set_global_default(Recorder).expect("one global subscriber"));
-    let _serial: MutexGuard<'_, ()> = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    EVENTS.lock().unwrap().clear();
-    watchdog(name, body);
+    serial(name, || {
+        EVENTS.lock().unwrap().clear();
+        body();
+    });
 }
 
 /// The recorded events whose message contains `text`.

@@ -1,8 +1,10 @@
-//! Helpers shared by the test binaries `conformance` and `faults` (each
-//! includes this file with `#[path = "../common/mod.rs"] mod common;`):
-//! the per-runtime test macro, the watchdog, bounded waiting, single polls
-//! (with the task's waker or with a flag of their own), a gate for blocking
-//! jobs, and an instrumented runtime.
+//! Helpers shared by the test binaries `conformance`, `faults` and
+//! `tracing_events` (each includes this file with `#[path = ...] mod
+//! common;`): the per-runtime test macro, the watchdog and the serial
+//! runner, bounded waiting, single polls (with the task's waker or with a
+//! flag of their own), spawned tasks whose panics reach the test, a gate
+//! for blocking jobs, a shared unit counter for size providers, checks on
+//! pools (every worker alive, quiescence), and an instrumented runtime.
 
 // Each binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -57,16 +59,18 @@ macro_rules! per_runtime {
 
 use std::cell::Cell;
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::{Future, IntoFuture, poll_fn};
+use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use leasepool::Runtime;
-use leasepool::driver::{AcquireBuilder, Acquiring, BoxFuture, Builder, LeasedExecutorManager};
+use leasepool::driver::{AcquireBuilder, Acquiring, BoxFuture, Builder, Lease, LeasedExecutorManager, Stats};
 
 /// A test that has not finished after this long is reported as hung.
 pub(crate) const TEST_LIMIT: Duration = Duration::from_secs(30);
@@ -100,6 +104,24 @@ pub(crate) fn watchdog(name: &'static str, body: impl FnOnce() + Send + 'static)
         },
         Err(RecvTimeoutError::Timeout) => panic!("{name} did not finish within {TEST_LIMIT:?}: it hangs"),
     }
+}
+
+/// One test at a time in the binaries that need it (see [`serial`]).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs one test body under the [`watchdog`] while holding [`SERIAL`], so
+/// that the tests of a binary run one at a time (libtest runs them on
+/// parallel threads of one process). The turn is taken before the
+/// watchdog starts, so waiting for it does not count against the test's
+/// time limit. A test that panicked does not block the others.
+pub(crate) fn serial(name: &'static str, body: impl FnOnce() + Send + 'static) {
+    let _turn = serial_turn();
+    watchdog(name, body);
+}
+
+/// The turn [`serial`] takes, for runners that add work around the watchdog.
+pub(crate) fn serial_turn() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A builder on the runtime's default handle.
@@ -172,6 +194,96 @@ pub(crate) async fn within_for<R: Runtime + Default, F: IntoFuture>(
     .await
 }
 
+/// Waits until the manager is quiescent (see [`is_quiescent`]), failing
+/// with `what` after [`EVENTUALLY`]; returns a snapshot taken afterwards.
+pub(crate) async fn quiescent<R: Runtime + Default>(m: &Manager<R>, what: &str) -> Stats {
+    eventually::<R>(what, || is_quiescent(&m.stats())).await;
+    m.stats()
+}
+
+/// Quiescence: nothing leased or waiting, every pool idle, and the pool
+/// count back at the desired count.
+pub(crate) fn is_quiescent(s: &Stats) -> bool {
+    s.leased == 0 && s.waiting == 0 && s.available == s.total && s.total == s.desired
+}
+
+/// The result of a task spawned with [`spawn`]; awaiting it re-raises the
+/// task's panic in the awaiting test.
+pub(crate) struct Joined<T>(Arc<Mutex<JoinSlot<T>>>);
+
+struct JoinSlot<T> {
+    out: Option<std::thread::Result<T>>,
+    waker: Option<Waker>,
+}
+
+/// Spawns `fut` on the runtime under test.
+pub(crate) fn spawn<R, T>(fut: impl Future<Output = T> + Send + 'static) -> Joined<T>
+where
+    R: Runtime + Default,
+    T: Send + 'static,
+{
+    let slot = Arc::new(Mutex::new(JoinSlot { out: None, waker: None }));
+    let done = Arc::clone(&slot);
+    R::default().spawn(Box::pin(async move {
+        let out = AssertUnwindSafe(fut).catch_unwind().await;
+        let mut slot = done.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.out = Some(out);
+        if let Some(waker) = slot.waker.take() {
+            waker.wake();
+        }
+    }));
+    Joined(slot)
+}
+
+impl<T> Future for Joined<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match slot.out.take() {
+            Some(Ok(out)) => Poll::Ready(out),
+            Some(Err(panic)) => {
+                drop(slot);
+                std::panic::resume_unwind(panic)
+            }
+            None => {
+                slot.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Awaits every task, in order, within `limit` overall.
+pub(crate) async fn join_all<R: Runtime + Default, T>(
+    limit: Duration,
+    what: &str,
+    tasks: Vec<Joined<T>>,
+) -> Vec<T> {
+    within_for::<R, _>(limit, what, async move {
+        let mut out = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            out.push(task.await);
+        }
+        out
+    })
+    .await
+}
+
+/// Lets other tasks run once.
+pub(crate) async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+}
+
 /// Polls `fut` exactly once (with the current task's waker).
 pub(crate) async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
     std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
@@ -217,6 +329,57 @@ pub(crate) fn pool_of_thread(name: &str) -> Option<u64> {
     let mut parts = name.rsplitn(3, '-');
     let _worker = parts.next()?;
     parts.next()?.parse().ok()
+}
+
+/// Runs `workers` jobs on `lease` that only finish once all of them are
+/// running at the same time, so they succeed only if every worker thread
+/// of the pool is alive. Returns the thread names, one per worker.
+pub(crate) async fn every_worker_answers<R: Runtime + Default>(
+    lease: &Lease<R>,
+    workers: usize,
+) -> Vec<String> {
+    let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let handles: Vec<_> = (0..workers)
+        .map(|_| {
+            let arrived = Arc::clone(&arrived);
+            lease
+                .submit(move || {
+                    let (count, cv) = &*arrived;
+                    let mut n = count.lock().unwrap();
+                    *n += 1;
+                    cv.notify_all();
+                    let (n, wait) =
+                        cv.wait_timeout_while(n, Duration::from_secs(5), |n| *n < workers).unwrap();
+                    assert!(
+                        !wait.timed_out(),
+                        "only {} of {workers} workers ran at once: a worker is gone",
+                        *n
+                    );
+                    std::thread::current().name().expect("worker threads are named").to_owned()
+                })
+                .expect("the lease accepts jobs")
+        })
+        .collect();
+    let mut names = Vec::new();
+    for handle in handles {
+        names.push(within::<R, _>("a rendezvous job ends", handle).await.expect("every worker is alive"));
+    }
+    let mut distinct = names.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), workers, "one job per worker thread: {names:?}");
+    for name in &names {
+        assert_eq!(pool_of_thread(name), Some(lease.pool_id().get()), "{name} runs the lease's pool");
+    }
+    names
+}
+
+/// A unit count for a size provider: the shared counter the test sets,
+/// and a provider (for `Builder::size_provider`) that reads it.
+pub(crate) fn units() -> (Arc<AtomicUsize>, impl Fn() -> usize + Send + Sync + 'static) {
+    let units = Arc::new(AtomicUsize::new(0));
+    let signal = Arc::clone(&units);
+    (units, move || signal.load(Ordering::SeqCst))
 }
 
 /// A gate that jobs block on until the test opens it, counting how many

@@ -100,12 +100,11 @@ async fn restart_works<R: Runtime + Default>() {
 /// Many quick stop/start cycles leave exactly one live checker, and it still
 /// hears notifications (here: a scale change with a one-hour interval).
 async fn rapid_restarts_keep_one_working_checker<R: Runtime + Default>() {
-    let units = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let signal = std::sync::Arc::clone(&units);
+    let (units, provider) = units();
     let m = builder::<R>()
         .max_pools(4)
         .units_per_pool(10)
-        .size_provider(move || signal.load(std::sync::atomic::Ordering::SeqCst))
+        .size_provider(provider)
         .check_interval(Duration::from_secs(3600))
         .lease_grace(Duration::ZERO)
         .workers_per_pool(1)
@@ -133,13 +132,12 @@ async fn rapid_restarts_keep_one_working_checker<R: Runtime + Default>() {
 /// frozen across stop + start and only polled again once the new one is
 /// asleep: it must then exit without taking the new checker's wake-ups.
 async fn restarted_checker_hears_notifications_whatever_the_poll_order<R: Runtime + Default>() {
-    let units = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let signal = std::sync::Arc::clone(&units);
+    let (units, provider) = units();
     let (b, probe) = instrumented::<R>(true);
     let m = b
         .max_pools(4)
         .units_per_pool(10)
-        .size_provider(move || signal.load(std::sync::atomic::Ordering::SeqCst))
+        .size_provider(provider)
         .check_interval(Duration::from_secs(3600))
         .workers_per_pool(1)
         .build()

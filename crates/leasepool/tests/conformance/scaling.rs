@@ -13,13 +13,12 @@ use crate::common::*;
 /// With a one-hour interval, `notify_scale_changed` makes the pools follow
 /// the signal: grow, then shrink idle pools only, never leased ones.
 async fn notify_scale_changed_grows_and_shrinks<R: Runtime + Default>() {
-    let units = Arc::new(AtomicUsize::new(0));
-    let signal = Arc::clone(&units);
+    let (units, provider) = units();
     let m = started(
         builder::<R>()
             .max_pools(5)
             .units_per_pool(10)
-            .size_provider(move || signal.load(Ordering::SeqCst))
+            .size_provider(provider)
             .check_interval(Duration::from_secs(3600))
             .workers_per_pool(1),
     )
@@ -51,14 +50,13 @@ async fn notify_scale_changed_grows_and_shrinks<R: Runtime + Default>() {
 /// Without any notification the checker follows the signal every
 /// `check_interval`.
 async fn checker_follows_the_signal_every_interval<R: Runtime + Default>() {
-    let units = Arc::new(AtomicUsize::new(0));
-    let signal = Arc::clone(&units);
+    let (units, provider) = units();
     let m = started(
         builder::<R>()
             .max_pools(5)
             .min_pools(1)
             .units_per_pool(10)
-            .size_provider(move || signal.load(Ordering::SeqCst))
+            .size_provider(provider)
             .check_interval(Duration::from_millis(30))
             .workers_per_pool(1),
     )
@@ -118,16 +116,16 @@ async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
 /// provider (which it does without holding the manager's lock) is not lost
 /// to the pass that uses the value read before it.
 async fn notification_during_a_provider_read_is_not_lost<R: Runtime + Default>() {
-    let units = Arc::new(AtomicUsize::new(0));
+    let (units, read_units) = units();
     let hold = Arc::new(AtomicBool::new(false));
     let gate = Gate::default();
-    let (u, h, g) = (Arc::clone(&units), Arc::clone(&hold), gate.clone());
+    let (h, g) = (Arc::clone(&hold), gate.clone());
     let m = started(
         builder::<R>()
             .max_pools(4)
             .units_per_pool(10)
             .size_provider(move || {
-                let value = u.load(Ordering::SeqCst);
+                let value = read_units();
                 if h.swap(false, Ordering::SeqCst) {
                     g.wait(); // return `value` only after the test changed it
                 }

@@ -2,7 +2,6 @@
 //! future at any point never loses or leaks capacity.
 
 use std::future::IntoFuture;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -94,10 +93,10 @@ async fn waiting_tasks_are_served_fifo<R: Runtime + Default>() {
     let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
     let holder = m.acquire().await.unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
-    let rt = R::default();
+    let mut tasks = Vec::new();
     for i in 0..4 {
         let (m2, order2) = (m.clone(), Arc::clone(&order));
-        rt.spawn(Box::pin(async move {
+        tasks.push(spawn::<R, _>(async move {
             let lease = m2.acquire().owner(format!("task-{i}")).await.expect("granted");
             lease.run(|| ()).await.expect("job");
             order2.lock().unwrap().push(i);
@@ -105,7 +104,7 @@ async fn waiting_tasks_are_served_fifo<R: Runtime + Default>() {
         eventually::<R>("the task's acquire is queued", || m.waiting_count() == i + 1).await;
     }
     drop(holder);
-    eventually::<R>("every task is served", || order.lock().unwrap().len() == 4).await;
+    join_all::<R, _>(EVENTUALLY, "every task is served", tasks).await;
     assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
     eventually::<R>("the last task released", || m.leased_count() == 0).await;
     assert_eq!(counts(&m), (1, 0, 1, 0));
@@ -213,11 +212,10 @@ async fn acquire_churn_loses_no_capacity<R: Runtime + Default>() {
     const TASKS: usize = 6;
     const ROUNDS: u64 = 40;
     let m = started(builder::<R>().max_pools(2).min_pools(1).workers_per_pool(1)).await;
-    let done = Arc::new(AtomicUsize::new(0));
-    let rt = R::default();
+    let mut tasks = Vec::new();
     for task in 0..TASKS as u64 {
-        let (m, done) = (m.clone(), Arc::clone(&done));
-        rt.spawn(Box::pin(async move {
+        let m = m.clone();
+        tasks.push(spawn::<R, _>(async move {
             let mut seed = 0x9E37_79B9_7F4A_7C15_u64 ^ (task + 1);
             for _ in 0..ROUNDS {
                 seed ^= seed << 13;
@@ -254,10 +252,9 @@ async fn acquire_churn_loses_no_capacity<R: Runtime + Default>() {
                     }
                 }
             }
-            done.fetch_add(1, Ordering::SeqCst);
         }));
     }
-    eventually::<R>("every churn task finishes", || done.load(Ordering::SeqCst) == TASKS).await;
+    join_all::<R, _>(EVENTUALLY, "every churn task finishes", tasks).await;
     let (available, leased, total, waiting) = counts(&m);
     assert_eq!((leased, waiting), (0, 0));
     assert_eq!(available, total);

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::common::*;
-use crate::{join_all, seeded, seeds, spawn};
+use crate::{seeded, seeds};
 
 const TASKS: usize = 6;
 const LEASES_PER_TASK: usize = 12;
@@ -135,12 +135,7 @@ async fn expiry_under_load<R: Runtime + Default>() {
             .collect();
         join_all::<R, _>(Duration::from_secs(20), "every expiry task ends", tasks).await;
 
-        eventually::<R>("revoked pools replaced: back at the desired count, all idle", || {
-            let s = m.stats();
-            s.leased == 0 && s.waiting == 0 && s.available == s.total && s.total == s.desired
-        })
-        .await;
-        let s = m.stats();
+        let s = quiescent::<R>(&m, "revoked pools replaced: back at the desired count, all idle").await;
         assert_eq!((s.total, s.desired), (2, 2), "{s:?}");
         let o = std::mem::take(&mut *outcome.lock().unwrap());
         assert_eq!(o.leases, TASKS * LEASES_PER_TASK);

@@ -33,15 +33,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::future::{Future, poll_fn};
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
+use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once, PoisonError};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
 use leasepool::Runtime;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -60,14 +55,11 @@ mod sizing;
 mod stop;
 mod storm;
 
-/// One test at a time in this binary: see the crate docs for why.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs one test body under the watchdog while holding [`SERIAL`] (taken
-/// before the watchdog starts, so waiting for the turn does not count
-/// against the test's time limit).
+/// Runs one test body like [`common::serial`] (one test at a time, under
+/// the watchdog: see the crate docs for why), failing it if it caused
+/// unintended panics on threads it does not join.
 pub(crate) fn serial(name: &'static str, body: impl FnOnce() + Send + 'static) {
-    let _turn = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let _turn = common::serial_turn();
     quiet_intended_panics();
     let panics = PanicCount::start();
     common::watchdog(name, body);
@@ -171,85 +163,6 @@ pub(crate) fn seeded(test: &'static str, seed: u64) -> (StdRng, SeedGuard) {
     (StdRng::seed_from_u64(seed), SeedGuard { test, seed })
 }
 
-// ---- tasks ----------------------------------------------------------------
-
-/// The result of a task spawned with [`spawn`]; awaiting it re-raises the
-/// task's panic in the awaiting test.
-pub(crate) struct Joined<T>(Arc<Mutex<JoinSlot<T>>>);
-
-struct JoinSlot<T> {
-    out: Option<std::thread::Result<T>>,
-    waker: Option<Waker>,
-}
-
-/// Spawns `fut` on the runtime under test.
-pub(crate) fn spawn<R, T>(fut: impl Future<Output = T> + Send + 'static) -> Joined<T>
-where
-    R: Runtime + Default,
-    T: Send + 'static,
-{
-    let slot = Arc::new(Mutex::new(JoinSlot { out: None, waker: None }));
-    let done = Arc::clone(&slot);
-    R::default().spawn(Box::pin(async move {
-        let out = AssertUnwindSafe(fut).catch_unwind().await;
-        let mut slot = done.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.out = Some(out);
-        if let Some(waker) = slot.waker.take() {
-            waker.wake();
-        }
-    }));
-    Joined(slot)
-}
-
-impl<T> Future for Joined<T> {
-    type Output = T;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match slot.out.take() {
-            Some(Ok(out)) => Poll::Ready(out),
-            Some(Err(panic)) => {
-                drop(slot);
-                std::panic::resume_unwind(panic)
-            }
-            None => {
-                slot.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    }
-}
-
-/// Awaits every task, in order, within `limit` overall.
-pub(crate) async fn join_all<R: Runtime + Default, T>(
-    limit: Duration,
-    what: &str,
-    tasks: Vec<Joined<T>>,
-) -> Vec<T> {
-    common::within_for::<R, _>(limit, what, async move {
-        let mut out = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            out.push(task.await);
-        }
-        out
-    })
-    .await
-}
-
-/// Lets other tasks run once.
-pub(crate) async fn yield_now() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            return Poll::Ready(());
-        }
-        yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await;
-}
-
 // ---- OS threads -----------------------------------------------------------
 
 /// The names of this process's OS threads, from `/proc/self/task` (Linux;
@@ -287,7 +200,7 @@ pub(crate) async fn thread_baseline<R: Runtime + Default>(test: &str) -> Option<
     let lease = m.acquire().await.expect("warm-up acquire");
     assert_eq!(lease.run(|| 1).await.expect("warm-up job"), 1);
     drop(lease);
-    assert_eq!(spawn::<R, _>(async { 2 }).await, 2);
+    assert_eq!(common::spawn::<R, _>(async { 2 }).await, 2);
     common::sleep::<R>(Duration::from_millis(20)).await;
     m.stop().await;
     drop(m);

@@ -2,56 +2,16 @@
 //! worker initializers, and the size provider. Each fails only what it
 //! belongs to; the manager keeps serving.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use leasepool::driver::{Lease, WorkGrinder};
+use leasepool::driver::WorkGrinder;
 use leasepool::{Error, Runtime, StopMode};
 use rand::Rng;
 
 use crate::common::*;
-use crate::{INTENDED, named, os_threads, seeded, seeds, spawn};
-
-/// Runs `workers` jobs on `lease` that only finish once all of them are
-/// running at the same time, so they succeed only if every worker thread
-/// of the pool is alive. Returns the thread names, one per worker.
-async fn every_worker_answers<R: Runtime + Default>(lease: &Lease<R>, workers: usize) -> Vec<String> {
-    let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
-    let handles: Vec<_> = (0..workers)
-        .map(|_| {
-            let arrived = Arc::clone(&arrived);
-            lease
-                .submit(move || {
-                    let (count, cv) = &*arrived;
-                    let mut n = count.lock().unwrap();
-                    *n += 1;
-                    cv.notify_all();
-                    let (n, wait) =
-                        cv.wait_timeout_while(n, Duration::from_secs(5), |n| *n < workers).unwrap();
-                    assert!(
-                        !wait.timed_out(),
-                        "only {} of {workers} workers ran at once: a worker is gone",
-                        *n
-                    );
-                    std::thread::current().name().expect("worker threads are named").to_owned()
-                })
-                .expect("the lease accepts jobs")
-        })
-        .collect();
-    let mut names = Vec::new();
-    for handle in handles {
-        names.push(within::<R, _>("a rendezvous job ends", handle).await.expect("every worker is alive"));
-    }
-    let mut distinct = names.clone();
-    distinct.sort();
-    distinct.dedup();
-    assert_eq!(distinct.len(), workers, "one job per worker thread: {names:?}");
-    for name in &names {
-        assert_eq!(pool_of_thread(name), Some(lease.pool_id().get()), "{name} runs the lease's pool");
-    }
-    names
-}
+use crate::{INTENDED, named, os_threads, seeded, seeds};
 
 /// Panicking jobs through `run`, `submit` and the grinder fail with
 /// `Error::Panicked` (carrying the panic message) for their own caller
@@ -230,16 +190,14 @@ async fn failing_initializers_retire_their_pools<R: Runtime + Default>() {
                 })
             })
             .collect();
-        let broken: usize =
-            crate::join_all::<R, _>(Duration::from_secs(20), "the acquiring tasks end", tasks)
-                .await
-                .into_iter()
-                .sum();
+        let broken: usize = join_all::<R, _>(Duration::from_secs(20), "the acquiring tasks end", tasks)
+            .await
+            .into_iter()
+            .sum();
 
         eventually::<R>("only good pools remain, back at the desired count", || {
             let s = m.stats();
-            let healthy = s.leased == 0 && s.waiting == 0 && s.available == s.total && s.total == s.desired;
-            healthy
+            is_quiescent(&s)
                 && os_threads().is_none_or(|threads| {
                     let odd = threads
                         .iter()
@@ -272,10 +230,10 @@ async fn failing_initializers_retire_their_pools<R: Runtime + Default>() {
 async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
     for seed in seeds(1) {
         let (mut rng, _guard) = seeded("panics::panicking_size_provider_counts_as_zero", seed);
-        let units = Arc::new(AtomicUsize::new(0));
+        let (units, read_units) = units();
         let failing = Arc::new(AtomicBool::new(true));
         let panics = Arc::new(AtomicUsize::new(0));
-        let (u, f, p) = (Arc::clone(&units), Arc::clone(&failing), Arc::clone(&panics));
+        let (f, p) = (Arc::clone(&failing), Arc::clone(&panics));
         let m = started(
             builder::<R>()
                 .max_pools(5)
@@ -289,7 +247,7 @@ async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
                         p.fetch_add(1, Ordering::SeqCst);
                         panic!("{INTENDED}: size provider");
                     }
-                    u.load(Ordering::SeqCst)
+                    read_units()
                 }),
         )
         .await;

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::common::*;
-use crate::{join_all, seeded, seeds, spawn, yield_now};
+use crate::{seeded, seeds};
 
 const MIN: usize = 2;
 const MAX: usize = 5;

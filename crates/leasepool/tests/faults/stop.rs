@@ -14,7 +14,7 @@ use leasepool::{Error, Runtime, StopMode};
 use rand::Rng;
 
 use crate::common::*;
-use crate::{join_all, os_threads, seeded, seeds, spawn, thread_baseline, threads_back};
+use crate::{os_threads, seeded, seeds, thread_baseline, threads_back};
 
 const POOLS: usize = 4;
 const WORKERS: usize = 25;

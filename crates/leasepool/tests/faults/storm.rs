@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::common::*;
-use crate::{join_all, seeded, seeds, spawn, yield_now};
+use crate::{seeded, seeds};
 
 /// Acquires per seed.
 const ACQUIRES: usize = 10_000;
@@ -116,9 +116,9 @@ async fn storm<R: Runtime + Default>(seed: u64) -> Arc<Tally> {
     for (expected, handle) in kept {
         assert_eq!(within::<R, _>("a kept job handle resolves", handle).await.expect("kept job"), expected);
     }
-    quiescent::<R>(&m).await;
+    back_to_one_idle_pool::<R>(&m).await;
     let handed_back = grant_then_drop::<R>(&m, &mut rng).await;
-    quiescent::<R>(&m).await;
+    back_to_one_idle_pool::<R>(&m).await;
 
     let t = &*tally;
     let g = Tally::get;
@@ -156,13 +156,9 @@ async fn storm<R: Runtime + Default>(seed: u64) -> Arc<Tally> {
 
 /// Waits until nothing is leased or waiting, every pool is idle and the
 /// pool count is back to the desired count (here the minimum, 1).
-async fn quiescent<R: Runtime + Default>(m: &LeasedExecutorManager<R>) {
-    eventually::<R>("quiescence: nothing leased or waiting, every pool idle, total == desired", || {
-        let s = m.stats();
-        s.leased == 0 && s.waiting == 0 && s.available == s.total && s.total == s.desired
-    })
-    .await;
-    let s = m.stats();
+async fn back_to_one_idle_pool<R: Runtime + Default>(m: &LeasedExecutorManager<R>) {
+    let s =
+        quiescent::<R>(m, "quiescence: nothing leased or waiting, every pool idle, total == desired").await;
     assert_eq!((s.leased, s.waiting, s.available, s.total, s.desired), (0, 0, 1, 1, 1), "{s:?}");
     assert!(s.leases.is_empty(), "{s:?}");
     assert_eq!(m.waiting_count(), 0);
