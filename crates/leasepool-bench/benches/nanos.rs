@@ -18,11 +18,10 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
 
 use divan::Bencher;
-use leasepool::core::{Acquire, Acquired, Config, Core};
-use leasepool::tokio::LeasedExecutorManager;
+use leasepool::tokio::{LeasedExecutorManager, TokioRuntime};
+use leasepool_bench::{core_with_leases, manager, tokio_runtime};
 
 fn main() {
     divan::main();
@@ -37,21 +36,9 @@ fn ready<T>(f: impl Future<Output = T>) -> T {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
-}
-
+/// leasepool as the binary's S1 uses it: 4 pools x 2 workers, all created.
 fn started_manager(rt: &tokio::runtime::Runtime) -> LeasedExecutorManager {
-    rt.block_on(async {
-        let m = LeasedExecutorManager::builder()
-            .max_pools(4)
-            .min_pools(4)
-            .workers_per_pool(2)
-            .build()
-            .expect("valid config");
-        m.start().await.expect("start");
-        m
-    })
+    rt.block_on(manager::<TokioRuntime>(4, 2))
 }
 
 mod s1 {
@@ -59,7 +46,7 @@ mod s1 {
 
     #[divan::bench]
     fn leasepool_try_acquire_drop(bencher: Bencher<'_, '_>) {
-        let rt = runtime();
+        let rt = tokio_runtime();
         let _ctx = rt.enter();
         let m = started_manager(&rt);
         bencher.bench_local(|| drop(black_box(ready(m.try_acquire().into_future()).expect("free pool"))));
@@ -67,7 +54,7 @@ mod s1 {
 
     #[divan::bench]
     fn leasepool_acquire_drop(bencher: Bencher<'_, '_>) {
-        let rt = runtime();
+        let rt = tokio_runtime();
         let _ctx = rt.enter();
         let m = started_manager(&rt);
         bencher.bench_local(|| drop(black_box(ready(m.acquire().into_future()).expect("free pool"))));
@@ -89,24 +76,9 @@ mod s1 {
 mod s7 {
     use super::*;
 
-    fn core_with_leases(live: usize) -> (Core, Instant) {
-        let now = Instant::now();
-        let config = Config::builder().max_pools(10_000).build().expect("valid config");
-        let mut core = Core::new(config);
-        core.start(now, 0);
-        while core.poll_action().is_some() {}
-        for _ in 0..live {
-            let Ok(Acquired::Granted(_)) = core.acquire(now, Acquire::no_wait()) else {
-                panic!("expected a grant")
-            };
-            while core.poll_action().is_some() {}
-        }
-        (core, now)
-    }
-
     #[divan::bench(args = [10, 10_000])]
     fn checker_pass(bencher: Bencher<'_, '_>, live: usize) {
-        let (mut core, now) = core_with_leases(live);
+        let (mut core, now) = core_with_leases(10_000, 1, live);
         bencher.bench_local(|| {
             core.notify_scale_changed(now);
             core.handle_timeout(now, || black_box(0));
@@ -118,7 +90,7 @@ mod s7 {
 
     #[divan::bench(args = [10, 10_000])]
     fn poll_timeout(bencher: Bencher<'_, '_>, live: usize) {
-        let (core, _) = core_with_leases(live);
+        let (core, _) = core_with_leases(10_000, 1, live);
         bencher.bench_local(|| black_box(black_box(&core).poll_timeout()));
     }
 }

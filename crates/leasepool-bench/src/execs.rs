@@ -1,73 +1,14 @@
-//! The peers' executors and the async runtimes the scenarios run on.
-//!
-//! * [`LitePool`]: N dedicated std threads fed by one crossbeam channel,
-//!   results through a `oneshot`. Eight of them are the *raw floor*; four of
-//!   two threads each, handed out by a `deadpool::unmanaged::Pool`, are the
-//!   *emulated lease*.
-//! * [`Exec`]: spawn / block_on / sleep for tokio (2 workers), async-std and
-//!   smol, so the leasepool side of S2 and S4 is written once.
+//! The async runtimes the scenarios run on: [`Exec`] is spawn / block_on /
+//! sleep for tokio (2 workers), async-std and smol, so the leasepool side of
+//! S2 and S4 is written once. The peers' executor, `LitePool`, is in the
+//! library (`src/lib.rs`).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::thread::JoinHandle;
 use std::time::Duration;
-
-type Task = Box<dyn FnOnce() + Send>;
 
 /// A boxed, sendable future.
 pub(crate) type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// A minimal thread pool: `threads` std threads pulling boxed jobs from one
-/// crossbeam channel. Dropping it closes the channel and joins the threads.
-pub(crate) struct LitePool {
-    tx: Option<crossbeam_channel::Sender<Task>>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl LitePool {
-    pub(crate) fn new(threads: usize, name: &str) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded::<Task>();
-        let threads = (0..threads)
-            .map(|i| {
-                let rx = rx.clone();
-                std::thread::Builder::new()
-                    .name(format!("{name}-{i}"))
-                    .spawn(move || {
-                        while let Ok(job) = rx.recv() {
-                            job();
-                        }
-                    })
-                    .expect("spawn a peer worker thread")
-            })
-            .collect();
-        LitePool { tx: Some(tx), threads }
-    }
-
-    /// Queues `f`; its result comes back through the returned receiver.
-    pub(crate) fn submit<T, F>(&self, f: F) -> oneshot::AsyncReceiver<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let (tx, rx) = oneshot::async_channel();
-        let job: Task = Box::new(move || {
-            let _ = tx.send(f());
-        });
-        if let Some(sender) = &self.tx {
-            let _ = sender.send(job);
-        }
-        rx
-    }
-}
-
-impl Drop for LitePool {
-    fn drop(&mut self) {
-        drop(self.tx.take());
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
 
 /// Spawn, block on and sleep, for one async runtime.
 pub(crate) trait Exec {
@@ -84,13 +25,7 @@ pub(crate) struct Tokio(pub(crate) tokio::runtime::Runtime);
 
 impl Tokio {
     pub(crate) fn new() -> Self {
-        Tokio(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("build a tokio runtime"),
-        )
+        Tokio(leasepool_bench::tokio_runtime())
     }
 }
 

@@ -25,7 +25,9 @@
 //!
 //! S8 and S9 run in the sibling binary `leasepool-bench-mem`, whose counting
 //! allocator must not slow the timed scenarios down; build both with
-//! `cargo build --release -p leasepool-bench --bins`.
+//! `cargo build --release -p leasepool-bench --bins`. The setup both binaries
+//! and `benches/nanos.rs` share (runtime, manager, core, the peers'
+//! `LitePool`) is this package's library, `src/lib.rs`.
 
 mod execs;
 mod harness;

@@ -7,18 +7,18 @@
 //! leasepool is 4 pools x 2 workers with `min_pools = 4`.
 
 use std::collections::VecDeque;
-use std::future::Future;
+use std::future::{Future, ready};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use leasepool::Runtime;
-use leasepool::core::{Acquire, Acquired, Config, Core};
 use leasepool::driver::{LeasedExecutorManager, WorkGrinder};
+use leasepool_bench::{LitePool, core_with_leases, deadpool_executors, manager};
 use tokio::sync::Semaphore;
 
-use crate::execs::{AsyncStd, Exec, LitePool, Smol, Tokio};
+use crate::execs::{AsyncStd, Exec, Smol, Tokio};
 use crate::harness::{Better, Budget, Impl, Samples, Watchdog, calibrate_async, calibrate_sync, interleave};
 use crate::python::Python;
 use crate::report::{Comparison, Group, Report, Target};
@@ -37,19 +37,6 @@ const S3_WINDOW: usize = 256;
 // ---------------------------------------------------------------------------
 // Shared pieces
 // ---------------------------------------------------------------------------
-
-/// leasepool as the scenarios use it: 4 pools x 2 workers, all pre-created.
-async fn manager_4x2<R: Runtime + Default>() -> LeasedExecutorManager<R> {
-    let m = LeasedExecutorManager::<R>::builder()
-        .max_pools(4)
-        .min_pools(4)
-        .workers_per_pool(2)
-        .name_prefix("bench")
-        .build()
-        .expect("valid manager config");
-    m.start().await.expect("manager starts");
-    m
-}
 
 /// Stop flag and deadline shared by the tasks of one throughput run.
 pub(crate) struct Ctl {
@@ -91,11 +78,6 @@ where
     total as f64 / elapsed.as_secs_f64()
 }
 
-/// A deadpool of 4 executors of 2 threads each: the "emulated lease".
-fn deadpool_executors() -> deadpool::unmanaged::Pool<LitePool> {
-    deadpool::unmanaged::Pool::from((0..4).map(|i| LitePool::new(2, &format!("dp{i}"))).collect::<Vec<_>>())
-}
-
 /// One tiny job.
 fn tiny(i: usize) -> usize {
     black_box(i) + 1
@@ -124,7 +106,7 @@ fn s1_leasepool(b: &Budget, wait: bool) -> f64 {
     let rt = Tokio::new();
     let budget = b.ns_sample;
     rt.block_on(async {
-        let m = manager_4x2::<TokioRt>().await;
+        let m = manager::<TokioRt>(4, 2).await;
         let m2 = m.clone();
         let ns = rt
             .spawn(calibrate_async(budget, move |n| {
@@ -242,7 +224,7 @@ const S2_PY: &str = "python leasepool 0.1.3";
 
 fn s2_leasepool<R: Runtime + Default, E: Exec>(exec: &E, b: &Budget) -> f64 {
     exec.block_on(async {
-        let m = manager_4x2::<R>().await;
+        let m = manager::<R>(4, 2).await;
         let v = throughput(exec, TASKS, b.run, false, |i, ctl| {
             let m = m.clone();
             async move {
@@ -285,7 +267,7 @@ fn s2_spawn_blocking(b: &Budget, sem: Option<usize>) -> f64 {
 
 fn s2_deadpool(b: &Budget) -> f64 {
     let rt = Tokio::new();
-    let pool = deadpool_executors();
+    let pool = deadpool_executors(4, 2, "dp");
     let v = rt.block_on(throughput(&rt, TASKS, b.run, false, |i, ctl| {
         let pool = pool.clone();
         async move {
@@ -403,11 +385,14 @@ const S3_RAW: &str = "raw floor (8 threads + oneshot)";
 const S3_SB: &str = "tokio spawn_blocking, pipelined";
 const S3_DP: &str = "deadpool emulated lease, 4 held";
 
-/// Runs 4 producer tasks, each pushing `jobs` jobs with `S3_WINDOW` in
-/// flight through `submit(i)`; returns jobs/s.
-async fn pipelined<E, S, Fut, T>(exec: &E, jobs: usize, make: impl Fn() -> S) -> f64
+/// Runs 4 producer tasks, each getting its `submit(i)` from `setup()`
+/// (awaited in the task: S3's lease holders acquire there) and pushing
+/// `jobs` jobs with `S3_WINDOW` in flight through it; returns jobs/s, the
+/// setup included.
+async fn pipelined<E, Setup, S, Fut, T>(exec: &E, jobs: usize, setup: impl Fn() -> Setup) -> f64
 where
     E: Exec,
+    Setup: Future<Output = S> + Send + 'static,
     S: FnMut(usize) -> Fut + Send + 'static,
     Fut: Future<Output = T> + Send + 'static,
     T: Send + 'static,
@@ -415,8 +400,9 @@ where
     let t0 = Instant::now();
     let handles: Vec<_> = (0..4)
         .map(|_| {
-            let mut submit = make();
+            let setup = setup();
             exec.spawn(async move {
+                let mut submit = setup.await;
                 let mut in_flight = VecDeque::with_capacity(S3_WINDOW);
                 for i in 0..jobs {
                     if in_flight.len() == S3_WINDOW {
@@ -438,33 +424,19 @@ where
 
 fn s3_leasepool(b: &Budget) -> f64 {
     let rt = Tokio::new();
-    let jobs = b.s3_jobs;
     rt.block_on(async {
-        let m = manager_4x2::<TokioRt>().await;
-        let t0 = Instant::now();
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                let m = m.clone();
-                rt.spawn(async move {
-                    let lease = m.acquire().await.expect("acquire");
-                    let mut in_flight = VecDeque::with_capacity(S3_WINDOW);
-                    for i in 0..jobs {
-                        if in_flight.len() == S3_WINDOW {
-                            let h: leasepool::JobHandle<usize> = in_flight.pop_front().expect("non-empty");
-                            black_box(h.await.expect("job"));
-                        }
-                        in_flight.push_back(lease.submit(move || tiny(i)).expect("submit"));
-                    }
-                    for h in in_flight {
-                        black_box(h.await.expect("job"));
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await;
-        }
-        let v = (4 * jobs) as f64 / t0.elapsed().as_secs_f64();
+        let m = manager::<TokioRt>(4, 2).await;
+        let v = pipelined(&rt, b.s3_jobs, || {
+            let m = m.clone();
+            async move {
+                let lease = m.acquire().await.expect("acquire");
+                move |i| {
+                    let job = lease.submit(move || tiny(i)).expect("submit");
+                    async move { job.await.expect("job") }
+                }
+            }
+        })
+        .await;
         m.stop().await;
         v
     })
@@ -475,7 +447,7 @@ fn s3_raw(b: &Budget) -> f64 {
     let pool = Arc::new(LitePool::new(8, "raw"));
     let v = rt.block_on(pipelined(&rt, b.s3_jobs, || {
         let pool = Arc::clone(&pool);
-        move |i| pool.submit(move || tiny(i))
+        ready(move |i| pool.submit(move || tiny(i)))
     }));
     drop(rt);
     v
@@ -483,39 +455,22 @@ fn s3_raw(b: &Budget) -> f64 {
 
 fn s3_spawn_blocking(b: &Budget) -> f64 {
     let rt = Tokio::new();
-    rt.block_on(pipelined(&rt, b.s3_jobs, || |i| tokio::task::spawn_blocking(move || tiny(i))))
+    rt.block_on(pipelined(&rt, b.s3_jobs, || ready(|i| tokio::task::spawn_blocking(move || tiny(i)))))
 }
 
 fn s3_deadpool(b: &Budget) -> f64 {
     let rt = Tokio::new();
-    let pool = deadpool_executors();
-    let jobs = b.s3_jobs;
-    let v = rt.block_on(async {
-        let t0 = Instant::now();
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                let pool = pool.clone();
-                rt.spawn(async move {
-                    let executor = pool.get().await.expect("open");
-                    let mut in_flight = VecDeque::with_capacity(S3_WINDOW);
-                    for i in 0..jobs {
-                        if in_flight.len() == S3_WINDOW {
-                            let h: oneshot::AsyncReceiver<usize> = in_flight.pop_front().expect("non-empty");
-                            black_box(h.await.expect("job"));
-                        }
-                        in_flight.push_back(executor.submit(move || tiny(i)));
-                    }
-                    for h in in_flight {
-                        black_box(h.await.expect("job"));
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await;
+    let pool = deadpool_executors(4, 2, "dp");
+    let v = rt.block_on(pipelined(&rt, b.s3_jobs, || {
+        let pool = pool.clone();
+        async move {
+            let executor = pool.get().await.expect("open");
+            move |i| {
+                let job = executor.submit(move || tiny(i));
+                async move { job.await.expect("job") }
+            }
         }
-        (4 * jobs) as f64 / t0.elapsed().as_secs_f64()
-    });
+    }));
     drop(rt);
     drop(pool);
     v
@@ -588,7 +543,7 @@ async fn grinder<R: Runtime + Default>(
 
 fn s4_leasepool<R: Runtime + Default, E: Exec>(exec: &E, b: &Budget, window: usize) -> f64 {
     exec.block_on(async {
-        let m = manager_4x2::<R>().await;
+        let m = manager::<R>(4, 2).await;
         let g = grinder(&m, 256, 4).await;
         let v = windowed(exec, b, window, || {
             let g = g.clone();
@@ -732,14 +687,7 @@ fn to_utilisation(busy_ns_per_sec: f64) -> f64 {
 fn s5_lease(b: &Budget, pools: usize, per_lease: usize) -> f64 {
     let rt = Tokio::new();
     let v = rt.block_on(async {
-        let m = LeasedExecutorManager::<TokioRt>::builder()
-            .max_pools(pools)
-            .min_pools(pools)
-            .workers_per_pool(8 / pools)
-            .name_prefix("bench")
-            .build()
-            .expect("valid manager config");
-        m.start().await.expect("manager starts");
+        let m = manager::<TokioRt>(pools, 8 / pools).await;
         let v = throughput(&rt, TASKS, b.s5_run, true, |_, ctl| {
             let m = m.clone();
             async move {
@@ -772,7 +720,7 @@ fn s5_lease(b: &Budget, pools: usize, per_lease: usize) -> f64 {
 fn s5_grinder(b: &Budget) -> f64 {
     let rt = Tokio::new();
     let v = rt.block_on(async {
-        let m = manager_4x2::<TokioRt>().await;
+        let m = manager::<TokioRt>(4, 2).await;
         let g = grinder(&m, 32, 4).await;
         let v = throughput(&rt, TASKS, b.s5_run, true, |_, ctl| {
             let g = g.clone();
@@ -948,13 +896,7 @@ async fn s6_churn<H>(
 fn s6_leasepool(n: usize, dur: Duration) -> f64 {
     let rt = Tokio::new();
     rt.block_on(async {
-        let m = LeasedExecutorManager::<TokioRt>::builder()
-            .max_pools(1)
-            .min_pools(1)
-            .workers_per_pool(1)
-            .build()
-            .expect("valid config");
-        m.start().await.expect("start");
+        let m = manager::<TokioRt>(1, 1).await;
         let (m1, m2) = (m.clone(), m.clone());
         let v = s6_churn(
             &rt,
@@ -1092,24 +1034,8 @@ pub(crate) fn s6(b: &Budget, dog: &Watchdog, reps: usize, report: &mut Report) {
 // S7: the sans-IO core
 // ---------------------------------------------------------------------------
 
-fn core_with_leases(live: usize) -> (Core, Instant) {
-    let now = Instant::now();
-    let config = Config::builder().max_pools(10_000).min_pools(1).build().expect("valid config");
-    let mut core = Core::new(config);
-    core.start(now, 0);
-    while core.poll_action().is_some() {}
-    for _ in 0..live {
-        match core.acquire(now, Acquire::no_wait()) {
-            Ok(Acquired::Granted(g)) => drop(black_box(g)),
-            other => panic!("expected a grant, got {other:?}"),
-        }
-        while core.poll_action().is_some() {}
-    }
-    (core, now)
-}
-
 fn s7_pass(b: &Budget, live: usize) -> f64 {
-    let (mut core, now) = core_with_leases(live);
+    let (mut core, now) = core_with_leases(10_000, 1, live);
     calibrate_sync(b.ns_sample, |n| {
         let t = Instant::now();
         for _ in 0..n {
@@ -1124,7 +1050,7 @@ fn s7_pass(b: &Budget, live: usize) -> f64 {
 }
 
 fn s7_poll_timeout(b: &Budget, live: usize) -> f64 {
-    let (core, _) = core_with_leases(live);
+    let (core, _) = core_with_leases(10_000, 1, live);
     calibrate_sync(b.ns_sample, |n| {
         let t = Instant::now();
         for _ in 0..n {

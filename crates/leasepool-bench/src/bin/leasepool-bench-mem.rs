@@ -24,11 +24,11 @@
 
 use std::future::IntoFuture;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use allocation_counter::{AllocationInfo, measure};
-use leasepool::core::{Acquire, Acquired, Config, Core};
-use leasepool::tokio::LeasedExecutorManager;
+use leasepool::tokio::{LeasedExecutorManager, TokioRuntime};
+use leasepool_bench::{core_with_leases, deadpool_executors, take_leases, tokio_runtime};
 
 const WARM_UP: usize = 1_000;
 const CYCLES: usize = 10_000;
@@ -64,19 +64,9 @@ fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
 }
 
-fn multi_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
-}
-
+/// [`leasepool_bench::manager`] on tokio.
 async fn manager(pools: usize, workers: usize) -> LeasedExecutorManager {
-    let m = LeasedExecutorManager::builder()
-        .max_pools(pools)
-        .min_pools(pools)
-        .workers_per_pool(workers)
-        .build()
-        .expect("valid config");
-    m.start().await.expect("start");
-    m
+    leasepool_bench::manager::<TokioRuntime>(pools, workers).await
 }
 
 /// Warm up, then count allocations of `CYCLES` cycles of `cycle`, all in
@@ -136,7 +126,7 @@ fn s8(which: &str) {
             rt.block_on(m.stop());
         }
         "s8-try-acquire-multi-thread" => {
-            let rt = multi_thread();
+            let rt = tokio_runtime();
             let m = rt.block_on(manager(4, 2));
             let info = per_cycle(&rt, || {
                 let m = m.clone();
@@ -196,7 +186,7 @@ fn s8(which: &str) {
 }
 
 fn s9_idle_leasepool() {
-    let rt = multi_thread();
+    let rt = tokio_runtime();
     rt.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
     let before = rss_kib();
     let mut m = None;
@@ -218,29 +208,10 @@ fn s9_idle_leasepool() {
 }
 
 fn s9_idle_peer_threads() {
-    let rt = multi_thread();
+    let rt = tokio_runtime();
     rt.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
     let before = rss_kib();
-    let mut senders = Vec::new();
-    let mut threads = Vec::new();
-    for p in 0..4 {
-        let (tx, rx) = crossbeam_channel::unbounded::<Box<dyn FnOnce() + Send>>();
-        for i in 0..4 {
-            let rx = rx.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("peer-{p}-{i}"))
-                    .spawn(move || {
-                        while let Ok(job) = rx.recv() {
-                            job();
-                        }
-                    })
-                    .expect("spawn"),
-            );
-        }
-        senders.push(tx);
-    }
-    let pool = deadpool::unmanaged::Pool::from(senders);
+    let pool = deadpool_executors(4, 4, "peer-");
     std::thread::sleep(Duration::from_millis(200));
     let after = rss_kib();
     emit(
@@ -249,28 +220,13 @@ fn s9_idle_peer_threads() {
         "KiB",
         "VmRSS delta, deadpool of 4 x 4 channel-fed threads, idle",
     );
-    drop(pool);
-    for t in threads {
-        let _ = t.join();
-    }
+    drop(pool); // joins the threads
 }
 
 fn s9_lease_core() {
     const N: usize = 10_000;
-    let now = Instant::now();
-    let config = Config::builder().max_pools(N).min_pools(N).build().expect("valid config");
-    let mut core = Core::new(config);
-    core.start(now, 0);
-    while core.poll_action().is_some() {}
-    let info = measure(|| {
-        for _ in 0..N {
-            match core.acquire(now, Acquire::no_wait()) {
-                Ok(Acquired::Granted(g)) => drop(black_box(g)),
-                other => panic!("expected a grant, got {other:?}"),
-            }
-            while core.poll_action().is_some() {}
-        }
-    });
+    let (mut core, now) = core_with_leases(N, N, 0);
+    let info = measure(|| take_leases(&mut core, now, N));
     emit(
         "s9-lease-core",
         info.bytes_current as f64 / N as f64,

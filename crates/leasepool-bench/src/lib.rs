@@ -1,0 +1,138 @@
+//! The pieces `leasepool-bench`, `leasepool-bench-mem` and `benches/nanos.rs`
+//! share: the runtime, the leasepool manager and core as the scenarios set
+//! them up, and the peers' minimal thread pool.
+//!
+//! * [`tokio_runtime`]: the multi-threaded tokio runtime with 2 workers.
+//! * [`manager`]: a started leasepool manager whose pools all exist.
+//! * [`core_with_leases`] and [`take_leases`]: a started `leasepool-core`
+//!   with live leases, for S7 and S9.
+//! * [`LitePool`]: N dedicated std threads fed by one crossbeam channel,
+//!   results through a `oneshot`. Eight of them are the *raw floor*; a few of
+//!   them handed out by a `deadpool::unmanaged::Pool` ([`deadpool_executors`])
+//!   are the *emulated lease*.
+
+use std::hint::black_box;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use leasepool::Runtime;
+use leasepool::core::{Acquire, Acquired, Config, Core};
+use leasepool::driver::LeasedExecutorManager;
+
+/// A fresh multi-threaded tokio runtime with 2 worker threads, timers and IO
+/// enabled.
+pub fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("build a tokio runtime")
+}
+
+/// A started leasepool manager of `pools` pools x `workers` workers, all
+/// pools created up front (`min_pools = max_pools`); worker threads are
+/// named `bench-{pool}-{worker}`.
+pub async fn manager<R: Runtime + Default>(pools: usize, workers: usize) -> LeasedExecutorManager<R> {
+    let m = LeasedExecutorManager::<R>::builder()
+        .max_pools(pools)
+        .min_pools(pools)
+        .workers_per_pool(workers)
+        .name_prefix("bench")
+        .build()
+        .expect("valid manager config");
+    m.start().await.expect("manager starts");
+    m
+}
+
+/// A started `leasepool-core` of `max_pools` / `min_pools`, its start-up
+/// actions drained, holding `live` leases taken by [`take_leases`]; returns
+/// it with the instant it runs at.
+pub fn core_with_leases(max_pools: usize, min_pools: usize, live: usize) -> (Core, Instant) {
+    let now = Instant::now();
+    let config = Config::builder().max_pools(max_pools).min_pools(min_pools).build().expect("valid config");
+    let mut core = Core::new(config);
+    core.start(now, 0);
+    while core.poll_action().is_some() {}
+    take_leases(&mut core, now, live);
+    (core, now)
+}
+
+/// Takes `n` leases on `core` at `now` without waiting, draining the
+/// actions after each. The leases stay live (a `Grant` is plain data:
+/// dropping it does not release its lease).
+///
+/// # Panics
+///
+/// If an acquire is not granted at once.
+pub fn take_leases(core: &mut Core, now: Instant, n: usize) {
+    for _ in 0..n {
+        match core.acquire(now, Acquire::no_wait()) {
+            Ok(Acquired::Granted(g)) => drop(black_box(g)),
+            other => panic!("expected a grant, got {other:?}"),
+        }
+        while core.poll_action().is_some() {}
+    }
+}
+
+type Task = Box<dyn FnOnce() + Send>;
+
+/// A minimal thread pool: `threads` std threads pulling boxed jobs from one
+/// crossbeam channel. Dropping it closes the channel and joins the threads.
+pub struct LitePool {
+    tx: Option<crossbeam_channel::Sender<Task>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl LitePool {
+    /// Starts `threads` threads named `{name}-{i}`.
+    pub fn new(threads: usize, name: &str) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded::<Task>();
+        let threads = (0..threads)
+            .map(|i| {
+                let rx = rx.clone();
+                std::thread::Builder::new()
+                    .name(format!("{name}-{i}"))
+                    .spawn(move || {
+                        while let Ok(job) = rx.recv() {
+                            job();
+                        }
+                    })
+                    .expect("spawn a peer worker thread")
+            })
+            .collect();
+        LitePool { tx: Some(tx), threads }
+    }
+
+    /// Queues `f`; its result comes back through the returned receiver.
+    pub fn submit<T, F>(&self, f: F) -> oneshot::AsyncReceiver<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::async_channel();
+        let job: Task = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        if let Some(sender) = &self.tx {
+            let _ = sender.send(job);
+        }
+        rx
+    }
+}
+
+impl Drop for LitePool {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A deadpool of `pools` [`LitePool`]s of `threads` threads each, the
+/// threads named `{name}{pool}-{thread}`: the "emulated lease".
+pub fn deadpool_executors(pools: usize, threads: usize, name: &str) -> deadpool::unmanaged::Pool<LitePool> {
+    deadpool::unmanaged::Pool::from(
+        (0..pools).map(|i| LitePool::new(threads, &format!("{name}{i}"))).collect::<Vec<_>>(),
+    )
+}
