@@ -14,7 +14,8 @@
 //! 1. **Inputs** are method calls on [`Core`], each carrying `now`:
 //!    [`start`](Core::start), [`stop`](Core::stop),
 //!    [`acquire`](Core::acquire), [`cancel_waiter`](Core::cancel_waiter),
-//!    [`release`](Core::release), [`job_submitted`](Core::job_submitted),
+//!    [`release`](Core::release) (or [`release_busy`](Core::release_busy)),
+//!    [`job_submitted`](Core::job_submitted),
 //!    [`job_finished`](Core::job_finished), [`pool_broken`](Core::pool_broken),
 //!    [`pool_create_failed`](Core::pool_create_failed),
 //!    [`notify_scale_changed`](Core::notify_scale_changed) and
