@@ -99,6 +99,7 @@ const S1_TRY: &str = "leasepool try_acquire+drop";
 const S1_ACQ: &str = "leasepool acquire+drop";
 const S1_SEM: &str = "tokio Semaphore acquire_owned+drop";
 const S1_DP: &str = "deadpool unmanaged get+drop";
+const S1_FLOOR: &str = "floor: 2 clock reads + 2 lock/unlock";
 const S1_PY_TRY: &str = "python leasepool 0.1.3 acquire(wait=False)+release";
 const S1_PY_ACQ: &str = "python leasepool 0.1.3 acquire()+release";
 
@@ -141,6 +142,28 @@ fn s1_semaphore(b: &Budget) -> f64 {
     })))
 }
 
+/// What any acquire + release that keeps DESIGN's timing rules pays at
+/// least: a grant stamps `leased_at` and a release checks hard expiry, each
+/// with one clock read, and each updates state shared with other tasks under
+/// a lock. No bookkeeping at all: the row bounds S1 from below.
+fn s1_floor(b: &Budget) -> f64 {
+    let rt = Tokio::new();
+    let state = Arc::new(std::sync::Mutex::new(Instant::now()));
+    rt.block_on(rt.spawn(calibrate_async(b.ns_sample, move |n| {
+        let state = Arc::clone(&state);
+        async move {
+            let t = Instant::now();
+            for _ in 0..n {
+                let leased_at = Instant::now();
+                *black_box(&state).lock().expect("not poisoned") = leased_at;
+                let now = Instant::now();
+                black_box(now < *black_box(&state).lock().expect("not poisoned"));
+            }
+            t.elapsed()
+        }
+    })))
+}
+
 fn s1_deadpool(b: &Budget) -> f64 {
     let rt = Tokio::new();
     let pool = deadpool::unmanaged::Pool::from(vec![0u64; 4]);
@@ -163,15 +186,22 @@ pub(crate) fn s1(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &
         Impl::new(S1_ACQ, || s1_leasepool(b, true)),
         Impl::new(S1_SEM, || s1_semaphore(b)),
         Impl::new(S1_DP, || s1_deadpool(b)),
+        Impl::new(S1_FLOOR, || s1_floor(b)),
         Impl::fallible(S1_PY_TRY, || py.run("s1-nowait", py_secs, &[])),
         Impl::fallible(S1_PY_ACQ, || py.run("s1-wait", py_secs, &[])),
     ];
     let samples = interleave("S1", reps, impls, dog);
-    let mut notes = vec!["one task on a 2-worker tokio runtime, no work; lower is better".to_owned()];
+    let mut notes = vec![
+        "one task on a 2-worker tokio runtime, no work; lower is better".to_owned(),
+        format!(
+            "{S1_FLOOR}: the least an acquire + release pays that stamps the grant and checks expiry at release"
+        ),
+    ];
     if !py.available() {
         notes.push(format!("python skipped: {}", py.reason()));
     }
-    let peers = |python: &str| vec![S1_SEM.to_owned(), S1_DP.to_owned(), python.to_owned()];
+    let peers =
+        |python: &str| vec![S1_SEM.to_owned(), S1_DP.to_owned(), S1_FLOOR.to_owned(), python.to_owned()];
     for (lp, key) in [(S1_TRY, "S1 try_acquire+drop"), (S1_ACQ, "S1 acquire+drop")] {
         let v = med(&samples, lp);
         report.targets.push(Target::at_most(key, "ns/op", v, 100.0));
@@ -220,6 +250,7 @@ const S2_SEM_SB: &str = "tokio Semaphore(8)+spawn_blocking";
 const S2_DP: &str = "deadpool emulated lease (4 x 2 threads)";
 const S2_UNBLOCK: &str = "blocking::unblock";
 const S2_RAW: &str = "raw floor (8 threads + oneshot)";
+const S2_RAW4: &str = "raw floor, 4 in flight (4 x 2 threads + oneshot)";
 const S2_PY: &str = "python leasepool 0.1.3";
 
 fn s2_leasepool<R: Runtime + Default, E: Exec>(exec: &E, b: &Budget) -> f64 {
@@ -316,6 +347,28 @@ fn s2_raw(b: &Budget) -> f64 {
     v
 }
 
+/// S2's concurrency without leases: a lease per job on 4 pools admits 4
+/// jobs in flight, so 4 tasks each keep one job in flight on a 2-thread
+/// pool of their own. What is left of S2's time is the executors' hand-off.
+fn s2_raw4(b: &Budget) -> f64 {
+    let rt = Tokio::new();
+    let pools: Arc<Vec<LitePool>> = Arc::new((0..4).map(|i| LitePool::new(2, &format!("raw{i}"))).collect());
+    let v = rt.block_on(throughput(&rt, 4, b.run, false, |i, ctl| {
+        let pools = Arc::clone(&pools);
+        async move {
+            let pool = &pools[i];
+            let mut n = 0;
+            while !ctl.stopped() {
+                black_box(pool.submit(move || tiny(i)).await.expect("job"));
+                n += 1;
+            }
+            n
+        }
+    }));
+    drop(rt);
+    v
+}
+
 pub(crate) fn s2(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &mut Report) {
     let secs = b.run.as_secs_f64();
     let impls = vec![
@@ -325,6 +378,7 @@ pub(crate) fn s2(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &
         Impl::new(S2_DP, || s2_deadpool(b)),
         Impl::new(S2_UNBLOCK, || s2_unblock(b)),
         Impl::new(S2_RAW, || s2_raw(b)),
+        Impl::new(S2_RAW4, || s2_raw4(b)),
         Impl::fallible(S2_PY, || py.run("s2", secs, &[])),
         Impl::new(S2_LP_ASYNC_STD, || s2_leasepool::<AsyncStdRt, _>(&AsyncStd, b)),
         Impl::new(S2_LP_SMOL, || s2_leasepool::<SmolRt, _>(&Smol, b)),
@@ -349,12 +403,18 @@ pub(crate) fn s2(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &
     {
         report.targets.push(Target::at_least(key, "jobs/s", med(&samples, name), 500_000.0));
     }
-    let peers: Vec<String> =
-        [S2_SB, S2_SEM_SB, S2_DP, S2_UNBLOCK, S2_RAW, S2_PY].iter().map(|s| (*s).to_owned()).collect();
+    let peers: Vec<String> = [S2_SB, S2_SEM_SB, S2_DP, S2_UNBLOCK, S2_RAW, S2_RAW4, S2_PY]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     let mut notes = vec![
         "64 tasks, each: acquire a lease, run x + 1 on it, release; peers do the same hand-off their way"
             .into(),
         "async-std and smol rows: leasepool only (the peers are tokio-only), 2 executor threads each".into(),
+        format!(
+            "\"{S2_RAW4}\": 4 tasks, each with one job in flight on a pool of its own and no lease, \
+             the concurrency a lease per job on 4 pools allows"
+        ),
     ];
     if !py.available() {
         notes.push(format!("python skipped: {}", py.reason()));
