@@ -11,7 +11,7 @@ use leasepool_core::{Acquire, Acquired, Wait, WaiterId};
 use crate::error::Error;
 use crate::lease::Lease;
 use crate::runtime::Runtime;
-use crate::shared::{Claim, Outcome, Shared, WaiterSlot};
+use crate::shared::{Claim, Shared, WaiterSlot};
 
 /// An acquire request. Set options, then `.await` it (or call
 /// [`AcquireBuilder::blocking`] from a plain thread).
@@ -111,14 +111,16 @@ impl<R: Runtime> IntoFuture for AcquireBuilder<R> {
     type IntoFuture = Acquiring<R>;
 
     fn into_future(self) -> Acquiring<R> {
-        Acquiring { shared: self.shared, timeout: self.timeout, step: Step::Start(self.request) }
+        Acquiring { timeout: self.timeout, step: Step::Start(self.shared, self.request) }
     }
 }
 
-enum Step {
-    Start(Acquire),
+/// Where an acquire is. The handle on the manager moves into the lease at
+/// the end, so a grant clones nothing.
+enum Step<R: Runtime> {
+    Start(Arc<Shared<R>>, Acquire),
     /// Waiting, with the owner label to put on the lease.
-    Queued(WaiterId, Option<Arc<str>>),
+    Queued(Arc<Shared<R>>, WaiterId, Option<Arc<str>>),
     Done,
 }
 
@@ -126,9 +128,8 @@ enum Step {
 /// the queue; dropped after a grant it hands the lease to the next waiter.
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquiring<R: Runtime> {
-    shared: Arc<Shared<R>>,
     timeout: Option<Duration>,
-    step: Step,
+    step: Step<R>,
 }
 
 impl<R: Runtime> std::fmt::Debug for Acquiring<R> {
@@ -137,80 +138,41 @@ impl<R: Runtime> std::fmt::Debug for Acquiring<R> {
     }
 }
 
-impl<R: Runtime> Acquiring<R> {
-    fn finish(&self, outcome: Outcome, owner: Option<Arc<str>>) -> Result<Lease<R>, Error> {
-        let claim = outcome.map_err(|e| Error::from_acquire(e, self.timeout))?;
-        Ok(Lease::new(Arc::clone(&self.shared), claim, owner))
-    }
-}
-
 impl<R: Runtime> Future for Acquiring<R> {
     type Output = Result<Lease<R>, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        let timeout = this.timeout;
         match std::mem::replace(&mut this.step, Step::Done) {
-            Step::Start(mut request) => {
-                let owner = request.owner.clone();
-                let timeout = this.timeout;
-                let started =
-                    this.shared.with_then(
-                        this.shared.runtime.now(),
-                        |st, now| {
-                            if request.wait != Wait::No {
-                                request.wait = match timeout.and_then(|t| now.checked_add(t)) {
-                                    Some(deadline) => Wait::Until(deadline),
-                                    None => Wait::Forever,
-                                };
-                            }
-                            let acquired = st.core.acquire(now, request);
-                            if let Ok(Acquired::Queued(waiter)) = acquired {
-                                st.waiters
-                                    .insert(waiter, WaiterSlot { waker: cx.waker().clone(), outcome: None });
-                            }
-                            acquired
-                        },
-                        // After the drain, under the same lock: a pool the drain
-                        // created is in place and cannot have been retired yet.
-                        // It is missing only if its threads failed to start.
-                        |st, acquired| match acquired.map_err(|e| Error::from_acquire(e, timeout))? {
-                            Acquired::Granted(grant) => match st.pools.get(&grant.pool) {
-                                Some(pool) => Ok(Ok(Claim::new(grant, pool))),
-                                None => Err(Error::Spawn(st.take_spawn_error().unwrap_or_else(|| {
-                                    Arc::new(std::io::Error::other("pool creation failed"))
-                                }))),
-                            },
-                            Acquired::Queued(waiter) => Ok(Err(waiter)),
-                        },
-                    );
-                match started {
-                    Ok(Ok(claim)) => {
-                        let grant = &claim.grant;
-                        tracing::debug!(lease = %grant.lease, owner = owner.as_deref(), pool = %grant.pool, "lease granted");
-                        Poll::Ready(Ok(Lease::new(Arc::clone(&this.shared), claim, owner)))
-                    }
-                    Ok(Err(waiter)) => {
-                        this.step = Step::Queued(waiter, owner);
-                        Poll::Pending
-                    }
-                    Err(e) => Poll::Ready(Err(e)),
+            Step::Start(shared, request) => match start(&shared, request, timeout, cx) {
+                Ok(Ok((claim, owner))) => {
+                    let grant = &claim.grant;
+                    tracing::debug!(lease = %grant.lease, owner = owner.as_deref(), pool = %grant.pool, "lease granted");
+                    Poll::Ready(Ok(Lease::new(shared, claim, owner)))
                 }
-            }
-            Step::Queued(waiter, owner) => {
-                let mut st = this.shared.lock();
+                Ok(Err((waiter, owner))) => {
+                    this.step = Step::Queued(shared, waiter, owner);
+                    Poll::Pending
+                }
+                Err(e) => Poll::Ready(Err(e)),
+            },
+            Step::Queued(shared, waiter, owner) => {
+                let mut st = shared.lock();
                 let Some(slot) = st.waiters.get_mut(waiter) else {
                     return Poll::Ready(Err(Error::NotStarted));
                 };
                 if let Some(outcome) = slot.outcome.take() {
                     st.waiters.remove(waiter);
                     drop(st);
-                    return Poll::Ready(this.finish(outcome, owner));
+                    let claim = outcome.map_err(|e| Error::from_acquire(e, timeout))?;
+                    return Poll::Ready(Ok(Lease::new(shared, claim, owner)));
                 }
                 if !slot.waker.will_wake(cx.waker()) {
                     slot.waker = cx.waker().clone();
                 }
                 drop(st);
-                this.step = Step::Queued(waiter, owner);
+                this.step = Step::Queued(shared, waiter, owner);
                 Poll::Pending
             }
             Step::Done => panic!("Acquiring polled after completion"),
@@ -218,10 +180,53 @@ impl<R: Runtime> Future for Acquiring<R> {
     }
 }
 
+/// A granted pool or a place in the queue, with the owner label.
+type Started = Result<(Claim, Option<Arc<str>>), (WaiterId, Option<Arc<str>>)>;
+
+/// The first poll: asks the core, queueing `cx`'s waker if it must wait.
+fn start<R: Runtime>(
+    shared: &Shared<R>,
+    mut request: Acquire,
+    timeout: Option<Duration>,
+    cx: &Context<'_>,
+) -> Result<Started, Error> {
+    let owner = request.owner.clone();
+    shared.with_then(
+        shared.runtime.now(),
+        |st, now| {
+            if request.wait != Wait::No {
+                request.wait = match timeout.and_then(|t| now.checked_add(t)) {
+                    Some(deadline) => Wait::Until(deadline),
+                    None => Wait::Forever,
+                };
+            }
+            let acquired = st.core.acquire(now, request);
+            if let Ok(Acquired::Queued(waiter)) = acquired {
+                st.waiters.insert(waiter, WaiterSlot { waker: cx.waker().clone(), outcome: None });
+            }
+            acquired
+        },
+        // After the drain, under the same lock: a pool the drain created is
+        // in place and cannot have been retired yet. It is missing only if
+        // its threads failed to start.
+        |st, acquired| match acquired.map_err(|e| Error::from_acquire(e, timeout))? {
+            Acquired::Granted(grant) => match st.pools.get(&grant.pool) {
+                Some(pool) => Ok(Ok((Claim::new(grant, pool), owner))),
+                None => Err(Error::Spawn(
+                    st.take_spawn_error()
+                        .unwrap_or_else(|| Arc::new(std::io::Error::other("pool creation failed"))),
+                )),
+            },
+            Acquired::Queued(waiter) => Ok(Err((waiter, owner))),
+        },
+    )
+}
+
 impl<R: Runtime> Drop for Acquiring<R> {
     fn drop(&mut self) {
-        let Step::Queued(waiter, _) = self.step else { return };
-        self.shared.with(|st, now| match st.waiters.remove(waiter) {
+        let Step::Queued(shared, waiter, _) = &self.step else { return };
+        let waiter = *waiter;
+        shared.with(|st, now| match st.waiters.remove(waiter) {
             Some(WaiterSlot { outcome: Some(Ok(claim)), .. }) => {
                 // Granted but never taken: the next waiter gets the pool.
                 st.core.release(claim.grant.lease, now);
