@@ -18,8 +18,9 @@ use crate::shared::{Settings, Shared, SizeProvider};
 /// Cheap to clone (`Arc` inside), `Send + Sync`, usable from any task or
 /// thread. Build it with [`LeasedExecutorManager::builder`], then
 /// [`start`](Self::start) it; [`acquire`](Self::acquire) leases; call
-/// [`stop`](Self::stop) when done (dropping every handle also shuts the
-/// pools down).
+/// [`stop`](Self::stop) when done. Dropping every handle (the manager's
+/// clones and every lease) also shuts the pools down, once the jobs already
+/// queued through a released lease have run: they keep it alive until then.
 ///
 /// ```
 /// # async fn demo<R: leasepool_driver::Runtime + Default>() -> Result<(), leasepool_driver::Error> {

@@ -2,7 +2,8 @@
 //! acquires waiting and grinders holding work, `stop` returns without
 //! waiting for the running jobs, fails or cancels everything else, and once
 //! the running jobs end every worker thread is gone. Then 100 start/stop
-//! cycles with work in flight leak nothing.
+//! cycles with work in flight leak nothing, and dropping every handle
+//! drains, then shuts down.
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -322,7 +323,31 @@ async fn start_stop_cycles_leak_nothing<R: Runtime + Default>() {
     }
 }
 
+/// Dropping every handle without `stop` shuts the pools down, as the
+/// manager's docs say, but a released lease still drains first: a job
+/// queued behind a running one runs and returns its result (nothing is
+/// cancelled), and only then does every worker thread exit.
+async fn dropping_every_handle_drains_then_shuts_down<R: Runtime + Default>() {
+    let before = thread_baseline::<R>("stop::dropping_every_handle_drains_then_shuts_down").await;
+    let m = started(builder::<R>().max_pools(1).min_pools(1).workers_per_pool(1).name_prefix("fdrop")).await;
+    let gate = Gate::default();
+    let lease = m.acquire().await.expect("acquire");
+    let running = lease.submit(gate.job(1)).expect("submit the blocking job");
+    let queued = lease.submit(|| 2).expect("submit the queued job");
+    eventually::<R>("the first job runs", || gate.entered() == 1).await;
+    drop(lease);
+    drop(m);
+    gate.open();
+    assert_eq!(within::<R, _>("the running job ends", running).await.expect("running job"), 1);
+    assert_eq!(within::<R, _>("the queued job runs", queued).await.expect("queued job"), 2);
+    if let Some(before) = before {
+        let after = threads_back::<R>(&before, "fdrop").await;
+        println!("dropped handles: both jobs ran; OS threads {} before, {after} after", before.len());
+    }
+}
+
 faults! {
     stop_under_load,
     start_stop_cycles_leak_nothing,
+    dropping_every_handle_drains_then_shuts_down,
 }
