@@ -320,7 +320,7 @@ impl ConfigBuilder {
         self
     }
 
-    /// Checker period (default 120 s, > 0).
+    /// Checker period (default 120 s, > 0, at most 100 years).
     ///
     /// ```
     /// use std::time::Duration;
@@ -331,7 +331,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Lease duration when an acquire names none (default 300 s, > 0).
+    /// Lease duration when an acquire names none (default 300 s, > 0, at
+    /// most 100 years).
     ///
     /// ```
     /// use std::time::Duration;
@@ -342,7 +343,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Grace after soft expiry before revocation (default 15 s; zero means none).
+    /// Grace after soft expiry before revocation (default 15 s; zero means
+    /// none; at most 100 years).
     ///
     /// ```
     /// use std::time::Duration;

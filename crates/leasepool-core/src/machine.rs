@@ -373,8 +373,15 @@ impl Core {
     /// count is restored and waiters are served. Until the next check, a
     /// pool that breaks (or fails to be created) is not replaced again, so
     /// that pools whose initializer always fails are not created and
-    /// retired in a tight loop (acquires still create pools on demand).
+    /// retired in a tight loop (acquires still create pools on demand, and
+    /// a revocation or a release restores the count as usual).
     /// Returns whether the pool was known.
+    ///
+    /// Call it for a pool that broke after its [`Action::CreatePool`] was
+    /// performed; a failure while performing it is
+    /// [`Core::pool_create_failed`]. Either may come in the middle of a
+    /// drain: a [`Action::Grant`] of the pool still undrained becomes
+    /// [`Action::FailWaiter`] with [`AcquireError::PoolCreationFailed`].
     ///
     /// ```
     /// # use leasepool_core::{Config, Core, Acquire, Acquired};
@@ -393,8 +400,14 @@ impl Core {
         if !self.forget_pool(pool) {
             return false;
         }
+        // Broken before its grant reached the waiter: the pool never served
+        // anyone, as if its creation had failed.
+        self.fail_undrained_grants(pool);
         self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Broken });
-        self.restore_and_serve(now);
+        if !self.replacing_paused {
+            self.grow_to(self.desired_count());
+        }
+        self.serve_waiters(now);
         // A replacement that breaks too waits for the next check.
         self.replacing_paused = true;
         true
@@ -422,13 +435,7 @@ impl Core {
         if !self.forget_pool(pool) {
             return false;
         }
-        for action in self.actions.iter_mut() {
-            if let Action::Grant { waiter, grant } = *action {
-                if grant.pool == pool {
-                    *action = Action::FailWaiter { waiter, error: AcquireError::PoolCreationFailed };
-                }
-            }
-        }
+        self.fail_undrained_grants(pool);
         self.replacing_paused = true;
         self.serve_waiters(now);
         true
@@ -458,9 +465,7 @@ impl Core {
         if !self.running {
             return;
         }
-        while let Some(w) = self.waiters.pop_expired(now) {
-            self.actions.push_back(Action::FailWaiter { waiter: w.id, error: AcquireError::Timeout });
-        }
+        self.fail_expired_waiters(now);
         // Sample first, so that pools replacing revoked ones are sized for
         // the new signal rather than created and shrunk in the same pass.
         let due = self.next_check.is_some_and(|at| at <= now);
@@ -741,6 +746,7 @@ impl Core {
     }
 
     fn serve_waiting(&mut self, now: Instant) {
+        self.fail_expired_waiters(now);
         while !self.waiters.is_empty() {
             let Some(pool) = self.take_or_create_pool() else { break };
             let handed = self.hand_to_first_waiter(pool, now);
@@ -751,6 +757,10 @@ impl Core {
     /// Leases `pool` to the first waiter; false (and `pool` untouched) if
     /// nobody waits.
     fn hand_to_first_waiter(&mut self, pool: PoolId, now: Instant) -> bool {
+        if self.waiters.is_empty() {
+            return false;
+        }
+        self.fail_expired_waiters(now);
         let Some(w) = self.waiters.pop_front() else { return false };
         let grant = self.lease_pool(pool, now, w.lease, w.owner);
         self.actions.push_back(Action::Grant { waiter: w.id, grant });
@@ -761,11 +771,33 @@ impl Core {
     /// `min_pools`), then serve waiters. Restoring to `desired` here, not
     /// just the minimum, is what the original's immediate checker wake-up
     /// achieved, without a second pass.
+    /// Only [`Core::pool_broken`] and [`Core::pool_create_failed`] hold
+    /// back (see `replacing_paused`): a revocation or a release is an
+    /// outside event, so replacing after it cannot spin.
     fn restore_and_serve(&mut self, now: Instant) {
-        if !self.replacing_paused {
-            self.grow_to(self.desired_count());
-        }
+        self.grow_to(self.desired_count());
         self.serve_waiters(now);
+    }
+
+    /// Turns an undrained grant of `pool` (forgotten before the driver saw
+    /// the grant) into a failure of its waiter.
+    fn fail_undrained_grants(&mut self, pool: PoolId) {
+        for action in self.actions.iter_mut() {
+            if let Action::Grant { waiter, grant } = *action {
+                if grant.pool == pool {
+                    *action = Action::FailWaiter { waiter, error: AcquireError::PoolCreationFailed };
+                }
+            }
+        }
+    }
+
+    /// Fails the waiters whose deadline is at or before `now`: a pool
+    /// freed after a waiter's deadline (before the driver's timer fired) goes
+    /// to the next waiter, or stays available, never to one that timed out.
+    fn fail_expired_waiters(&mut self, now: Instant) {
+        while let Some(w) = self.waiters.pop_expired(now) {
+            self.actions.push_back(Action::FailWaiter { waiter: w.id, error: AcquireError::Timeout });
+        }
     }
 
     /// Removes the lease at `key` and shuts its pool down as expired.

@@ -19,7 +19,10 @@ pub enum Wait {
     No,
     /// Queue until a pool is granted or the manager stops.
     Forever,
-    /// Queue, but fail with [`AcquireError::Timeout`] at this instant.
+    /// Queue, but fail with [`AcquireError::Timeout`] at this instant. A
+    /// waiter is never granted at or after it: if the driver's timer is late
+    /// and a pool frees up first, the waiter fails then, and the pool goes
+    /// to the next one in line.
     Until(Instant),
 }
 

@@ -363,6 +363,47 @@ fn waiter_times_out_through_handle_timeout() {
 }
 
 #[test]
+fn a_pool_freed_after_a_waiters_deadline_fails_that_waiter_instead_of_granting_it() {
+    // The driver's timer fires late: the release comes first.
+    let now = Instant::now();
+    let (mut core, _) = started(builder(1), now, 0);
+    let a = take(&mut core, now);
+    let late = queued(core.acquire(now, Acquire::wait_until(now + secs(1))));
+    let patient = queued(core.acquire(now, Acquire::wait()));
+    let at = now + secs(2);
+    assert_eq!(core.release(a.lease, at), ReleaseOutcome::Finalised(Finalised::HandedOff));
+    let actions = drain(&mut core);
+    assert_eq!(actions[0], Action::FailWaiter { waiter: late, error: AcquireError::Timeout }, "{actions:?}");
+    assert_eq!(grants(&actions).iter().map(|(w, _)| *w).collect::<Vec<_>>(), vec![patient]);
+    // Alone in the queue, the late waiter times out and the pool is kept.
+    let (mut core, _) = started(builder(1), now, 0);
+    let a = take(&mut core, now);
+    let late = queued(core.acquire(now, Acquire::wait_until(now + secs(1))));
+    assert_eq!(core.release(a.lease, at), ReleaseOutcome::Finalised(Finalised::Kept));
+    assert_eq!(drain(&mut core), vec![Action::FailWaiter { waiter: late, error: AcquireError::Timeout }]);
+    assert_eq!(core.available_count(), 1);
+}
+
+#[test]
+fn a_waiter_past_its_deadline_does_not_take_the_pool_from_a_live_acquire() {
+    let now = Instant::now();
+    let (mut core, _) = started(builder(1).default_lease(secs(10)).lease_grace(Duration::ZERO), now, 0);
+    take(&mut core, now);
+    let late = queued(core.acquire(now, Acquire::wait_until(now + secs(5))));
+    // At hard expiry a new acquire revokes the lease; the replacement pool
+    // is its, not the timed-out waiter's.
+    let at = now + secs(10);
+    let fresh = granted(core.acquire(at, Acquire::no_wait()));
+    let actions = drain(&mut core);
+    assert!(grants(&actions).is_empty(), "{actions:?}");
+    assert!(
+        actions.contains(&Action::FailWaiter { waiter: late, error: AcquireError::Timeout }),
+        "{actions:?}"
+    );
+    assert_eq!(fresh.leased_at, at);
+}
+
+#[test]
 fn cancel_waiter_withdraws_a_queued_acquire() {
     let now = Instant::now();
     let (mut core, _) = started(builder(1).min_pools(1), now, 0);
@@ -465,6 +506,55 @@ fn pool_broken_retires_the_pool_and_serves_waiters() {
 }
 
 #[test]
+fn a_revocation_under_the_replacement_pause_still_restores_the_minimum() {
+    // Only a pool lost to breaking waits for the check: a revoked lease's
+    // pool is replaced at once, whether the revocation comes from a submit
+    // or from the timer.
+    for via_timer in [false, true] {
+        let now = Instant::now();
+        let b = builder(3).min_pools(2).default_lease(secs(10)).lease_grace(Duration::ZERO);
+        let (mut core, pools) = started(b, now, 0);
+        let a = take(&mut core, now);
+        let other = if a.pool == pools[0] { pools[1] } else { pools[0] };
+        assert!(core.pool_broken(other, now));
+        drain(&mut core);
+        assert_eq!(core.total_count(), 2, "the broken pool replaced at once");
+        let at = a.hard_expires_at();
+        if via_timer {
+            assert_eq!(core.poll_timeout(), Some(at));
+            core.handle_timeout(at, || 0);
+        } else {
+            assert_eq!(core.job_submitted(a.lease, at), Err(SubmitError::Expired));
+        }
+        let actions = drain(&mut core);
+        assert_eq!(created(&actions).len(), 1, "via timer {via_timer}: {actions:?}");
+        assert_eq!(core.total_count(), 2, "via timer {via_timer}: back at min_pools");
+    }
+}
+
+#[test]
+fn a_pool_that_breaks_before_its_grant_is_drained_fails_that_waiter() {
+    // A custom driver whose pool breaks while it performs the drain that
+    // created the pool and granted it to a waiter.
+    let now = Instant::now();
+    let (mut core, _) = started(builder(1).default_lease(secs(10)).lease_grace(Duration::ZERO), now, 0);
+    take(&mut core, now);
+    let w = queued(core.acquire(now, Acquire::wait()));
+    let at = now + secs(10);
+    core.handle_timeout(at, || 0);
+    assert!(matches!(core.poll_action(), Some(Action::ShutdownPool { .. })));
+    let Some(Action::CreatePool(fresh)) = core.poll_action() else { panic!("a replacement") };
+    assert!(core.pool_broken(fresh, at));
+    let actions = drain(&mut core);
+    assert!(grants(&actions).is_empty(), "no grant of a forgotten lease: {actions:?}");
+    assert!(
+        actions.contains(&Action::FailWaiter { waiter: w, error: AcquireError::PoolCreationFailed }),
+        "{actions:?}"
+    );
+    assert_eq!(core.leased_count(), 0);
+}
+
+#[test]
 fn a_broken_pool_is_replaced_at_once_but_a_failing_replacement_waits_for_the_check() {
     let now = Instant::now();
     let (mut core, pools) = started(builder(2), now, 0);
@@ -483,7 +573,8 @@ fn a_broken_pool_is_replaced_at_once_but_a_failing_replacement_waits_for_the_che
     assert!(core.pool_broken(fresh, now));
     assert_eq!(drain(&mut core), vec![Action::ShutdownPool { pool: fresh, reason: ShutdownReason::Broken }]);
     assert_eq!(core.total_count(), 0);
-    // Releases meanwhile do not replace it either; acquires still create on demand.
+    // Acquires still create on demand; a release (an outside event)
+    // restores the desired count, here already met by the kept pool.
     let g = take(&mut core, now);
     core.release(g.lease, now);
     assert_eq!(core.total_count(), 1, "kept, no extra creation");

@@ -65,6 +65,8 @@ struct Ctx {
     create_failed: bool,
     /// A checker pass ran in this step (shrinking is allowed).
     check_ran: bool,
+    /// A lease was revoked (its pool shut down as expired) in this step.
+    revoked: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -152,9 +154,13 @@ pub struct Sim<R: RngCore> {
     stale_leases: Vec<LeaseId>,
     stale_waiters: Vec<WaiterId>,
     fail_creates: bool,
-    /// A pool creation failed or a pool broke since the last complete check
-    /// (the core's replacement pause): the core may be below the desired
-    /// count until the next check restores it.
+    /// A pool creation failed or a pool broke since the last complete check:
+    /// the core's replacement pause, under which a pool that breaks is not
+    /// replaced until the next check.
+    paused: bool,
+    /// The core may be below the desired count: a pool was lost under the
+    /// pause, or a creation failed. A check, or a revocation or finalise
+    /// (outside events, which restore the count whatever the pause), ends it.
     short_of_min: bool,
     totals: Totals,
 }
@@ -204,6 +210,7 @@ impl<R: RngCore> Sim<R> {
             stale_leases: Vec::new(),
             stale_waiters: Vec::new(),
             fail_creates: true,
+            paused: false,
             short_of_min: false,
             totals: Totals { seeds: 1, ..Totals::default() },
         }
@@ -232,6 +239,11 @@ impl<R: RngCore> Sim<R> {
         if let Some(pool) = ctx.broken {
             ensure!(ctx.broken_seen, "broken {pool:?} was not shut down");
         }
+        // A revocation or a finalise restores the desired count even under
+        // the pause (only a pool lost to breaking waits for the check).
+        if (ctx.revoked || ctx.finalised.is_some()) && !ctx.create_failed && ctx.broken.is_none() {
+            self.short_of_min = false;
+        }
     }
 
     fn on_create(&mut self, pool: PoolId, ctx: &mut Ctx) {
@@ -239,6 +251,7 @@ impl<R: RngCore> Sim<R> {
         ensure!(self.ever_pools.insert(pool), "CreatePool({pool:?}) reuses a pool id");
         if self.fail_creates && self.rng.random_ratio(1, 40) {
             self.totals.create_failures += 1;
+            self.paused = true;
             self.short_of_min = true;
             ctx.create_failed = true;
             ensure!(self.core.pool_create_failed(pool, self.now), "pool_create_failed({pool:?}) unknown");
@@ -286,6 +299,7 @@ impl<R: RngCore> Sim<R> {
             }
             ShutdownReason::Expired { lease, owner } => {
                 ensure!(!ctx.stopping, "revocation during stop");
+                ctx.revoked = true;
                 ensure!(
                     leased_by == Some(lease),
                     "revoked {lease:?} but {pool:?} is leased by {leased_by:?}"
@@ -336,6 +350,11 @@ impl<R: RngCore> Sim<R> {
             panic!("invariant violated: Grant to {waiter:?} with no waiter queued")
         };
         ensure!(front.id == waiter, "Grant to {waiter:?} but {:?} is first in line (FIFO)", front.id);
+        ensure!(
+            front.deadline.is_none_or(|d| d > self.now),
+            "Grant to {waiter:?} at or after its deadline {:?}",
+            front.deadline
+        );
         ensure!(self.ended_waiters.insert(waiter), "{waiter:?} ended twice");
         ensure!(self.ever_leases.insert(grant.lease), "lease id {:?} reused", grant.lease);
         ensure!(self.live.contains(&grant.pool), "Grant of {:?}, which is not live", grant.pool);
@@ -616,7 +635,10 @@ impl<R: RngCore> Sim<R> {
         let l = &self.leases[&lease];
         let healthy = self.now < l.grant.hard_expires_at();
         let total_after = self.core.total_count() - 1;
-        if healthy && !self.queue.is_empty() {
+        // Waiters past their deadline time out first; the pool goes to the
+        // first one still waiting.
+        let live_waiter = self.queue.iter().any(|w| w.deadline.is_none_or(|d| d > self.now));
+        if healthy && live_waiter {
             Finalised::HandedOff
         } else if healthy && total_after < self.core.desired_count() {
             Finalised::Kept
@@ -735,7 +757,8 @@ impl<R: RngCore> Sim<R> {
         self.totals.broken += 1;
         // The first pool lost since the last check is replaced at once;
         // after that, replacements wait for the next check.
-        let replaced_at_once = !self.short_of_min;
+        let replaced_at_once = !self.paused;
+        self.paused = true;
         self.short_of_min = true;
         self.drain(&mut ctx);
         if replaced_at_once && !ctx.create_failed {
@@ -803,6 +826,7 @@ impl<R: RngCore> Sim<R> {
             );
             if due {
                 self.short_of_min = ctx.create_failed;
+                self.paused = ctx.create_failed;
                 let (total, desired) = (self.core.total_count(), self.core.desired_count());
                 ensure!(
                     total >= desired || ctx.create_failed,
@@ -873,6 +897,7 @@ impl<R: RngCore> Sim<R> {
         let mut ctx = Ctx::default();
         if started {
             self.running = true;
+            self.paused = false;
             self.short_of_min = false;
             self.next_check = Some(self.now + self.config.check_interval());
         }
@@ -1065,7 +1090,7 @@ impl<R: RngCore> Sim<R> {
 
         // The desired count (at least the minimum) holds: a pool that leaves is
         // replaced at once, except after a failed creation or a second broken
-        // pool, until the next check.
+        // pool, until the next check or the next revocation or finalise.
         if self.running && !self.short_of_min {
             ensure!(total >= self.config.min_pools(), "total {total} below min_pools");
             let desired = core.desired_count();
