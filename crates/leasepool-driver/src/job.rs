@@ -29,10 +29,19 @@ impl Job {
         let job = Job::new(move |cancelled| {
             let result = match cancelled {
                 None => catch(f),
-                Some(err) => Err(err),
+                Some(err) => {
+                    // The unrun closure's captures are dropped here, on
+                    // whichever thread cancels (perhaps inside `stop`).
+                    let _ = catch(move || drop(f));
+                    Err(err)
+                }
             };
             before_reply();
-            let _ = tx.send(result);
+            // A result nobody awaits any more is dropped here, on the
+            // worker: a panicking `Drop` must not take the worker down.
+            if let Err(unsent) = tx.send(result) {
+                let _ = catch(move || drop(unsent));
+            }
         });
         (job, handle)
     }

@@ -223,7 +223,69 @@ async fn stop_cancels_queued_jobs_and_does_not_wait_for_running_ones<R: Runtime 
     assert_eq!(within::<R, _>("the running job finishes", running).await.unwrap(), "ran to the end");
 }
 
+/// Panics in user `Drop` code that leasepool runs: a result dropped on the
+/// worker because its handle was dropped, and the captures of a queued job
+/// that `stop` cancels.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("panicking drop");
+    }
+}
+
+/// A job whose result's `Drop` panics after its handle was dropped fails
+/// nothing else: the pool's only worker keeps serving the lease.
+async fn a_result_whose_drop_panics_does_not_kill_the_worker<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
+    let lease = m.acquire().await.unwrap();
+    let gate = Gate::default();
+    let g = gate.clone();
+    drop(lease.submit(move || {
+        g.wait();
+        PanicOnDrop
+    }));
+    gate.open();
+    let next = lease.submit(|| 5).unwrap();
+    assert_eq!(within::<R, _>("the next job on the same worker", next).await.unwrap(), 5);
+    drop(lease);
+    assert_eq!(counts(&m), (1, 0, 1, 0), "the pool is kept, idle");
+    m.stop().await;
+}
+
+/// `stop` cancelling a queued job whose captures panic when dropped still
+/// shuts every pool down and fails the job with Cancelled.
+async fn stop_survives_a_cancelled_job_whose_captures_panic_on_drop<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(2).min_pools(2).workers_per_pool(1).name_prefix("cfdrop")).await;
+    let lease = m.acquire().await.unwrap();
+    let gate = Gate::default();
+    let running = lease.submit(gate.job(1)).unwrap();
+    let bomb = PanicOnDrop;
+    let queued = lease.submit(move || {
+        let _keep = &bomb;
+        2
+    });
+    let queued = queued.unwrap();
+    eventually::<R>("the first job runs", || gate.entered() == 1).await;
+    within::<R, _>("stop returns", m.stop()).await;
+    assert!(matches!(within::<R, _>("the queued job is cancelled", queued).await, Err(Error::Cancelled)));
+    gate.open();
+    assert_eq!(within::<R, _>("the running job ends", running).await.unwrap(), 1);
+    eventually::<R>("every worker thread exits", || {
+        !std::fs::read_dir("/proc/self/task")
+            .map(|tasks| {
+                tasks.filter_map(Result::ok).any(|t| {
+                    std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("cfdrop-"))
+                })
+            })
+            .unwrap_or(false)
+    })
+    .await;
+}
+
 conformance! {
+    a_result_whose_drop_panics_does_not_kill_the_worker,
+    stop_survives_a_cancelled_job_whose_captures_panic_on_drop,
     job_panic_is_isolated,
     worker_threads_are_named,
     initializer_runs_on_every_worker,
