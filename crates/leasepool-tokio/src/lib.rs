@@ -6,7 +6,13 @@
 //! in `leasepool-driver`. Most users depend on `leasepool` instead.
 //!
 //! The runtime follows tokio's clock (`tokio::time::Instant`), so leases
-//! and timeouts respect `tokio::time::pause`.
+//! and timeouts respect `tokio::time::pause`. For tests on a paused clock,
+//! enable this crate's `test-util` feature (`leasepool`'s
+//! `tokio-test-util`): tokio's paused clock is visible only inside the
+//! runtime, and with the feature the manager's calls from other threads (a
+//! blocking acquire, a release from a plain thread, a job ending on a
+//! worker) enter the runtime to read it. Without it they read real time,
+//! which differs from tokio's only while it is paused.
 //!
 //! ```
 //! # async fn demo() -> Result<(), leasepool_tokio::Error> {
@@ -75,6 +81,12 @@ impl leasepool_driver::Runtime for TokioRuntime {
     }
 
     fn now(&self) -> Instant {
+        // A paused clock is the runtime's: outside it, tokio reads real time.
+        #[cfg(feature = "test-util")]
+        if let Some(handle) = &self.handle {
+            let _entered = handle.enter();
+            return tokio::time::Instant::now().into_std();
+        }
         tokio::time::Instant::now().into_std()
     }
 }

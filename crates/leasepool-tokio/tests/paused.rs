@@ -136,3 +136,52 @@ fn manager_built_in_a_runtime_starts_from_a_plain_thread() {
         drop(rt);
     });
 }
+
+/// On a paused clock advanced 10 minutes, a lease acquired from a plain
+/// thread (blocking acquire) is stamped with the runtime's time, not real
+/// time: it is fresh, and jobs submitted from the runtime run on it; a
+/// release from the plain thread keeps its pool. Without `test-util` the
+/// thread would read real time, 10 minutes behind: the lease would look
+/// hard-expired from inside the runtime and be revoked on the first submit.
+#[cfg(feature = "test-util")]
+#[test]
+fn threads_outside_the_runtime_read_the_paused_clock() {
+    watchdog(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a paused runtime");
+        rt.block_on(async {
+            let m = LeasedExecutorManager::builder()
+                .max_pools(1)
+                .workers_per_pool(1)
+                .default_lease(Duration::from_secs(60))
+                .lease_grace(Duration::ZERO)
+                .check_interval(Duration::from_secs(3600))
+                .build()
+                .expect("valid configuration");
+            m.start().await.expect("start");
+            tokio::time::advance(Duration::from_secs(600)).await;
+            let m2 = m.clone();
+            let lease = std::thread::spawn(move || m2.acquire().owner("thread").blocking().expect("acquire"))
+                .join()
+                .expect("the plain thread");
+            let now = tokio::time::Instant::now().into_std();
+            assert!(
+                lease.leased_at() + Duration::from_secs(1) >= now,
+                "stamped {:?} before the paused clock",
+                now - lease.leased_at()
+            );
+            // Waited for blocking: an idle paused runtime would auto-advance
+            // to the lease's expiry while the job runs.
+            assert_eq!(lease.submit(|| 7).expect("a fresh lease").wait().expect("its job"), 7);
+            let pool = lease.pool_id();
+            std::thread::spawn(move || lease.release()).join().expect("release from a plain thread");
+            let again = m.try_acquire().await.expect("the pool was kept");
+            assert_eq!(again.pool_id(), pool);
+            drop(again);
+            m.stop().await;
+        });
+    });
+}
