@@ -106,6 +106,14 @@ struct State {
 }
 
 impl State {
+    /// Registers a waiter of the drain once per task: a future polled
+    /// again with the same waker adds nothing.
+    fn wait_for_stop(&mut self, waker: &Waker) {
+        if !self.stop_waiters.iter().any(|w| w.will_wake(waker)) {
+            self.stop_waiters.push(waker.clone());
+        }
+    }
+
     fn finish_stop(&mut self) {
         self.phase = Phase::Stopped;
         for w in self.stop_waiters.drain(..) {
@@ -203,7 +211,7 @@ impl<R: Runtime> WorkGrinder<R> {
         let mut st = poll_fn(|cx| {
             let mut st = lock(&self.g.state);
             if st.phase == Phase::Draining {
-                st.stop_waiters.push(cx.waker().clone());
+                st.wait_for_stop(cx.waker());
                 return Poll::Pending;
             }
             Poll::Ready(st)
@@ -271,7 +279,7 @@ impl<R: Runtime> WorkGrinder<R> {
             if st.phase == Phase::Stopped || st.generation != generation {
                 return Poll::Ready(());
             }
-            st.stop_waiters.push(cx.waker().clone());
+            st.wait_for_stop(cx.waker());
             Poll::Pending
         })
         .await;
@@ -868,6 +876,45 @@ mod tests {
             }
             m.stop().await;
         });
+    }
+
+    /// A draining stop (and a start waiting for it) polled again and again
+    /// by one task keeps one registration, not one per poll.
+    #[test]
+    fn a_pending_drain_registers_each_task_once() {
+        let m = crate::Builder::with_runtime(ThreadPerTask).max_pools(1).workers_per_pool(1).build().unwrap();
+        futures_executor::block_on(async {
+            m.start().await.unwrap();
+            // The only pool is held, so the pending item's batch cannot run.
+            let held = m.acquire().await.unwrap();
+            let g = WorkGrinder::builder(&m).batch_size_threshold(1).build().unwrap();
+            g.start().await;
+            let handle = g.enqueue(|| 1).unwrap();
+            let mut stop = std::pin::pin!(g.stop(StopMode::Drain));
+            let mut start = std::pin::pin!(g.start());
+            let (waker_a, waker_b) = (futures_task_waker(), futures_task_waker());
+            for _ in 0..100 {
+                assert!(stop.as_mut().poll(&mut Context::from_waker(&waker_a)).is_pending());
+                assert!(start.as_mut().poll(&mut Context::from_waker(&waker_b)).is_pending());
+            }
+            assert_eq!(lock(&g.g.state).stop_waiters.len(), 2, "one per task");
+            drop(held);
+            stop.await;
+            start.await;
+            assert_eq!(handle.await.unwrap(), 1);
+            g.stop(StopMode::Drain).await;
+            m.stop().await;
+        });
+    }
+
+    /// A waker of its own (unlike a clone of one waker, whose `will_wake`
+    /// would match the others').
+    fn futures_task_waker() -> Waker {
+        struct Nothing;
+        impl std::task::Wake for Nothing {
+            fn wake(self: Arc<Self>) {}
+        }
+        Waker::from(Arc::new(Nothing))
     }
 
     /// Items are split in order into at most one chunk per worker, of equal
