@@ -174,7 +174,8 @@ pub struct ItemId {
 pub struct BatchQueue<T> {
     policy: BatchPolicy,
     items: Slab<(u64, Instant, T)>,
-    /// Enqueue order; may hold ids of removed items until the next batch.
+    /// Enqueue order; may hold ids of removed items, at most about as
+    /// many as live ones (see [`BatchQueue::remove`]).
     order: VecDeque<ItemId>,
     seq: u64,
     running: usize,
@@ -233,6 +234,13 @@ impl<T> BatchQueue<T> {
         // Keep the front live so that `oldest` stays O(1).
         while self.order.front().is_some_and(|f| !is_live(&self.items, *f)) {
             self.order.pop_front();
+        }
+        // Behind a live front, withdrawn ids would pile up until the next
+        // batch (callers that come and go while one item waits): sweep
+        // them once they outnumber the live ones, O(1) amortised.
+        if self.order.len() > 2 * self.items.len() + 16 {
+            let items = &self.items;
+            self.order.retain(|id| is_live(items, *id));
         }
         Some(item)
     }
@@ -440,6 +448,21 @@ mod tests {
         assert_eq!(q.oldest(), Some(t0 + Duration::from_secs(2)));
         assert_eq!(q.take_all(), vec!['c']);
         assert_eq!(q.remove(a), None);
+    }
+
+    #[test]
+    fn callers_that_come_and_go_behind_a_waiting_item_do_not_pile_up() {
+        let t0 = Instant::now();
+        let mut q = BatchQueue::new(policy());
+        q.push(t0, 0);
+        for i in 1..10_000 {
+            let id = q.push(t0, i);
+            assert_eq!(q.remove(id), Some(i));
+            assert!(q.order.len() <= 2 * q.len() + 17, "{} ids kept for {} items", q.order.len(), q.len());
+        }
+        let kept = q.push(t0, 10_000);
+        assert_eq!(q.take_all(), vec![0, 10_000]);
+        assert_eq!(q.remove(kept), None);
     }
 
     #[test]
