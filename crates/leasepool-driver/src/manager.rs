@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leasepool_core::{AcquireError, Config, ConfigBuilder, ConfigError, Core};
+use leasepool_core::{Config, ConfigBuilder, ConfigError, Core};
 
 use crate::acquire::AcquireBuilder;
 use crate::backend::{Backend, Initializer};
@@ -94,18 +94,31 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         if !started {
             return Ok(());
         }
-        self.shared.with(|st, now| {
+        let spawned = self.shared.with(|st, now| {
             // Judge by the recorded spawn failure, not by the pool count: a
             // pool whose initializer failed may already have been retired.
             if let Some(err) = st.take_spawn_error() {
                 // A pool failed to start: undo everything.
-                st.core.stop(now);
+                st.halt(now);
                 return Err(Error::Spawn(err));
             }
-            self.shared.spawn_checker(st);
-            tracing::info!(pools = st.core.total_count(), units, "lease manager started");
-            Ok(())
-        })
+            // A runtime that cannot spawn (tokio outside a runtime) panics:
+            // undo the start too, or the manager would run without a checker.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.shared.spawn_checker(st))) {
+                Ok(()) => {
+                    tracing::info!(pools = st.core.total_count(), units, "lease manager started");
+                    Ok(None)
+                }
+                Err(panic) => {
+                    st.halt(now);
+                    Ok(Some(panic))
+                }
+            }
+        })?;
+        if let Some(panic) = spawned {
+            std::panic::resume_unwind(panic);
+        }
+        Ok(())
     }
 
     /// Stops the manager (idempotent): stops the checker and shuts down every
@@ -122,17 +135,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// ```
     pub async fn stop(&self) {
         self.shared.with(|st, now| {
-            if st.core.stop(now) {
-                // An acquire granted a pool it has not taken yet (not polled
-                // since the grant) is still waiting: the core forgot its
-                // lease and shuts the pool down, so it fails like the others
-                // instead of resolving later to a dead lease.
-                for slot in st.waiters.values_mut() {
-                    if matches!(slot.outcome, Some(Ok(_))) {
-                        slot.outcome = Some(Err(AcquireError::NotStarted));
-                    }
-                }
-                st.stop_checker();
+            if st.halt(now) {
                 tracing::info!("lease manager stopped");
             }
         });

@@ -304,8 +304,26 @@ impl State {
         self.spawn_error.take()
     }
 
+    /// Stops the core and the checker (false if already stopped). An
+    /// acquire granted a pool it has not taken yet (not polled since the
+    /// grant) is still waiting: the core forgot its lease and shuts the pool
+    /// down, so it fails like the other waiters instead of resolving later
+    /// to a dead lease.
+    pub(crate) fn halt(&mut self, now: Instant) -> bool {
+        if !self.core.stop(now) {
+            return false;
+        }
+        for slot in self.waiters.values_mut() {
+            if matches!(slot.outcome, Some(Ok(_))) {
+                slot.outcome = Some(Err(AcquireError::NotStarted));
+            }
+        }
+        self.stop_checker();
+        true
+    }
+
     /// Makes the current checker task exit.
-    pub(crate) fn stop_checker(&mut self) {
+    fn stop_checker(&mut self) {
         self.checker.generation += 1;
         self.wake_checker();
     }

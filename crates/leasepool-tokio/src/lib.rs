@@ -11,7 +11,8 @@
 //! `tokio-test-util`): tokio's paused clock is visible only inside the
 //! runtime, and with the feature the manager's calls from other threads (a
 //! blocking acquire, a release from a plain thread, a job ending on a
-//! worker) enter the runtime to read it. Without it they read real time,
+//! worker) enter the runtime to read it (the runtime the manager was built
+//! in, or the one given to [`TokioRuntime::with_handle`]). Without it they read real time,
 //! which differs from tokio's only while it is paused.
 //!
 //! ```
@@ -33,9 +34,10 @@ use std::time::Instant;
 
 use leasepool_driver::BoxFuture;
 
-/// tokio as a leasepool [`Runtime`]: spawns on the handle current when the
-/// manager was built (or, failing that, when `start` runs), sleeps with
-/// tokio's timer.
+/// tokio as a leasepool [`Runtime`]: spawns leasepool's tasks (the checker,
+/// a grinder's loop) on the runtime current where `start` runs, or, from a
+/// plain thread, on the one current when the manager was built; sleeps
+/// with tokio's timer. [`TokioRuntime::with_handle`] pins one runtime.
 ///
 /// ```
 /// let runtime = leasepool_tokio::TokioRuntime::default();
@@ -43,31 +45,38 @@ use leasepool_driver::BoxFuture;
 #[derive(Clone, Debug)]
 pub struct TokioRuntime {
     handle: Option<tokio::runtime::Handle>,
+    /// Set by `with_handle`: always spawn on `handle`.
+    pinned: bool,
 }
 
 impl Default for TokioRuntime {
     /// Captures the current tokio handle, if any, so that a manager built
     /// inside a runtime can later be started from a plain thread.
     fn default() -> Self {
-        TokioRuntime { handle: tokio::runtime::Handle::try_current().ok() }
+        TokioRuntime { handle: tokio::runtime::Handle::try_current().ok(), pinned: false }
     }
 }
 
 impl TokioRuntime {
-    /// Runs leasepool's tasks on `handle`.
+    /// Runs leasepool's tasks on `handle`, wherever `start` is called.
     ///
     /// ```
     /// let rt = tokio::runtime::Runtime::new().unwrap();
     /// let runtime = leasepool_tokio::TokioRuntime::with_handle(rt.handle().clone());
     /// ```
     pub fn with_handle(handle: tokio::runtime::Handle) -> Self {
-        TokioRuntime { handle: Some(handle) }
+        TokioRuntime { handle: Some(handle), pinned: true }
     }
 }
 
 impl leasepool_driver::Runtime for TokioRuntime {
     fn spawn(&self, future: BoxFuture<()>) {
-        let handle = self.handle.clone().or_else(|| tokio::runtime::Handle::try_current().ok());
+        // The current runtime first: the one captured at build time may
+        // have been dropped since (tokio would drop the task silently).
+        let handle = match self.pinned {
+            true => self.handle.clone(),
+            false => tokio::runtime::Handle::try_current().ok().or_else(|| self.handle.clone()),
+        };
         match handle {
             Some(handle) => drop(handle.spawn(future)),
             None => panic!(

@@ -185,3 +185,48 @@ fn threads_outside_the_runtime_read_the_paused_clock() {
         });
     });
 }
+
+/// An acquire with a 50 ms timeout while the only pool is held: it times
+/// out only if the manager's checker runs.
+async fn checker_runs(m: &LeasedExecutorManager) {
+    let held = m.acquire().await.expect("the only pool");
+    let waited = m.acquire().timeout(Duration::from_millis(50));
+    let res = tokio::time::timeout(Duration::from_secs(5), waited).await;
+    assert!(matches!(res, Ok(Err(Error::Timeout(_)))), "the checker does not run: {res:?}");
+    drop(held);
+    m.stop().await;
+}
+
+/// `start` outside any runtime, on a manager built outside one, panics (as
+/// documented) and leaves the manager stopped, not running without a
+/// checker: a later start inside a runtime starts everything.
+#[test]
+fn a_start_that_cannot_spawn_its_checker_leaves_the_manager_stopped() {
+    watchdog(|| {
+        let m = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config");
+        let started =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| futures_executor::block_on(m.start())));
+        assert!(started.is_err(), "no runtime to spawn the checker on");
+        assert!(!m.is_running());
+        assert_eq!(m.total_count(), 0, "the pools it created are shut down");
+        leasepool_tokio::block_on(async {
+            m.start().await.expect("start inside a runtime");
+            checker_runs(&m).await;
+        });
+    });
+}
+
+/// A manager built in a runtime that is gone by the time it starts spawns
+/// its checker on the runtime current at `start`, not on the dead one.
+#[test]
+fn a_manager_built_in_a_dropped_runtime_starts_on_the_current_one() {
+    watchdog(|| {
+        let m = leasepool_tokio::block_on(async {
+            LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config")
+        });
+        leasepool_tokio::block_on(async {
+            m.start().await.expect("start in a new runtime");
+            checker_runs(&m).await;
+        });
+    });
+}
