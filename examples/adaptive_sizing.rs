@@ -2,9 +2,10 @@
 //! idle pools from a runtime signal (here, a set of connected devices).
 //!
 //! What it teaches: the manager does not need to know what your units are
-//! (devices, tenants, queues, shards, ...). It reads the signal at start, at
-//! each check and in `desired_executor_count()`, never on the
-//! acquire/release path, and sizes to
+//! (devices, tenants, queues, shards, ...). It reads the signal at start, in
+//! each checker pass (every `check_interval`, on `notify_scale_changed()`,
+//! after a grant or a release) and in `desired_executor_count()`, never on
+//! the caller's acquire/release path, and sizes to
 //!
 //! ```text
 //! desired = min(max_pools, max(min_pools, ceil(units / units_per_pool)))

@@ -6,12 +6,13 @@
 //! clock reads, no I/O and no async runtime. Time comes in as an
 //! [`Instant`](std::time::Instant) argument; the unit count (devices,
 //! tenants, shards...) comes in as a number; effects come out as
-//! [`Action`]s. The async crates (`leasepool-tokio`, `-async-std`,
-//! `-smol`) drive it, and so can your own event loop.
+//! [`Action`]s. The async layer (`leasepool-driver`, which the tokio, smol
+//! and async-std adapters share) drives it, and so can your own event loop.
 //!
 //! # The driving contract
 //!
-//! 1. **Inputs** are method calls on [`Core`], each carrying `now`:
+//! 1. **Inputs** are method calls on [`Core`], each carrying `now` but
+//!    `cancel_waiter`:
 //!    [`start`](Core::start), [`stop`](Core::stop),
 //!    [`acquire`](Core::acquire), [`cancel_waiter`](Core::cancel_waiter),
 //!    [`release`](Core::release) (or [`release_busy`](Core::release_busy)),
@@ -19,7 +20,9 @@
 //!    [`job_finished`](Core::job_finished), [`pool_broken`](Core::pool_broken),
 //!    [`pool_create_failed`](Core::pool_create_failed),
 //!    [`notify_scale_changed`](Core::notify_scale_changed) and
-//!    [`handle_timeout`](Core::handle_timeout).
+//!    [`handle_timeout`](Core::handle_timeout) ([`check_due`](Core::check_due)
+//!    tells whether that call will run a check, to read a costly unit count
+//!    only then).
 //! 2. **Drain rule.** After every input, call [`Core::poll_action`] until it
 //!    returns `None` and perform each [`Action`] in the order given:
 //!    create or shut down a pool, hand a [`Grant`] to a queued acquire, or

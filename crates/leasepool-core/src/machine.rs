@@ -468,7 +468,7 @@ impl Core {
         self.fail_expired_waiters(now);
         // Sample first, so that pools replacing revoked ones are sized for
         // the new signal rather than created and shrunk in the same pass.
-        let due = self.next_check.is_some_and(|at| at <= now);
+        let due = self.check_due(now);
         if due {
             self.set_units(units());
         }
@@ -494,6 +494,24 @@ impl Core {
         if let Some(at) = &mut self.next_check {
             *at = (*at).min(now);
         }
+    }
+
+    /// Whether the next [`Core::handle_timeout`] at `now` runs a check (and
+    /// so calls its `units`): a driver whose size provider is costly can
+    /// sample it only then.
+    ///
+    /// ```
+    /// # use leasepool_core::{Config, Core};
+    /// let now = std::time::Instant::now();
+    /// let mut core = Core::new(Config::builder().max_pools(1).build().unwrap());
+    /// assert!(!core.check_due(now));
+    /// core.start(now, 0);
+    /// assert!(!core.check_due(now));
+    /// core.notify_scale_changed(now);
+    /// assert!(core.check_due(now));
+    /// ```
+    pub fn check_due(&self, now: Instant) -> bool {
+        self.next_check.is_some_and(|at| at <= now)
     }
 
     /// The next effect to perform, in order. Drain until `None` after every

@@ -201,8 +201,12 @@ fn start<R: Runtime>(
                 };
             }
             let acquired = st.core.acquire(now, request);
-            if let Ok(Acquired::Queued(waiter)) = acquired {
-                st.waiters.insert(waiter, WaiterSlot { waker: cx.waker().clone(), outcome: None });
+            match acquired {
+                Ok(Acquired::Granted(_)) => shared.request_pass(st, now),
+                Ok(Acquired::Queued(waiter)) => {
+                    st.waiters.insert(waiter, WaiterSlot { waker: cx.waker().clone(), outcome: None });
+                }
+                Err(_) => {}
             }
             acquired
         },

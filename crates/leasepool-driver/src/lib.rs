@@ -1,7 +1,8 @@
 //! The runtime-independent async machinery of [leasepool], written once
 //! against the small [`Runtime`] trait: the [`LeasedExecutorManager`]
 //! handle, [`Lease`]s, cancel-safe FIFO waiters, the checker task that
-//! drives [`leasepool_core`]'s timers, and the dedicated-thread backend.
+//! drives [`leasepool_core`]'s timers, the dedicated-thread backend, and
+//! the [`WorkGrinder`].
 //!
 //! Most users depend on the `leasepool` facade (or `leasepool-tokio`,
 //! `leasepool-async-std`, `leasepool-smol`), which fix the runtime

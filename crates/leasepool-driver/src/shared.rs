@@ -165,6 +165,18 @@ impl<R: Runtime> Shared<R> {
         }
     }
 
+    /// A grant or a finalised release runs a checker pass (DESIGN 6), so
+    /// that the pools follow the size provider without waiting for the
+    /// interval. Without a provider the pass would change nothing that the
+    /// core has not done already, so none is asked for. Passes coalesce: the
+    /// checker runs at most one at a time, at once after the last.
+    #[inline]
+    pub(crate) fn request_pass(&self, st: &mut State, now: Instant) {
+        if self.settings.size_provider.is_some() {
+            st.core.notify_scale_changed(now);
+        }
+    }
+
     /// The drain rule of `leasepool-core`: perform every action, in order.
     #[inline] // usually no action is queued: only the checker comparison runs
     pub(crate) fn drain(&self, st: &mut State, now: Instant, fx: &mut Effects) {
@@ -195,6 +207,7 @@ impl<R: Runtime> Shared<R> {
                     (Some(slot), Some(pool)) => {
                         slot.outcome = Some(Ok(Claim::new(grant, pool)));
                         slot.waker.wake_by_ref();
+                        self.request_pass(st, now);
                         tracing::debug!(lease = %grant.lease, owner = st.core.lease_owner(grant.lease).as_deref(), pool = %grant.pool, "lease granted to waiter");
                     }
                     // The waiter is gone: hand the lease back, so the
@@ -259,7 +272,10 @@ impl<R: Runtime> Shared<R> {
                 ReleaseOutcome::Draining { .. } => {
                     tracing::info!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
                 }
-                ReleaseOutcome::Finalised(f) => log_finalised(lease, owner, f),
+                ReleaseOutcome::Finalised(f) => {
+                    log_finalised(lease, owner, f);
+                    self.request_pass(st, now);
+                }
                 // Revoked: logged with its pool's shutdown.
                 _ => {}
             }
@@ -274,6 +290,7 @@ impl<R: Runtime> Shared<R> {
                 tracing::enabled!(tracing::Level::DEBUG).then(|| st.core.lease_owner(lease)).flatten();
             if let Some(f) = st.core.job_finished(lease, now) {
                 log_finalised(lease, owner.as_deref(), f);
+                self.request_pass(st, now);
             }
         });
     }
@@ -365,17 +382,29 @@ fn log_finalised(lease: LeaseId, owner: Option<&str>, how: Finalised) {
 async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, generation: u64) {
     loop {
         let Some(shared) = me.upgrade() else { return };
-        // The provider is user code, so it is read before locking; a scale
-        // notification that lands in between must not be consumed by a
-        // pass that uses the value read before it.
-        let seen = shared.lock().checker.scale_notifications;
-        let units = shared.sample_units();
+        // The provider is user code, so it is read before locking, and only
+        // when a check is due. A scale notification that lands in between
+        // must not be consumed by a pass that uses the value read before it.
+        let (seen, due) = {
+            let now = shared.runtime.now();
+            let st = shared.lock();
+            (st.checker.scale_notifications, st.core.check_due(now))
+        };
+        let units = due.then(|| shared.sample_units());
         let deadline = shared.with(|st, now| {
             if st.checker.generation != generation {
                 return None;
             }
-            st.core.handle_timeout(now, || units);
-            if st.checker.scale_notifications != seen {
+            // A check that fell due since (a grant, a release) runs on the
+            // last value, and again at once with a fresh one.
+            let (last, mut stale) = (st.core.units(), false);
+            st.core.handle_timeout(now, || {
+                units.unwrap_or_else(|| {
+                    stale = true;
+                    last
+                })
+            });
+            if stale || st.checker.scale_notifications != seen {
                 // Check again at once, with a fresh value.
                 st.core.notify_scale_changed(now);
             }

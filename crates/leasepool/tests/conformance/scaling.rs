@@ -176,7 +176,84 @@ async fn size_provider_may_call_back_into_the_manager<R: Runtime + Default>() {
     slot.lock().unwrap().take(); // break the manager <-> provider cycle
 }
 
+/// A grant runs a checker pass (DESIGN 6): the pools follow a signal that
+/// changed without `notify_scale_changed`, long before the interval.
+async fn a_grant_runs_a_checker_pass<R: Runtime + Default>() {
+    let (units, provider) = units();
+    let m = started(
+        builder::<R>()
+            .max_pools(4)
+            .units_per_pool(10)
+            .size_provider(provider)
+            .check_interval(Duration::from_secs(3600))
+            .workers_per_pool(1),
+    )
+    .await;
+    assert_eq!(counts(&m), (1, 0, 1, 0));
+    units.store(30, Ordering::SeqCst);
+    let lease = m.acquire().await.unwrap();
+    eventually::<R>("the grant's pass grows the pools to 3", || m.total_count() == 3).await;
+    drop(lease);
+    m.stop().await;
+}
+
+/// A finalised release runs a checker pass too: idle pools above the new
+/// signal are shut down.
+async fn a_finalised_release_runs_a_checker_pass<R: Runtime + Default>() {
+    let (units, provider) = units();
+    units.store(30, Ordering::SeqCst);
+    let m = started(
+        builder::<R>()
+            .max_pools(4)
+            .units_per_pool(10)
+            .size_provider(provider)
+            .check_interval(Duration::from_secs(3600))
+            .workers_per_pool(1),
+    )
+    .await;
+    assert_eq!(counts(&m), (3, 0, 3, 0));
+    let lease = m.acquire().await.unwrap();
+    // Let the grant's own pass run before the signal drops.
+    eventually::<R>("the grant's pass has read the provider", || m.desired_executor_count() == 3).await;
+    sleep::<R>(Duration::from_millis(20)).await;
+    units.store(0, Ordering::SeqCst);
+    drop(lease);
+    eventually::<R>("the release's pass shrinks the pools to 1", || m.total_count() == 1).await;
+    m.stop().await;
+}
+
+/// The provider is user code: the checker reads it only for a pass (start,
+/// the interval, a notification, a grant or a finalised release), not on
+/// every wake-up, such as an acquire timing out.
+async fn the_provider_is_read_only_for_a_checker_pass<R: Runtime + Default>() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let m = started(
+        builder::<R>()
+            .max_pools(1)
+            .size_provider(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+                0
+            })
+            .check_interval(Duration::from_secs(3600))
+            .workers_per_pool(1),
+    )
+    .await;
+    let _held = m.acquire().await.unwrap();
+    eventually::<R>("start's and the grant's reads", || calls.load(Ordering::SeqCst) == 2).await;
+    for _ in 0..5 {
+        let timed_out = m.acquire().timeout(Duration::from_millis(10)).await;
+        assert!(matches!(timed_out, Err(leasepool::Error::Timeout(_))), "{timed_out:?}");
+    }
+    sleep::<R>(Duration::from_millis(20)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "a timeout is no reason to read the provider");
+    m.stop().await;
+}
+
 conformance! {
+    a_grant_runs_a_checker_pass,
+    a_finalised_release_runs_a_checker_pass,
+    the_provider_is_read_only_for_a_checker_pass,
     notify_scale_changed_grows_and_shrinks,
     checker_follows_the_signal_every_interval,
     panicking_size_provider_counts_as_zero,
