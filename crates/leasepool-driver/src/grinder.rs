@@ -225,7 +225,21 @@ impl<R: Runtime> WorkGrinder<R> {
         let generation = st.generation;
         drop(st);
         let me = Arc::downgrade(&self.g);
-        self.g.manager.shared().runtime.spawn(Box::pin(run_loop(me, generation)));
+        let runtime = &self.g.manager.shared().runtime;
+        // A runtime that cannot spawn (tokio outside a runtime) panics: undo
+        // the start, or the grinder would take work with no loop to run it.
+        let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime.spawn(Box::pin(run_loop(me, generation)));
+        }));
+        if let Err(panic) = spawned {
+            let mut st = lock(&self.g.state);
+            if st.generation == generation {
+                st.generation += 1;
+                st.finish_stop();
+            }
+            drop(st);
+            std::panic::resume_unwind(panic);
+        }
         tracing::info!(prefix = &*self.g.owner_prefix, "work grinder started");
     }
 

@@ -11,8 +11,8 @@
 //! `tokio-test-util`): tokio's paused clock is visible only inside the
 //! runtime, and with the feature the manager's calls from other threads (a
 //! blocking acquire, a release from a plain thread, a job ending on a
-//! worker) enter the runtime to read it (the runtime the manager was built
-//! in, or the one given to [`TokioRuntime::with_handle`]). Without it they read real time,
+//! worker) enter the runtime to read it: the one the manager's checker was
+//! spawned on (before the first `start`, the one it was built in). Without it they read real time,
 //! which differs from tokio's only while it is paused.
 //!
 //! ```
@@ -47,13 +47,17 @@ pub struct TokioRuntime {
     handle: Option<tokio::runtime::Handle>,
     /// Set by `with_handle`: always spawn on `handle`.
     pinned: bool,
+    /// The runtime leasepool's tasks were last spawned on, whose (maybe
+    /// paused) clock plain threads read (`test-util`).
+    #[cfg(feature = "test-util")]
+    clock: std::sync::Arc<std::sync::Mutex<Option<tokio::runtime::Handle>>>,
 }
 
 impl Default for TokioRuntime {
     /// Captures the current tokio handle, if any, so that a manager built
     /// inside a runtime can later be started from a plain thread.
     fn default() -> Self {
-        TokioRuntime { handle: tokio::runtime::Handle::try_current().ok(), pinned: false }
+        TokioRuntime::new(tokio::runtime::Handle::try_current().ok(), false)
     }
 }
 
@@ -65,7 +69,16 @@ impl TokioRuntime {
     /// let runtime = leasepool_tokio::TokioRuntime::with_handle(rt.handle().clone());
     /// ```
     pub fn with_handle(handle: tokio::runtime::Handle) -> Self {
-        TokioRuntime { handle: Some(handle), pinned: true }
+        TokioRuntime::new(Some(handle), true)
+    }
+
+    fn new(handle: Option<tokio::runtime::Handle>, pinned: bool) -> Self {
+        TokioRuntime {
+            #[cfg(feature = "test-util")]
+            clock: std::sync::Arc::new(std::sync::Mutex::new(handle.clone())),
+            handle,
+            pinned,
+        }
     }
 }
 
@@ -78,7 +91,14 @@ impl leasepool_driver::Runtime for TokioRuntime {
             false => tokio::runtime::Handle::try_current().ok().or_else(|| self.handle.clone()),
         };
         match handle {
-            Some(handle) => drop(handle.spawn(future)),
+            Some(handle) => {
+                #[cfg(feature = "test-util")]
+                {
+                    *self.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some(handle.clone());
+                }
+                drop(handle.spawn(future));
+            }
             None => panic!(
                 "leasepool-tokio: start the manager inside a tokio runtime, or build it with TokioRuntime::with_handle"
             ),
@@ -90,11 +110,15 @@ impl leasepool_driver::Runtime for TokioRuntime {
     }
 
     fn now(&self) -> Instant {
-        // A paused clock is the runtime's: outside it, tokio reads real time.
+        // A paused clock is the runtime's: outside any runtime, tokio reads
+        // real time, so a plain thread enters the one the manager runs on.
         #[cfg(feature = "test-util")]
-        if let Some(handle) = &self.handle {
-            let _entered = handle.enter();
-            return tokio::time::Instant::now().into_std();
+        if tokio::runtime::Handle::try_current().is_err() {
+            let clock = self.clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            if let Some(handle) = clock {
+                let _entered = handle.enter();
+                return tokio::time::Instant::now().into_std();
+            }
         }
         tokio::time::Instant::now().into_std()
     }

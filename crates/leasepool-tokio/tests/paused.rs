@@ -230,3 +230,51 @@ fn a_manager_built_in_a_dropped_runtime_starts_on_the_current_one() {
         });
     });
 }
+
+/// A manager built in a paused runtime that is gone by the time it starts
+/// reads the clock of the runtime it runs on, not the frozen one: its
+/// checker still times acquires out.
+#[test]
+fn a_manager_built_in_a_dropped_paused_runtime_follows_the_current_clock() {
+    watchdog(|| {
+        let paused = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a paused runtime");
+        let m = paused.block_on(async {
+            LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config")
+        });
+        drop(paused);
+        leasepool_tokio::block_on(async {
+            m.start().await.expect("start in a new runtime");
+            checker_runs(&m).await;
+        });
+    });
+}
+
+/// A grinder whose start cannot spawn its loop (tokio outside a runtime)
+/// stays stopped: it refuses work instead of queueing it for no loop, and a
+/// start inside a runtime then runs it.
+#[test]
+fn a_grinder_start_that_cannot_spawn_its_loop_leaves_it_stopped() {
+    watchdog(|| {
+        let rt = tokio::runtime::Runtime::new().expect("a runtime");
+        let m = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config");
+        rt.block_on(m.start()).expect("start in the runtime");
+        let g = leasepool_tokio::WorkGrinder::builder(&m).batch_size_threshold(1).build().expect("config");
+        let started =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| futures_executor::block_on(g.start())));
+        assert!(started.is_err(), "no runtime to spawn the loop on");
+        assert!(!g.stats().started);
+        assert!(matches!(g.enqueue(|| 0), Err(Error::GrinderNotRunning)));
+        rt.block_on(async {
+            g.start().await;
+            let item = g.enqueue(|| 1).expect("accepted");
+            let ran = tokio::time::timeout(Duration::from_secs(5), item).await;
+            assert!(matches!(ran, Ok(Ok(1))), "{ran:?}");
+            g.stop(leasepool_tokio::StopMode::Drain).await;
+            m.stop().await;
+        });
+    });
+}

@@ -202,20 +202,25 @@ async fn a_grant_runs_a_checker_pass<R: Runtime + Default>() {
 async fn a_finalised_release_runs_a_checker_pass<R: Runtime + Default>() {
     let (units, provider) = units();
     units.store(30, Ordering::SeqCst);
+    let reads = Arc::new(AtomicUsize::new(0));
+    let r = Arc::clone(&reads);
     let m = started(
         builder::<R>()
             .max_pools(4)
             .units_per_pool(10)
-            .size_provider(provider)
+            .size_provider(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+                provider()
+            })
             .check_interval(Duration::from_secs(3600))
             .workers_per_pool(1),
     )
     .await;
     assert_eq!(counts(&m), (3, 0, 3, 0));
     let lease = m.acquire().await.unwrap();
-    // Let the grant's own pass run before the signal drops.
-    eventually::<R>("the grant's pass has read the provider", || m.desired_executor_count() == 3).await;
-    sleep::<R>(Duration::from_millis(20)).await;
+    // The grant's own pass reads the provider (start read it once) before
+    // the signal drops: only the release's pass can see the drop.
+    eventually::<R>("the grant's pass has read the provider", || reads.load(Ordering::SeqCst) == 2).await;
     units.store(0, Ordering::SeqCst);
     drop(lease);
     eventually::<R>("the release's pass shrinks the pools to 1", || m.total_count() == 1).await;
