@@ -88,6 +88,13 @@ pub(crate) type Manager<R> = LeasedExecutorManager<R>;
 /// Runs one test body on its own thread and fails it if it takes longer
 /// than [`TEST_LIMIT`] (a hang), re-raising its panic otherwise.
 pub(crate) fn watchdog(name: &'static str, body: impl FnOnce() + Send + 'static) {
+    watchdog_for(TEST_LIMIT, name, body);
+}
+
+/// [`watchdog`] with a limit of its own, for a test whose work grows with
+/// its size (a storm of many rounds), so that a slow machine is not
+/// mistaken for a hang.
+pub(crate) fn watchdog_for(limit: Duration, name: &'static str, body: impl FnOnce() + Send + 'static) {
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name(name.to_owned())
@@ -96,13 +103,13 @@ pub(crate) fn watchdog(name: &'static str, body: impl FnOnce() + Send + 'static)
             let _ = tx.send(());
         })
         .expect("spawn the test thread");
-    match rx.recv_timeout(TEST_LIMIT) {
+    match rx.recv_timeout(limit) {
         Ok(()) => thread.join().expect("test thread"),
         Err(RecvTimeoutError::Disconnected) => match thread.join() {
             Err(panic) => std::panic::resume_unwind(panic),
             Ok(()) => unreachable!("the test thread ended without reporting"),
         },
-        Err(RecvTimeoutError::Timeout) => panic!("{name} did not finish within {TEST_LIMIT:?}: it hangs"),
+        Err(RecvTimeoutError::Timeout) => panic!("{name} did not finish within {limit:?}: it hangs"),
     }
 }
 

@@ -59,10 +59,15 @@ mod storm;
 /// the watchdog: see the crate docs for why), failing it if it caused
 /// unintended panics on threads it does not join.
 pub(crate) fn serial(name: &'static str, body: impl FnOnce() + Send + 'static) {
+    serial_for(common::TEST_LIMIT, name, body);
+}
+
+/// [`serial`] with a watchdog limit of its own (see `common::watchdog_for`).
+pub(crate) fn serial_for(limit: Duration, name: &'static str, body: impl FnOnce() + Send + 'static) {
     let _turn = common::serial_turn();
     quiet_intended_panics();
     let panics = PanicCount::start();
-    common::watchdog(name, body);
+    common::watchdog_for(limit, name, body);
     // A panic on a thread the test does not join (the checker task, a
     // worker thread outside a job) would otherwise go unnoticed.
     let unintended = panics.stop();
