@@ -289,8 +289,10 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// # }
     /// ```
     pub fn stats(&self) -> Stats {
-        let now = self.shared.runtime.now();
         let st = self.shared.lock();
+        // Read under the lock: a lease granted after `now` would show more
+        // time left than its duration.
+        let now = self.shared.runtime.now();
         let mut pools = st.core.stats(now);
         // The core hears of a lease's jobs only when it is released with
         // jobs in flight; the pool counts them all.
