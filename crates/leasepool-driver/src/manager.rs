@@ -86,18 +86,23 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// ```
     pub async fn start(&self) -> Result<(), Error> {
         let units = self.shared.sample_units();
-        let started = self.shared.with(|st, now| {
-            // Forget a failure left over from an earlier run.
-            st.take_spawn_error();
-            st.core.start(now, units)
-        });
+        let (started, failed) = self.shared.with_then(
+            self.shared.runtime.now(),
+            |st, now| {
+                // Forget a failure left over from an earlier run.
+                st.take_spawn_error();
+                st.core.start(now, units)
+            },
+            // Under the same lock as the drain that created the pools, so a
+            // failure is this start's own. Judge by it, not by the pool
+            // count: a pool whose initializer failed may be retired already.
+            |st, started| (started, st.take_spawn_error()),
+        );
         if !started {
             return Ok(());
         }
         let spawned = self.shared.with(|st, now| {
-            // Judge by the recorded spawn failure, not by the pool count: a
-            // pool whose initializer failed may already have been retired.
-            if let Some(err) = st.take_spawn_error() {
+            if let Some(err) = failed {
                 // A pool failed to start: undo everything.
                 st.halt(now);
                 return Err(Error::Spawn(err));
