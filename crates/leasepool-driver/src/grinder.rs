@@ -233,11 +233,16 @@ impl<R: Runtime> WorkGrinder<R> {
         }));
         if let Err(panic) = spawned {
             let mut st = lock(&self.g.state);
-            if st.generation == generation {
+            // Work accepted meanwhile has no loop to run it: fail it.
+            let stranded = if st.generation == generation {
                 st.generation += 1;
                 st.finish_stop();
-            }
+                st.queue.take_all()
+            } else {
+                Vec::new()
+            };
             drop(st);
+            stranded.into_iter().for_each(|item| item.fail(&Error::GrinderNotRunning));
             std::panic::resume_unwind(panic);
         }
         tracing::info!(prefix = &*self.g.owner_prefix, "work grinder started");
@@ -929,6 +934,51 @@ mod tests {
             fn wake(self: Arc<Self>) {}
         }
         Waker::from(Arc::new(Nothing))
+    }
+
+    /// A runtime like [`ThreadPerTask`] whose next spawn, once armed, runs
+    /// a hook and then panics (as tokio's does outside a runtime).
+    #[derive(Clone, Debug, Default)]
+    struct FailingSpawn;
+
+    type Hook = Box<dyn FnOnce() + Send>;
+    static FAIL_NEXT_SPAWN: std::sync::Mutex<Option<Hook>> = std::sync::Mutex::new(None);
+
+    impl Runtime for FailingSpawn {
+        fn spawn(&self, f: crate::BoxFuture<()>) {
+            if let Some(hook) = FAIL_NEXT_SPAWN.lock().unwrap().take() {
+                hook();
+                panic!("cannot spawn");
+            }
+            ThreadPerTask.spawn(f);
+        }
+        fn sleep_until(&self, deadline: std::time::Instant) -> crate::BoxFuture<()> {
+            ThreadPerTask.sleep_until(deadline)
+        }
+    }
+
+    /// A start whose loop cannot be spawned leaves the grinder stopped, and
+    /// fails the work accepted while it looked started instead of leaving
+    /// it queued with no loop to run it.
+    #[test]
+    fn a_start_that_cannot_spawn_its_loop_fails_the_work_it_accepted() {
+        let m = crate::Builder::with_runtime(FailingSpawn).max_pools(1).workers_per_pool(1).build().unwrap();
+        futures_executor::block_on(m.start()).unwrap();
+        let g = WorkGrinder::builder(&m).batch_size_threshold(8).build().unwrap();
+        let accepted = Arc::new(std::sync::Mutex::new(None));
+        let (g2, a2) = (g.clone(), Arc::clone(&accepted));
+        *FAIL_NEXT_SPAWN.lock().unwrap() = Some(Box::new(move || {
+            *a2.lock().unwrap() = Some(g2.enqueue(|| 7).expect("accepted: the grinder looks started"));
+        }));
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            futures_executor::block_on(g.start());
+        }));
+        assert!(started.is_err());
+        assert!(!g.stats().started);
+        assert_eq!(g.stats().pending, 0);
+        let item = accepted.lock().unwrap().take().expect("the hook ran");
+        assert!(matches!(item.wait(), Err(Error::GrinderNotRunning)));
+        futures_executor::block_on(m.stop());
     }
 
     /// Items are split in order into at most one chunk per worker, of equal

@@ -86,7 +86,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// ```
     pub async fn start(&self) -> Result<(), Error> {
         let units = self.shared.sample_units();
-        let (started, failed) = self.shared.with_then(
+        let (started, failed, run) = self.shared.with_then(
             self.shared.runtime.now(),
             |st, now| {
                 // Forget a failure left over from an earlier run.
@@ -96,12 +96,17 @@ impl<R: Runtime> LeasedExecutorManager<R> {
             // Under the same lock as the drain that created the pools, so a
             // failure is this start's own. Judge by it, not by the pool
             // count: a pool whose initializer failed may be retired already.
-            |st, started| (started, st.take_spawn_error()),
+            |st, started| (started, st.take_spawn_error(), st.run()),
         );
         if !started {
             return Ok(());
         }
         let spawned = self.shared.with(|st, now| {
+            // A stop (and maybe another start) came in between: this run is
+            // over, and whatever runs now is not this start's to undo.
+            if st.run() != run {
+                return failed.map_or(Ok(None), |err| Err(Error::Spawn(err)));
+            }
             if let Some(err) = failed {
                 // A pool failed to start: undo everything.
                 st.halt(now);

@@ -173,6 +173,9 @@ impl<R: Runtime> Shared<R> {
     #[inline]
     pub(crate) fn request_pass(&self, st: &mut State, now: Instant) {
         if self.settings.size_provider.is_some() {
+            // Counted like a notification: a pass that read the provider
+            // before this grant or release runs again, with a fresh value.
+            st.checker.scale_notifications += 1;
             st.core.notify_scale_changed(now);
         }
     }
@@ -337,6 +340,11 @@ impl State {
         }
         self.stop_checker();
         true
+    }
+
+    /// Identifies the current run: changed by every stop (and start).
+    pub(crate) fn run(&self) -> u64 {
+        self.checker.generation
     }
 
     /// Makes the current checker task exit.

@@ -146,6 +146,42 @@ async fn notification_during_a_provider_read_is_not_lost<R: Runtime + Default>()
     m.stop().await;
 }
 
+/// A grant that lands while the checker reads the provider for a pass asks
+/// for a pass of its own, which reads the value changed meanwhile (not
+/// swallowed by the pass already under way).
+async fn a_grant_during_a_provider_read_gets_its_own_pass<R: Runtime + Default>() {
+    let (units, read_units) = units();
+    let hold = Arc::new(AtomicBool::new(false));
+    let gate = Gate::default();
+    let (h, g) = (Arc::clone(&hold), gate.clone());
+    let m = started(
+        builder::<R>()
+            .max_pools(4)
+            .units_per_pool(10)
+            .size_provider(move || {
+                let value = read_units();
+                if h.swap(false, Ordering::SeqCst) {
+                    g.wait(); // return `value` only after the test changed it
+                }
+                value
+            })
+            .check_interval(Duration::from_secs(3600))
+            .workers_per_pool(1),
+    )
+    .await;
+    assert_eq!(counts(&m), (1, 0, 1, 0));
+    hold.store(true, Ordering::SeqCst);
+    m.notify_scale_changed();
+    eventually::<R>("the checker is inside the size provider", || gate.entered() == 1).await;
+    units.store(30, Ordering::SeqCst);
+    let lease = m.try_acquire().await.unwrap();
+    gate.open();
+    eventually::<R>("the grant's pass applies the value changed during the read", || m.total_count() == 3)
+        .await;
+    drop(lease);
+    m.stop().await;
+}
+
 /// The size provider may call back into the manager (for example to size
 /// by the queue length): no call path runs it under the manager's lock.
 async fn size_provider_may_call_back_into_the_manager<R: Runtime + Default>() {
@@ -257,6 +293,7 @@ async fn the_provider_is_read_only_for_a_checker_pass<R: Runtime + Default>() {
 
 conformance! {
     a_grant_runs_a_checker_pass,
+    a_grant_during_a_provider_read_gets_its_own_pass,
     a_finalised_release_runs_a_checker_pass,
     the_provider_is_read_only_for_a_checker_pass,
     notify_scale_changed_grows_and_shrinks,
