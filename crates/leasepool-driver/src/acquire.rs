@@ -14,7 +14,10 @@ use crate::runtime::Runtime;
 use crate::shared::{Claim, Shared, WaiterSlot};
 
 /// An acquire request. Set options, then `.await` it (or call
-/// [`AcquireBuilder::blocking`] from a plain thread).
+/// [`AcquireBuilder::blocking`] from a plain thread). It is
+/// [`IntoFuture`], not a `Future`: to hand it to `tokio::spawn` or a
+/// `block_on`, wrap it (`async move { m.acquire().await }`) or call
+/// `.into_future()`.
 ///
 /// ```
 /// # async fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
@@ -91,7 +94,10 @@ impl<R: Runtime> AcquireBuilder<R> {
     }
 
     /// Blocks the calling thread until the lease is granted (or the acquire
-    /// fails). For plain OS threads; in async code, `.await` instead.
+    /// fails). For plain OS threads; in async code, `.await` instead: on a
+    /// runtime's thread it blocks the runtime that would free the pool and
+    /// run the checker, which enforces [`AcquireBuilder::timeout`] (on a
+    /// current-thread runtime it waits forever).
     ///
     /// ```
     /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {

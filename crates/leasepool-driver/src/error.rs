@@ -37,8 +37,11 @@ pub enum Error {
     /// The pool's worker initializer failed; the pool was retired.
     #[error("the pool is broken (worker initializer failed: {0}); it was retired: acquire a new lease")]
     Broken(Arc<str>),
-    /// The job was dropped before it ran because its pool was shut down.
-    #[error("the job was cancelled before it ran: its pool was shut down (stop, expiry or shrink)")]
+    /// The job was dropped before it ran: its pool was shut down, or (for a
+    /// grinder item) its grinder was stopped with `CancelPending` or dropped.
+    #[error(
+        "the job was cancelled before it ran: its pool was shut down (stop, expiry or shrink), or its grinder stopped"
+    )]
     Cancelled,
     /// The work grinder is not accepting work (not started, or stopping).
     #[error("the work grinder is not running (not started, or stopping): call `start().await` first")]

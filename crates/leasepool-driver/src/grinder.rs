@@ -100,6 +100,9 @@ struct State {
     stop_waiters: Vec<Waker>,
     /// Cancel switches of the batches started and not finished.
     in_flight: Slab<Arc<BatchCancel>>,
+    /// The running loop task was dropped without exiting: its runtime shut
+    /// down. The next `start` spawns a new one.
+    loop_lost: bool,
     /// Batches started so far (the `n` of their lease owners).
     batch_seq: u64,
     items_completed: u64,
@@ -217,10 +220,13 @@ impl<R: Runtime> WorkGrinder<R> {
             Poll::Ready(st)
         })
         .await;
-        if st.phase == Phase::Running {
+        // Running, unless its loop went down with the runtime it ran on:
+        // then this start spawns a new one.
+        if st.phase == Phase::Running && !st.loop_lost {
             return;
         }
         st.phase = Phase::Running;
+        st.loop_lost = false;
         st.generation += 1;
         let generation = st.generation;
         drop(st);
@@ -229,7 +235,7 @@ impl<R: Runtime> WorkGrinder<R> {
         // A runtime that cannot spawn (tokio outside a runtime) panics: undo
         // the start, or the grinder would take work with no loop to run it.
         let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            runtime.spawn(Box::pin(run_loop(me, generation)));
+            runtime.spawn(Box::pin(run_loop(me.clone(), generation, LostLoop { me, generation })));
         }));
         if let Err(panic) = spawned {
             let mut st = lock(&self.g.state);
@@ -262,6 +268,7 @@ impl<R: Runtime> WorkGrinder<R> {
     pub async fn stop(&self, mode: StopMode) {
         let state = &self.g.state;
         let generation;
+        let mut respawn = false;
         let cancelled = {
             let mut st = lock(state);
             // During a drain, another stop joins it (Drain) or cuts it
@@ -269,8 +276,15 @@ impl<R: Runtime> WorkGrinder<R> {
             if st.phase == Phase::Stopped {
                 return;
             }
-            generation = st.generation;
             st.wake.notify();
+            // The loop went down with the runtime it ran on: a new one, on
+            // this runtime, drains.
+            if mode == StopMode::Drain && st.loop_lost {
+                st.loop_lost = false;
+                st.generation += 1;
+                respawn = true;
+            }
+            generation = st.generation;
             match mode {
                 StopMode::Drain => {
                     st.phase = Phase::Draining;
@@ -290,6 +304,14 @@ impl<R: Runtime> WorkGrinder<R> {
             tracing::info!(cancelled = items.len(), "work grinder stopped; pending work cancelled");
             items.into_iter().for_each(|item| item.fail(&Error::Cancelled));
             return;
+        }
+        if respawn {
+            let me = Arc::downgrade(&self.g);
+            self.g.manager.shared().runtime.spawn(Box::pin(run_loop(
+                me.clone(),
+                generation,
+                LostLoop { me, generation },
+            )));
         }
         // Done when this drain finished: stopped, or already started again
         // (a start waits for the drain, then bumps the generation).
@@ -579,6 +601,7 @@ impl<R: Runtime> GrinderBuilder<R> {
             wake: Signal::default(),
             stop_waiters: Vec::new(),
             in_flight: Slab::new(),
+            loop_lost: false,
             batch_seq: 0,
             items_completed: 0,
         };
@@ -619,7 +642,10 @@ impl<T> fmt::Debug for WorkHandle<T> {
 }
 
 impl<T> WorkHandle<T> {
-    /// Blocks the current thread until the item's result is in.
+    /// Blocks the current thread until the item's result is in. For plain
+    /// OS threads: on an async runtime's thread it blocks the very runtime
+    /// the grinder's loop runs on (on a current-thread runtime, forever);
+    /// `.await` the handle there instead.
     ///
     /// ```
     /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
@@ -664,7 +690,7 @@ impl<T> Drop for WorkHandle<T> {
 
 /// The batching loop: starts due batches, then sleeps until the next
 /// max-wait deadline or a wake-up.
-async fn run_loop<R: Runtime>(me: Weak<Grinder<R>>, generation: u64) {
+async fn run_loop<R: Runtime>(me: Weak<Grinder<R>>, generation: u64, _lost: LostLoop<R>) {
     loop {
         let Some(g) = me.upgrade() else { return };
         let runtime = g.manager.shared().runtime.clone();
@@ -689,7 +715,8 @@ async fn run_loop<R: Runtime>(me: Weak<Grinder<R>>, generation: u64) {
         };
         // Spawned once the lock is released: every `push` takes it.
         for batch in batches {
-            runtime.spawn(Box::pin(run_batch(Arc::clone(&g), batch)));
+            let end = BatchEnd { g: Arc::clone(&g), key: batch.key, count: batch.items.len() as u64 };
+            runtime.spawn(Box::pin(run_batch(Arc::clone(&g), batch, end)));
         }
         let state = Arc::clone(&g.state);
         drop(g);
@@ -723,9 +750,8 @@ fn start_batch(st: &mut State, items: Vec<Item>) -> Batch {
 }
 
 /// One batch: lease a pool (unless cancelled first), run the items, release.
-async fn run_batch<R: Runtime>(g: Arc<Grinder<R>>, batch: Batch) {
-    let Batch { n, key, items, cancel, lease_for } = batch;
-    let count = items.len() as u64;
+async fn run_batch<R: Runtime>(g: Arc<Grinder<R>>, batch: Batch, _end: BatchEnd<R>) {
+    let Batch { n, key: _, items, cancel, lease_for } = batch;
     let owner = format!("{}-batch-{n}", g.owner_prefix);
     let mut acquire = g.manager.acquire().owner(owner).lease_for(lease_for).into_future();
     let acquired = poll_fn(|cx| {
@@ -741,11 +767,44 @@ async fn run_batch<R: Runtime>(g: Arc<Grinder<R>>, batch: Batch) {
         Some(Err(error)) => items.into_iter().for_each(|item| item.fail(&error)),
         Some(Ok(lease)) => run_on(&lease, g.workers, items, &cancel).await,
     }
-    let mut st = lock(&g.state);
-    st.queue.batch_finished();
-    st.in_flight.remove(key);
-    st.items_completed += count;
-    st.wake.notify();
+}
+
+/// Books a batch as finished when its task ends, or is dropped with a
+/// runtime that shut down (its items then fail as cancelled): either way
+/// its slot among the concurrent batches is freed.
+struct BatchEnd<R: Runtime> {
+    g: Arc<Grinder<R>>,
+    key: usize,
+    count: u64,
+}
+
+impl<R: Runtime> Drop for BatchEnd<R> {
+    fn drop(&mut self) {
+        let mut st = lock(&self.g.state);
+        st.queue.batch_finished();
+        st.in_flight.remove(self.key);
+        st.items_completed += self.count;
+        st.wake.notify();
+    }
+}
+
+/// Dropped with the loop task. A loop ends by itself only when superseded
+/// (the generation moved on) or stopped; dropped while its run is current,
+/// its runtime shut down under it: mark it, for the next `start`.
+struct LostLoop<R: Runtime> {
+    me: Weak<Grinder<R>>,
+    generation: u64,
+}
+
+impl<R: Runtime> Drop for LostLoop<R> {
+    fn drop(&mut self) {
+        if let Some(g) = self.me.upgrade() {
+            let mut st = lock(&g.state);
+            if st.generation == self.generation && st.phase != Phase::Stopped {
+                st.loop_lost = true;
+            }
+        }
+    }
 }
 
 /// Splits `items` into one chunk per worker and submits each as a job

@@ -86,7 +86,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// ```
     pub async fn start(&self) -> Result<(), Error> {
         let units = self.shared.sample_units();
-        let (started, failed, run) = self.shared.with_then(
+        let (started, failed, run, orphaned) = self.shared.with_then(
             self.shared.runtime.now(),
             |st, now| {
                 // Forget a failure left over from an earlier run.
@@ -96,11 +96,16 @@ impl<R: Runtime> LeasedExecutorManager<R> {
             // Under the same lock as the drain that created the pools, so a
             // failure is this start's own. Judge by it, not by the pool
             // count: a pool whose initializer failed may be retired already.
-            |st, started| (started, st.take_spawn_error(), st.run()),
+            |st, started| {
+                (started, st.take_spawn_error(), st.run(), !started && self.shared.checker_lost(st))
+            },
         );
-        if !started {
+        // Already running, unless its checker went down with the runtime
+        // it ran on: then this start spawns a new one.
+        if !started && !orphaned {
             return Ok(());
         }
+        let failed = failed.filter(|_| started);
         let spawned = self.shared.with(|st, now| {
             // A stop (and maybe another start) came in between: this run is
             // over, and whatever runs now is not this start's to undo.

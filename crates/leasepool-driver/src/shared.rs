@@ -1,6 +1,7 @@
 //! The state every handle shares: the core behind one mutex, the live pools,
 //! the queued acquires' wake-up slots, and the checker task.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Poll, Waker};
 use std::time::Instant;
@@ -73,6 +74,10 @@ pub(crate) struct State {
 pub(crate) struct Shared<R: Runtime> {
     pub(crate) runtime: R,
     pub(crate) settings: Settings,
+    /// The generation of the last checker task dropped (by itself when
+    /// superseded, or with its runtime): if it is the current one, the
+    /// running manager has no checker, and the next `start` spawns one.
+    lost_checker: AtomicU64,
     state: Mutex<State>,
     me: Weak<Shared<R>>,
 }
@@ -104,6 +109,7 @@ impl<R: Runtime> Shared<R> {
         Arc::new_cyclic(|me| Shared {
             runtime,
             settings,
+            lost_checker: AtomicU64::new(0),
             state: Mutex::new(State {
                 core,
                 pools: HashMap::default(),
@@ -298,13 +304,19 @@ impl<R: Runtime> Shared<R> {
         });
     }
 
+    /// Whether the running manager's checker task is gone (with its runtime).
+    pub(crate) fn checker_lost(&self, st: &State) -> bool {
+        self.lost_checker.load(Ordering::Acquire) == st.checker.generation
+    }
+
     /// Starts the checker task for a new generation.
     pub(crate) fn spawn_checker(&self, st: &mut State) {
         st.checker.generation += 1;
         st.checker.armed = None;
         let generation = st.checker.generation;
         let me = self.me.clone();
-        self.runtime.spawn(Box::pin(run_checker(me, generation)));
+        let lost = LostChecker { me: me.clone(), generation };
+        self.runtime.spawn(Box::pin(run_checker(me, generation, lost)));
     }
 }
 
@@ -387,7 +399,7 @@ fn log_finalised(lease: LeaseId, owner: Option<&str>, how: Finalised) {
 /// The checker: runs whatever is due, then sleeps until the core's next
 /// deadline or until woken. Holds only a weak reference while asleep, so
 /// dropping every manager handle ends it.
-async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, generation: u64) {
+async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, generation: u64, _lost: LostChecker<R>) {
     loop {
         let Some(shared) = me.upgrade() else { return };
         // The provider is user code, so it is read before locking, and only
@@ -436,5 +448,24 @@ async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, generation: u64) {
             None => Poll::Ready(()),
         })
         .await;
+    }
+}
+
+/// Dropped with the checker task. Every way the task ends by itself leaves
+/// it superseded (a stop or a start moved the generation on) or its manager
+/// gone; dropped otherwise, its runtime shut down under it, so the manager
+/// would run without a checker: mark it, for the next `start`.
+struct LostChecker<R: Runtime> {
+    me: Weak<Shared<R>>,
+    generation: u64,
+}
+
+impl<R: Runtime> Drop for LostChecker<R> {
+    /// Takes no lock: the task may be dropped, never polled, wherever its
+    /// runtime drops it (even by a failed spawn under the manager's lock).
+    fn drop(&mut self) {
+        if let Some(shared) = self.me.upgrade() {
+            shared.lost_checker.store(self.generation, Ordering::Release);
+        }
     }
 }

@@ -278,3 +278,74 @@ fn a_grinder_start_that_cannot_spawn_its_loop_leaves_it_stopped() {
         });
     });
 }
+
+/// A manager started on a runtime that is then dropped loses its checker
+/// with it; the next `start`, on another runtime, spawns a new one instead
+/// of finding the manager already running.
+#[test]
+fn a_start_after_the_runtime_was_dropped_restarts_the_checker() {
+    watchdog(|| {
+        let m = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config");
+        leasepool_tokio::block_on(async { m.start().await.expect("start on the first runtime") });
+        // That runtime is gone, and its checker task with it.
+        assert!(m.is_running());
+        leasepool_tokio::block_on(async {
+            m.start().await.expect("start on the second runtime");
+            checker_runs(&m).await;
+        });
+    });
+}
+
+/// The same for a grinder: its loop, and a batch that was waiting for a
+/// lease, go down with the runtime (the batch's item fails as cancelled and
+/// its slot among the concurrent batches is freed); the next `start` runs
+/// a new loop. And a draining `stop` of a grinder whose loop is gone drains
+/// on the current runtime instead of waiting forever.
+#[test]
+fn a_grinder_outliving_its_runtime_restarts_and_drains() {
+    watchdog(|| {
+        let m = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config");
+        let g = leasepool_tokio::WorkGrinder::builder(&m)
+            .batch_size_threshold(1)
+            .max_concurrent_batches(1)
+            .build()
+            .expect("config");
+        let lazy = leasepool_tokio::WorkGrinder::builder(&m)
+            .batch_size_threshold(100)
+            .max_wait(Duration::from_secs(3600))
+            .build()
+            .expect("config");
+        let (held, stranded) = leasepool_tokio::block_on(async {
+            m.start().await.expect("start");
+            g.start().await;
+            let held = m.acquire().await.expect("the only pool");
+            let stranded = g.enqueue(|| 1).expect("accepted");
+            // Its batch waits for the held pool when the runtime goes.
+            let t0 = Instant::now();
+            while m.waiting_count() == 0 {
+                assert!(t0.elapsed() < Duration::from_secs(5), "the batch never asked for a lease");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            (held, stranded)
+        });
+        assert!(matches!(stranded.wait(), Err(Error::Cancelled)));
+        drop(held);
+        leasepool_tokio::block_on(async {
+            m.start().await.expect("restart the checker");
+            g.start().await;
+            let item = tokio::time::timeout(Duration::from_secs(5), g.enqueue(|| 2).expect("accepted")).await;
+            assert!(matches!(item, Ok(Ok(2))), "the new loop and the freed batch slot run it: {item:?}");
+            lazy.start().await;
+        });
+        let pending = lazy.enqueue(|| 3).expect("accepted: waits for 99 more or an hour");
+        leasepool_tokio::block_on(async {
+            m.start().await.expect("restart the checker");
+            tokio::time::timeout(Duration::from_secs(5), lazy.stop(leasepool_tokio::StopMode::Drain))
+                .await
+                .expect("the drain runs on this runtime");
+            assert!(matches!(pending.await, Ok(3)));
+            g.stop(leasepool_tokio::StopMode::CancelPending).await;
+            m.stop().await;
+        });
+    });
+}
