@@ -210,16 +210,34 @@ impl<R: Runtime> WorkGrinder<R> {
     /// # }
     /// ```
     pub async fn start(&self) {
-        // A start during a draining stop waits for the drain, then starts.
-        let mut st = poll_fn(|cx| {
-            let mut st = lock(&self.g.state);
-            if st.phase == Phase::Draining {
-                st.wait_for_stop(cx.waker());
-                return Poll::Pending;
+        // A start during a draining stop waits for the drain, then starts;
+        // if the drain's loop went down with its runtime, a new one drains.
+        let mut st = loop {
+            let next = poll_fn(|cx| {
+                let mut st = lock(&self.g.state);
+                if st.phase == Phase::Draining {
+                    if st.loop_lost {
+                        st.loop_lost = false;
+                        st.generation += 1;
+                        return Poll::Ready(Err(st.generation));
+                    }
+                    st.wait_for_stop(cx.waker());
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(st))
+            })
+            .await;
+            match next {
+                Ok(st) => break st,
+                // Spawned with the lock released: a failed spawn drops the
+                // loop, whose guard takes the lock.
+                Err(generation) => {
+                    let me = Arc::downgrade(&self.g);
+                    let lost = LostLoop { me: me.clone(), generation };
+                    self.g.manager.shared().runtime.spawn(Box::pin(run_loop(me, generation, lost)));
+                }
             }
-            Poll::Ready(st)
-        })
-        .await;
+        };
         // Running, unless its loop went down with the runtime it ran on:
         // then this start spawns a new one.
         if st.phase == Phase::Running && !st.loop_lost {

@@ -306,7 +306,8 @@ impl<R: Runtime> Shared<R> {
 
     /// Whether the running manager's checker task is gone (with its runtime).
     pub(crate) fn checker_lost(&self, st: &State) -> bool {
-        self.lost_checker.load(Ordering::Acquire) == st.checker.generation
+        // Generation 0: no checker spawned yet (a first start under way).
+        st.checker.generation != 0 && self.lost_checker.load(Ordering::Acquire) == st.checker.generation
     }
 
     /// Starts the checker task for a new generation.
@@ -465,7 +466,9 @@ impl<R: Runtime> Drop for LostChecker<R> {
     /// runtime drops it (even by a failed spawn under the manager's lock).
     fn drop(&mut self) {
         if let Some(shared) = self.me.upgrade() {
-            shared.lost_checker.store(self.generation, Ordering::Release);
+            // The newest dropped task counts: a superseded one that ends
+            // after the current one was lost must not hide that loss.
+            shared.lost_checker.fetch_max(self.generation, Ordering::AcqRel);
         }
     }
 }

@@ -349,3 +349,60 @@ fn a_grinder_outliving_its_runtime_restarts_and_drains() {
         });
     });
 }
+
+/// A superseded checker that ends after the current one was lost (here: on
+/// a runtime driven again later) does not hide that loss from `start`.
+#[test]
+fn a_late_superseded_checker_does_not_hide_a_lost_one() {
+    watchdog(|| {
+        let m = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config");
+        let a = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime a");
+        a.block_on(async { m.start().await.expect("start on a") });
+        leasepool_tokio::block_on(async {
+            m.stop().await;
+            m.start().await.expect("start on b");
+        });
+        // b is gone with the current checker; a's superseded one now ends.
+        a.block_on(async {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+        });
+        leasepool_tokio::block_on(async {
+            m.start().await.expect("start on c");
+            checker_runs(&m).await;
+        });
+    });
+}
+
+/// A drain whose loop went down with its runtime does not hold a later
+/// `start` forever: a new loop finishes the drain, then the grinder starts.
+#[test]
+fn a_start_after_a_drain_lost_with_its_runtime_finishes_it() {
+    watchdog(|| {
+        let m = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config");
+        let g = leasepool_tokio::WorkGrinder::builder(&m).batch_size_threshold(1).build().expect("config");
+        let held = leasepool_tokio::block_on(async {
+            m.start().await.expect("start");
+            g.start().await;
+            let held = m.acquire().await.expect("the only pool");
+            let item = g.enqueue(|| 1).expect("accepted");
+            // The drain cannot finish while the pool is held.
+            let drain =
+                tokio::time::timeout(Duration::from_millis(100), g.stop(leasepool_tokio::StopMode::Drain));
+            assert!(drain.await.is_err(), "the drain waits for the held pool");
+            drop(item);
+            held
+        });
+        drop(held);
+        leasepool_tokio::block_on(async {
+            m.start().await.expect("restart the checker");
+            tokio::time::timeout(Duration::from_secs(5), g.start()).await.expect("start finishes the drain");
+            assert!(g.stats().started);
+            let item = tokio::time::timeout(Duration::from_secs(5), g.enqueue(|| 2).expect("accepted")).await;
+            assert!(matches!(item, Ok(Ok(2))), "{item:?}");
+            g.stop(leasepool_tokio::StopMode::Drain).await;
+            m.stop().await;
+        });
+    });
+}
