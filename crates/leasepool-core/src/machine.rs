@@ -758,31 +758,39 @@ impl Core {
     /// Grants free or creatable pools to waiters, first in line first.
     #[inline] // the usual case, nobody waiting, costs one length check
     fn serve_waiters(&mut self, now: Instant) {
-        if !self.waiters.is_empty() {
-            self.serve_waiting(now);
-        }
-    }
-
-    fn serve_waiting(&mut self, now: Instant) {
-        self.fail_expired_waiters(now);
-        while !self.waiters.is_empty() {
+        while self.someone_waits(now) {
             let Some(pool) = self.take_or_create_pool() else { break };
-            let handed = self.hand_to_first_waiter(pool, now);
-            debug_assert!(handed, "someone was waiting");
+            self.grant_to_first(pool, now);
         }
     }
 
     /// Leases `pool` to the first waiter; false (and `pool` untouched) if
     /// nobody waits.
     fn hand_to_first_waiter(&mut self, pool: PoolId, now: Instant) -> bool {
+        let waits = self.someone_waits(now);
+        if waits {
+            self.grant_to_first(pool, now);
+        }
+        waits
+    }
+
+    /// Whether a waiter is still in time for a pool, after failing those
+    /// past their deadline (a pool freed before the driver's timer fired
+    /// goes to the next waiter, never to one that timed out).
+    #[inline] // the usual case, nobody waiting, costs one length check
+    fn someone_waits(&mut self, now: Instant) -> bool {
         if self.waiters.is_empty() {
             return false;
         }
         self.fail_expired_waiters(now);
-        let Some(w) = self.waiters.pop_front() else { return false };
+        !self.waiters.is_empty()
+    }
+
+    /// Leases `pool` to the first waiter; call only when `someone_waits`.
+    fn grant_to_first(&mut self, pool: PoolId, now: Instant) {
+        let w = self.waiters.pop_front().expect("someone waits");
         let grant = self.lease_pool(pool, now, w.lease, w.owner);
         self.actions.push_back(Action::Grant { waiter: w.id, grant });
-        true
     }
 
     /// After a pool left: back up to the desired count (which is at least
@@ -809,9 +817,7 @@ impl Core {
         }
     }
 
-    /// Fails the waiters whose deadline is at or before `now`: a pool
-    /// freed after a waiter's deadline (before the driver's timer fired) goes
-    /// to the next waiter, or stays available, never to one that timed out.
+    /// Fails the waiters whose deadline is at or before `now`.
     fn fail_expired_waiters(&mut self, now: Instant) {
         while let Some(w) = self.waiters.pop_expired(now) {
             self.actions.push_back(Action::FailWaiter { waiter: w.id, error: AcquireError::Timeout });
