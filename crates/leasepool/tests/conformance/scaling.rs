@@ -7,22 +7,60 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use leasepool::Runtime;
+use leasepool::driver::Builder;
 
 use crate::common::*;
+
+/// 4 pools at most, 10 units a pool, one worker each, sized by `provider`,
+/// checked only hourly: any other pass is one the test caused.
+fn hourly<R: Runtime + Default>(provider: impl Fn() -> usize + Send + Sync + 'static) -> Builder<R> {
+    builder::<R>()
+        .max_pools(4)
+        .units_per_pool(10)
+        .size_provider(provider)
+        .check_interval(Duration::from_secs(3600))
+        .workers_per_pool(1)
+}
+
+/// `provider`, counting its reads.
+fn counted(
+    provider: impl Fn() -> usize + Send + Sync + 'static,
+) -> (Arc<AtomicUsize>, impl Fn() -> usize + Send + Sync + 'static) {
+    let reads = Arc::new(AtomicUsize::new(0));
+    let r = Arc::clone(&reads);
+    (reads, move || {
+        r.fetch_add(1, Ordering::SeqCst);
+        provider()
+    })
+}
+
+/// A started [`hourly`] manager whose checker is held inside a provider
+/// read (the value of `units` already taken) until the gate opens.
+async fn inside_a_provider_read<R: Runtime + Default>() -> (Manager<R>, Arc<AtomicUsize>, Gate) {
+    let (units, read_units) = units();
+    let hold = Arc::new(AtomicBool::new(false));
+    let gate = Gate::default();
+    let (h, g) = (Arc::clone(&hold), gate.clone());
+    let m = started(hourly::<R>(move || {
+        let value = read_units();
+        if h.swap(false, Ordering::SeqCst) {
+            g.wait(); // return `value` only after the test changed it
+        }
+        value
+    }))
+    .await;
+    assert_eq!(counts(&m), (1, 0, 1, 0));
+    hold.store(true, Ordering::SeqCst);
+    m.notify_scale_changed();
+    eventually::<R>("the checker is inside the size provider", || gate.entered() == 1).await;
+    (m, units, gate)
+}
 
 /// With a one-hour interval, `notify_scale_changed` makes the pools follow
 /// the signal: grow, then shrink idle pools only, never leased ones.
 async fn notify_scale_changed_grows_and_shrinks<R: Runtime + Default>() {
     let (units, provider) = units();
-    let m = started(
-        builder::<R>()
-            .max_pools(5)
-            .units_per_pool(10)
-            .size_provider(provider)
-            .check_interval(Duration::from_secs(3600))
-            .workers_per_pool(1),
-    )
-    .await;
+    let m = started(hourly::<R>(provider).max_pools(5)).await;
     assert_eq!(counts(&m), (1, 0, 1, 0));
 
     units.store(35, Ordering::SeqCst);
@@ -116,29 +154,7 @@ async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
 /// provider (which it does without holding the manager's lock) is not lost
 /// to the pass that uses the value read before it.
 async fn notification_during_a_provider_read_is_not_lost<R: Runtime + Default>() {
-    let (units, read_units) = units();
-    let hold = Arc::new(AtomicBool::new(false));
-    let gate = Gate::default();
-    let (h, g) = (Arc::clone(&hold), gate.clone());
-    let m = started(
-        builder::<R>()
-            .max_pools(4)
-            .units_per_pool(10)
-            .size_provider(move || {
-                let value = read_units();
-                if h.swap(false, Ordering::SeqCst) {
-                    g.wait(); // return `value` only after the test changed it
-                }
-                value
-            })
-            .check_interval(Duration::from_secs(3600))
-            .workers_per_pool(1),
-    )
-    .await;
-    assert_eq!(counts(&m), (1, 0, 1, 0));
-    hold.store(true, Ordering::SeqCst);
-    m.notify_scale_changed();
-    eventually::<R>("the checker is inside the size provider", || gate.entered() == 1).await;
+    let (m, units, gate) = inside_a_provider_read::<R>().await;
     units.store(30, Ordering::SeqCst);
     m.notify_scale_changed();
     gate.open();
@@ -150,29 +166,7 @@ async fn notification_during_a_provider_read_is_not_lost<R: Runtime + Default>()
 /// for a pass of its own, which reads the value changed meanwhile (not
 /// swallowed by the pass already under way).
 async fn a_grant_during_a_provider_read_gets_its_own_pass<R: Runtime + Default>() {
-    let (units, read_units) = units();
-    let hold = Arc::new(AtomicBool::new(false));
-    let gate = Gate::default();
-    let (h, g) = (Arc::clone(&hold), gate.clone());
-    let m = started(
-        builder::<R>()
-            .max_pools(4)
-            .units_per_pool(10)
-            .size_provider(move || {
-                let value = read_units();
-                if h.swap(false, Ordering::SeqCst) {
-                    g.wait(); // return `value` only after the test changed it
-                }
-                value
-            })
-            .check_interval(Duration::from_secs(3600))
-            .workers_per_pool(1),
-    )
-    .await;
-    assert_eq!(counts(&m), (1, 0, 1, 0));
-    hold.store(true, Ordering::SeqCst);
-    m.notify_scale_changed();
-    eventually::<R>("the checker is inside the size provider", || gate.entered() == 1).await;
+    let (m, units, gate) = inside_a_provider_read::<R>().await;
     units.store(30, Ordering::SeqCst);
     let lease = m.try_acquire().await.unwrap();
     gate.open();
@@ -187,12 +181,7 @@ async fn a_grant_during_a_provider_read_gets_its_own_pass<R: Runtime + Default>(
 async fn size_provider_may_call_back_into_the_manager<R: Runtime + Default>() {
     let slot: Arc<Mutex<Option<Manager<R>>>> = Arc::new(Mutex::new(None));
     let probe = Arc::clone(&slot);
-    let m = builder::<R>()
-        .max_pools(4)
-        .units_per_pool(10)
-        .size_provider(move || probe.lock().unwrap().as_ref().map_or(0, |m| 10 * (m.leased_count() + 1)))
-        .check_interval(Duration::from_secs(3600))
-        .workers_per_pool(1)
+    let m = hourly::<R>(move || probe.lock().unwrap().as_ref().map_or(0, |m| 10 * (m.leased_count() + 1)))
         .build()
         .unwrap();
     *slot.lock().unwrap() = Some(m.clone());
@@ -216,15 +205,7 @@ async fn size_provider_may_call_back_into_the_manager<R: Runtime + Default>() {
 /// changed without `notify_scale_changed`, long before the interval.
 async fn a_grant_runs_a_checker_pass<R: Runtime + Default>() {
     let (units, provider) = units();
-    let m = started(
-        builder::<R>()
-            .max_pools(4)
-            .units_per_pool(10)
-            .size_provider(provider)
-            .check_interval(Duration::from_secs(3600))
-            .workers_per_pool(1),
-    )
-    .await;
+    let m = started(hourly::<R>(provider)).await;
     assert_eq!(counts(&m), (1, 0, 1, 0));
     units.store(30, Ordering::SeqCst);
     let lease = m.acquire().await.unwrap();
@@ -238,20 +219,8 @@ async fn a_grant_runs_a_checker_pass<R: Runtime + Default>() {
 async fn a_finalised_release_runs_a_checker_pass<R: Runtime + Default>() {
     let (units, provider) = units();
     units.store(30, Ordering::SeqCst);
-    let reads = Arc::new(AtomicUsize::new(0));
-    let r = Arc::clone(&reads);
-    let m = started(
-        builder::<R>()
-            .max_pools(4)
-            .units_per_pool(10)
-            .size_provider(move || {
-                r.fetch_add(1, Ordering::SeqCst);
-                provider()
-            })
-            .check_interval(Duration::from_secs(3600))
-            .workers_per_pool(1),
-    )
-    .await;
+    let (reads, provider) = counted(provider);
+    let m = started(hourly::<R>(provider)).await;
     assert_eq!(counts(&m), (3, 0, 3, 0));
     let lease = m.acquire().await.unwrap();
     // The grant's own pass reads the provider (start read it once) before
@@ -267,19 +236,8 @@ async fn a_finalised_release_runs_a_checker_pass<R: Runtime + Default>() {
 /// the interval, a notification, a grant or a finalised release), not on
 /// every wake-up, such as an acquire timing out.
 async fn the_provider_is_read_only_for_a_checker_pass<R: Runtime + Default>() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = Arc::clone(&calls);
-    let m = started(
-        builder::<R>()
-            .max_pools(1)
-            .size_provider(move || {
-                c.fetch_add(1, Ordering::SeqCst);
-                0
-            })
-            .check_interval(Duration::from_secs(3600))
-            .workers_per_pool(1),
-    )
-    .await;
+    let (calls, provider) = counted(|| 0);
+    let m = started(hourly::<R>(provider).max_pools(1)).await;
     let _held = m.acquire().await.unwrap();
     eventually::<R>("start's and the grant's reads", || calls.load(Ordering::SeqCst) == 2).await;
     for _ in 0..5 {
