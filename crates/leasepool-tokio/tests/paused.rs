@@ -186,6 +186,12 @@ fn threads_outside_the_runtime_read_the_paused_clock() {
     });
 }
 
+/// A manager of one pool of one worker, capturing the runtime current
+/// where it is built, if any.
+fn one_pool() -> LeasedExecutorManager {
+    LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config")
+}
+
 /// An acquire with a 50 ms timeout while the only pool is held: it times
 /// out only if the manager's checker runs.
 async fn checker_runs(m: &LeasedExecutorManager) {
@@ -203,7 +209,7 @@ async fn checker_runs(m: &LeasedExecutorManager) {
 #[test]
 fn a_start_that_cannot_spawn_its_checker_leaves_the_manager_stopped() {
     watchdog(|| {
-        let m = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config");
+        let m = one_pool();
         let started =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| futures_executor::block_on(m.start())));
         assert!(started.is_err(), "no runtime to spawn the checker on");
@@ -221,9 +227,7 @@ fn a_start_that_cannot_spawn_its_checker_leaves_the_manager_stopped() {
 #[test]
 fn a_manager_built_in_a_dropped_runtime_starts_on_the_current_one() {
     watchdog(|| {
-        let m = leasepool_tokio::block_on(async {
-            LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config")
-        });
+        let m = leasepool_tokio::block_on(async { one_pool() });
         leasepool_tokio::block_on(async {
             m.start().await.expect("start in a new runtime");
             checker_runs(&m).await;
@@ -242,9 +246,7 @@ fn a_manager_built_in_a_dropped_paused_runtime_follows_the_current_clock() {
             .start_paused(true)
             .build()
             .expect("a paused runtime");
-        let m = paused.block_on(async {
-            LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config")
-        });
+        let m = paused.block_on(async { one_pool() });
         drop(paused);
         leasepool_tokio::block_on(async {
             m.start().await.expect("start in a new runtime");
@@ -260,7 +262,7 @@ fn a_manager_built_in_a_dropped_paused_runtime_follows_the_current_clock() {
 fn a_grinder_start_that_cannot_spawn_its_loop_leaves_it_stopped() {
     watchdog(|| {
         let rt = tokio::runtime::Runtime::new().expect("a runtime");
-        let m = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config");
+        let m = one_pool();
         rt.block_on(m.start()).expect("start in the runtime");
         let g = leasepool_tokio::WorkGrinder::builder(&m).batch_size_threshold(1).build().expect("config");
         let started =
@@ -285,7 +287,7 @@ fn a_grinder_start_that_cannot_spawn_its_loop_leaves_it_stopped() {
 #[test]
 fn a_start_after_the_runtime_was_dropped_restarts_the_checker() {
     watchdog(|| {
-        let m = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config");
+        let m = one_pool();
         leasepool_tokio::block_on(async { m.start().await.expect("start on the first runtime") });
         // That runtime is gone, and its checker task with it.
         assert!(m.is_running());
@@ -304,7 +306,7 @@ fn a_start_after_the_runtime_was_dropped_restarts_the_checker() {
 #[test]
 fn a_grinder_outliving_its_runtime_restarts_and_drains() {
     watchdog(|| {
-        let m = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config");
+        let m = one_pool();
         let g = leasepool_tokio::WorkGrinder::builder(&m)
             .batch_size_threshold(1)
             .max_concurrent_batches(1)
@@ -355,7 +357,7 @@ fn a_grinder_outliving_its_runtime_restarts_and_drains() {
 #[test]
 fn a_late_superseded_checker_does_not_hide_a_lost_one() {
     watchdog(|| {
-        let m = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config");
+        let m = one_pool();
         let a = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime a");
         a.block_on(async { m.start().await.expect("start on a") });
         leasepool_tokio::block_on(async {
@@ -380,7 +382,7 @@ fn a_late_superseded_checker_does_not_hide_a_lost_one() {
 #[test]
 fn a_start_after_a_drain_lost_with_its_runtime_finishes_it() {
     watchdog(|| {
-        let m = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config");
+        let m = one_pool();
         let g = leasepool_tokio::WorkGrinder::builder(&m).batch_size_threshold(1).build().expect("config");
         let held = leasepool_tokio::block_on(async {
             m.start().await.expect("start");
