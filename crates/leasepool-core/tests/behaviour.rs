@@ -70,6 +70,14 @@ fn grants(actions: &[Action]) -> Vec<(WaiterId, Grant)> {
 }
 
 #[track_caller]
+/// The shutdown of `g`'s pool at its lease's revocation.
+fn revoked(g: &Grant, owner: Option<&str>) -> Action {
+    Action::ShutdownPool {
+        pool: g.pool,
+        reason: ShutdownReason::Expired { lease: g.lease, owner: owner.map(Into::into) },
+    }
+}
+
 fn granted(r: Result<Acquired, AcquireError>) -> Grant {
     match r {
         Ok(Acquired::Granted(g)) => g,
@@ -252,13 +260,7 @@ fn acquire_revokes_hard_expired_leases_first() {
     let later = now + secs(11); // exactly the hard expiry
     let fresh = granted(core.acquire(later, Acquire::no_wait()));
     let actions = drain(&mut core);
-    assert_eq!(
-        actions[0],
-        Action::ShutdownPool {
-            pool: old.pool,
-            reason: ShutdownReason::Expired { lease: old.lease, owner: Some("old".into()) }
-        }
-    );
+    assert_eq!(actions[0], revoked(&old, Some("old")));
     assert_eq!(actions[1..], [Action::CreatePool(fresh.pool)]);
     assert_ne!(fresh.pool, old.pool);
     assert_eq!(core.job_submitted(old.lease, later), Err(SubmitError::Unknown));
@@ -457,13 +459,7 @@ fn job_submitted_past_hard_expiry_revokes_on_the_spot_restores_min_and_serves_wa
     let late = now + secs(15);
     assert_eq!(core.job_submitted(g.lease, late), Err(SubmitError::Expired));
     let actions = drain(&mut core);
-    assert_eq!(
-        actions[0],
-        Action::ShutdownPool {
-            pool: g.pool,
-            reason: ShutdownReason::Expired { lease: g.lease, owner: Some("late".into()) }
-        }
-    );
+    assert_eq!(actions[0], revoked(&g, Some("late")));
     let Action::CreatePool(fresh) = actions[1] else { panic!("min restored: {actions:?}") };
     let [(waiter, grant)] = grants(&actions)[..] else { panic!("one grant: {actions:?}") };
     assert_eq!((waiter, grant.pool), (w, fresh));
@@ -726,13 +722,7 @@ fn release_past_hard_expiry_with_jobs_revokes_at_once() {
     let late = now + secs(11);
     assert_eq!(core.release(g.lease, late), ReleaseOutcome::Revoked);
     let actions = drain(&mut core);
-    assert_eq!(
-        actions[0],
-        Action::ShutdownPool {
-            pool: g.pool,
-            reason: ShutdownReason::Expired { lease: g.lease, owner: None }
-        }
-    );
+    assert_eq!(actions[0], revoked(&g, None));
     assert_eq!(created(&actions[1..]).len(), 1, "min restored");
     assert_eq!((core.leased_count(), core.total_count()), (0, 1));
     assert_eq!(core.job_finished(g.lease, late), None, "its job's end is ignored");
@@ -848,13 +838,7 @@ fn checker_pass_revokes_expired_leases_and_serves_waiters() {
     assert_eq!(at, g.hard_expires_at());
     core.handle_timeout(at, || panic!("no check due"));
     let actions = drain(&mut core);
-    assert_eq!(
-        actions[0],
-        Action::ShutdownPool {
-            pool: g.pool,
-            reason: ShutdownReason::Expired { lease: g.lease, owner: None }
-        }
-    );
+    assert_eq!(actions[0], revoked(&g, None));
     let Action::CreatePool(fresh) = actions[1] else { panic!("{actions:?}") };
     assert_eq!(grants(&actions).iter().map(|(w, g)| (*w, g.pool)).collect::<Vec<_>>(), vec![(w, fresh)]);
 
