@@ -63,21 +63,21 @@ async fn each_grant_wakes_only_its_waiter<R: Runtime + Default>() {
     drop(holder);
     assert_eq!(woken(&waiting), [true, false, false], "the release woke the head of the queue only");
 
-    let (head, flag) = &mut waiting[0];
-    let lease = match poll_flagged(head, flag) {
-        Poll::Ready(Ok(lease)) => lease,
-        other => panic!("w0 was woken, so it holds the pool, got {other:?}"),
+    // A woken waiter holds the pool: polling it once takes the lease.
+    let take = |waiting: &mut [(Acquiring<R>, Arc<Flag>)], i: usize| {
+        let (fut, flag) = &mut waiting[i];
+        match poll_flagged(fut, flag) {
+            Poll::Ready(Ok(lease)) => lease,
+            other => panic!("w{i} was woken, so it holds the pool, got {other:?}"),
+        }
     };
+    let lease = take(&mut waiting, 0);
     assert_eq!(lease.owner(), Some("w0"));
     assert_eq!(woken(&waiting), [true, false, false], "taking the grant wakes nobody");
     drop(lease);
     assert_eq!(woken(&waiting), [true, true, false], "the next release woke the next waiter only");
 
-    let (next, flag) = &mut waiting[1];
-    let lease = match poll_flagged(next, flag) {
-        Poll::Ready(Ok(lease)) => lease,
-        other => panic!("w1 was woken, so it holds the pool, got {other:?}"),
-    };
+    let lease = take(&mut waiting, 1);
     assert_eq!(lease.owner(), Some("w1"));
     drop(lease);
     assert_eq!(woken(&waiting), [true, true, true]);
