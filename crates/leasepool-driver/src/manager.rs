@@ -196,8 +196,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// ```
     pub fn notify_scale_changed(&self) {
         self.shared.with(|st, now| {
-            st.core.notify_scale_changed(now);
-            st.notify_checker();
+            st.notify_scale_changed(now);
         });
     }
 

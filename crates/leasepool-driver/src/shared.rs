@@ -179,10 +179,7 @@ impl<R: Runtime> Shared<R> {
     #[inline]
     pub(crate) fn request_pass(&self, st: &mut State, now: Instant) {
         if self.settings.size_provider.is_some() {
-            // Counted like a notification: a pass that read the provider
-            // before this grant or release runs again, with a fresh value.
-            st.checker.scale_notifications += 1;
-            st.core.notify_scale_changed(now);
+            st.notify_scale_changed(now);
         }
     }
 
@@ -366,8 +363,10 @@ impl State {
         self.wake_checker();
     }
 
-    /// A scale notification: the checker runs a pass now.
-    pub(crate) fn notify_checker(&mut self) {
+    /// The size signal may have changed: a checker pass runs now, and one
+    /// that read the provider before this runs again with a fresh value.
+    pub(crate) fn notify_scale_changed(&mut self, now: Instant) {
+        self.core.notify_scale_changed(now);
         self.checker.scale_notifications += 1;
         self.wake_checker();
     }
