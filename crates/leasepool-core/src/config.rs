@@ -98,7 +98,7 @@ pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3
 /// | `min_pools` | 1 |
 /// | `units_per_pool` | 10 |
 /// | `check_interval` | 120 s |
-/// | `default_lease` | 300 s |
+/// | `default_lease_for` | 300 s |
 /// | `lease_grace` | 15 s (0 = no grace) |
 /// | `workers_per_pool` | 4 |
 ///
@@ -108,7 +108,7 @@ pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3
 ///
 /// let config = Config::builder().max_pools(4).build()?;
 /// assert_eq!(config.min_pools(), 1);
-/// assert_eq!(config.default_lease(), Duration::from_secs(300));
+/// assert_eq!(config.default_lease_for(), Duration::from_secs(300));
 /// # Ok::<(), leasepool_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,9 +117,10 @@ pub struct Config {
     pub(crate) min_pools: usize,
     pub(crate) units_per_pool: u64,
     pub(crate) check_interval: Duration,
-    pub(crate) default_lease: Duration,
+    pub(crate) default_lease_for: Duration,
     pub(crate) lease_grace: Duration,
     pub(crate) workers_per_pool: usize,
+    pub(crate) has_size_provider: bool,
 }
 
 impl Config {
@@ -177,10 +178,10 @@ impl Config {
     ///
     /// ```
     /// # let config = leasepool_core::Config::builder().max_pools(3).build().unwrap();
-    /// assert_eq!(config.default_lease().as_secs(), 300);
+    /// assert_eq!(config.default_lease_for().as_secs(), 300);
     /// ```
-    pub fn default_lease(&self) -> std::time::Duration {
-        self.default_lease
+    pub fn default_lease_for(&self) -> std::time::Duration {
+        self.default_lease_for
     }
 
     /// Extra time after the soft expiry before a lease is revoked.
@@ -210,26 +211,26 @@ impl Config {
     ///
     /// ```
     /// let config = leasepool_core::Config::builder().max_pools(5).build().unwrap();
-    /// assert_eq!(config.desired_pools(0), 1);
-    /// assert_eq!(config.desired_pools(31), 4);
-    /// assert_eq!(config.desired_pools(u64::MAX), 5);
+    /// assert_eq!(config.desired_executor_count(0), 1);
+    /// assert_eq!(config.desired_executor_count(31), 4);
+    /// assert_eq!(config.desired_executor_count(u64::MAX), 5);
     /// ```
-    pub fn desired_pools(&self, units: u64) -> usize {
+    pub fn desired_executor_count(&self, units: u64) -> usize {
         let wanted = units.div_ceil(self.units_per_pool);
         let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
         wanted.max(self.min_pools).min(self.max_pools)
     }
 
-    /// Checks a per-acquire lease duration the way `default_lease` is checked.
+    /// Checks a per-acquire lease duration the way `default_lease_for` is checked.
     ///
     /// ```
     /// use std::time::Duration;
     /// # let config = leasepool_core::Config::builder().max_pools(3).build().unwrap();
-    /// assert!(config.validate_lease(Duration::ZERO).is_err());
-    /// assert!(config.validate_lease(Duration::from_secs(1)).is_ok());
+    /// assert!(config.validate_lease_for(Duration::ZERO).is_err());
+    /// assert!(config.validate_lease_for(Duration::from_secs(1)).is_ok());
     /// ```
-    pub fn validate_lease(&self, lease: Duration) -> Result<(), ConfigError> {
-        positive("lease", lease)
+    pub fn validate_lease_for(&self, lease_for: Duration) -> Result<(), ConfigError> {
+        positive("lease_for", lease_for)
     }
 }
 
@@ -256,11 +257,11 @@ fn not_too_long(field: &'static str, value: Duration) -> Result<(), ConfigError>
 ///     .min_pools(2)
 ///     .units_per_pool(50)
 ///     .check_interval(Duration::from_secs(30))
-///     .default_lease(Duration::from_secs(60))
+///     .default_lease_for(Duration::from_secs(60))
 ///     .lease_grace(Duration::ZERO)
 ///     .workers_per_pool(2)
 ///     .build()?;
-/// assert_eq!(config.desired_pools(120), 3);
+/// assert_eq!(config.desired_executor_count(120), 3);
 /// # Ok::<(), leasepool_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -270,9 +271,10 @@ pub struct ConfigBuilder {
     min_pools: usize,
     units_per_pool: u64,
     check_interval: Duration,
-    default_lease: Duration,
+    default_lease_for: Duration,
     lease_grace: Duration,
     workers_per_pool: usize,
+    has_size_provider: bool,
 }
 
 impl Default for ConfigBuilder {
@@ -282,9 +284,10 @@ impl Default for ConfigBuilder {
             min_pools: 1,
             units_per_pool: 10,
             check_interval: Duration::from_secs(120),
-            default_lease: Duration::from_secs(300),
+            default_lease_for: Duration::from_secs(300),
             lease_grace: Duration::from_secs(15),
             workers_per_pool: 4,
+            has_size_provider: false,
         }
     }
 }
@@ -336,10 +339,10 @@ impl ConfigBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let b = leasepool_core::Config::builder().max_pools(4).default_lease(Duration::from_secs(30));
+    /// let b = leasepool_core::Config::builder().max_pools(4).default_lease_for(Duration::from_secs(30));
     /// ```
-    pub fn default_lease(mut self, d: Duration) -> Self {
-        self.default_lease = d;
+    pub fn default_lease_for(mut self, d: Duration) -> Self {
+        self.default_lease_for = d;
         self
     }
 
@@ -365,6 +368,19 @@ impl ConfigBuilder {
         self
     }
 
+    /// Whether the unit count comes from a live size provider (default
+    /// false). If so, every grant and every release that ends a lease
+    /// makes a check due ([`Core::check_due`](crate::Core::check_due)), so
+    /// that the pools follow the signal between check intervals.
+    ///
+    /// ```
+    /// let b = leasepool_core::Config::builder().max_pools(4).has_size_provider(true);
+    /// ```
+    pub fn has_size_provider(mut self, yes: bool) -> Self {
+        self.has_size_provider = yes;
+        self
+    }
+
     /// Validates every field and returns the configuration, or an error that
     /// names the first bad field.
     ///
@@ -382,16 +398,17 @@ impl ConfigBuilder {
         at_least_one("units_per_pool", self.units_per_pool)?;
         at_least_one("workers_per_pool", self.workers_per_pool as u64)?;
         positive("check_interval", self.check_interval)?;
-        positive("default_lease", self.default_lease)?;
+        positive("default_lease_for", self.default_lease_for)?;
         not_too_long("lease_grace", self.lease_grace)?;
         Ok(Config {
             max_pools,
             min_pools: self.min_pools,
             units_per_pool: self.units_per_pool,
             check_interval: self.check_interval,
-            default_lease: self.default_lease,
+            default_lease_for: self.default_lease_for,
             lease_grace: self.lease_grace,
             workers_per_pool: self.workers_per_pool,
+            has_size_provider: self.has_size_provider,
         })
     }
 }

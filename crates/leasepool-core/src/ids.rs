@@ -1,19 +1,35 @@
 //! Identifiers handed out by the core.
 //!
 //! Ids carry a sequence number that is never reused (so a stale id from an
-//! earlier lease never matches a newer one) and, for leases and waiters, the
-//! slot they live in (so lookups are O(1) without hashing).
+//! earlier lease never matches a newer one), the tag of the [`Core`] that
+//! issued them (so an id handed to the wrong core is caught, not mistaken
+//! for one of its own) and, for leases and waiters, the slot they live in
+//! (so lookups are O(1) without hashing).
+//!
+//! [`Core`]: crate::Core
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Tags every [`Core`](crate::Core) of the process apart; 0 is never issued.
+static NEXT_CORE_TAG: AtomicU32 = AtomicU32::new(1);
+
+/// A new tag for a new core. A counter, not a clock or a random number: the
+/// core stays deterministic. It wraps after 4 billion cores, far past any
+/// process's life, and a clash then needs two cores alive whose ids mix.
+pub(crate) fn next_core_tag() -> u32 {
+    NEXT_CORE_TAG.fetch_add(1, Ordering::Relaxed).max(1)
+}
 
 /// Identifies one lease. Unique for the life of the [`Core`](crate::Core),
 /// across stop and restart.
 ///
 /// ```
-/// # use leasepool_core::{Config, Core, Acquire, Acquired};
+/// # use leasepool_core::{Action, Config, Core, Acquire, Acquired};
 /// # let now = std::time::Instant::now();
 /// # let mut core = Core::new(Config::builder().max_pools(1).build().unwrap());
-/// # core.start(now, 0);
+/// # core.start(now, 0).unwrap();
+/// # while let Some(Action::CreatePool(p)) = core.poll_action() { core.pool_created(now, p); }
 /// let Ok(Acquired::Granted(grant)) = core.acquire(now, Acquire::no_wait()) else { panic!() };
 /// println!("granted lease {}", grant.lease); // "granted lease 1"
 /// assert_eq!(grant.lease.get(), 1);
@@ -22,27 +38,37 @@ use std::fmt;
 pub struct LeaseId {
     pub(crate) seq: u64,
     pub(crate) key: u32,
+    /// The issuing core's tag.
+    pub(crate) core: u32,
 }
 
 /// Identifies one executor pool. The sequence number is what drivers put in
 /// worker thread names (`{name_prefix}-{seq}-{worker}`).
 ///
 /// ```
-/// use leasepool_core::PoolId;
-/// let id = PoolId::from_seq(7);
-/// assert_eq!(id.get(), 7);
-/// assert_eq!(id.to_string(), "7");
+/// # use leasepool_core::{Action, Config, Core};
+/// let mut core = Core::new(Config::builder().max_pools(1).build()?);
+/// core.start(std::time::Instant::now(), 0)?;
+/// let Some(Action::CreatePool(id)) = core.poll_action() else { unreachable!() };
+/// assert_eq!(id.get(), 1);
+/// assert_eq!(id.to_string(), "1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PoolId(pub(crate) u64);
+pub struct PoolId {
+    pub(crate) seq: u64,
+    /// The issuing core's tag.
+    pub(crate) core: u32,
+}
 
 /// Identifies one queued acquire.
 ///
 /// ```
-/// # use leasepool_core::{Config, Core, Acquire, Acquired};
+/// # use leasepool_core::{Action, Config, Core, Acquire, Acquired};
 /// # let now = std::time::Instant::now();
 /// # let mut core = Core::new(Config::builder().max_pools(1).build().unwrap());
-/// # core.start(now, 0);
+/// # core.start(now, 0).unwrap();
+/// # while let Some(Action::CreatePool(p)) = core.poll_action() { core.pool_created(now, p); }
 /// # let _held = core.acquire(now, Acquire::no_wait()).unwrap();
 /// let Ok(Acquired::Queued(waiter)) = core.acquire(now, Acquire::wait()) else { panic!() };
 /// assert_eq!(waiter.get(), 1);
@@ -51,6 +77,8 @@ pub struct PoolId(pub(crate) u64);
 pub struct WaiterId {
     pub(crate) seq: u64,
     pub(crate) key: u32,
+    /// The issuing core's tag.
+    pub(crate) core: u32,
 }
 
 macro_rules! seq_accessors {
@@ -101,33 +129,26 @@ seq_accessors!(LeaseId);
 seq_accessors!(WaiterId);
 
 impl PoolId {
-    /// The pool's sequence number.
+    /// The pool's sequence number: 1 for the first pool, then 2, 3, ...
     ///
     /// ```
-    /// assert_eq!(leasepool_core::PoolId::from_seq(3).get(), 3);
+    /// # fn f(id: leasepool_core::PoolId) -> u64 {
+    /// id.get()
+    /// # }
     /// ```
     pub fn get(self) -> u64 {
-        self.0
-    }
-
-    /// Builds an id from a sequence number (for drivers' tests and tables).
-    ///
-    /// ```
-    /// let id = leasepool_core::PoolId::from_seq(1);
-    /// ```
-    pub fn from_seq(seq: u64) -> Self {
-        PoolId(seq)
+        self.seq
     }
 }
 
 impl fmt::Display for PoolId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        write!(f, "{}", self.seq)
     }
 }
 
 impl fmt::Debug for PoolId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PoolId({})", self.0)
+        write!(f, "PoolId({})", self.seq)
     }
 }

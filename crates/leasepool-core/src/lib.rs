@@ -2,7 +2,8 @@
 //!
 //! `leasepool-core` owns every decision the manager makes (which pool a
 //! lease gets, who waits, who is served next, when a lease is revoked, how
-//! many pools should exist) and none of the effects. It has no threads, no
+//! many pools should exist, when to look at the size signal) and none of
+//! the effects. It has no threads, no
 //! clock reads, no I/O and no async runtime. Time comes in as an
 //! [`Instant`](std::time::Instant) argument; the unit count (devices,
 //! tenants, shards...) comes in as a number; effects come out as
@@ -11,42 +12,69 @@
 //!
 //! # The driving contract
 //!
-//! 1. **Inputs** are method calls on [`Core`], each carrying `now` but
-//!    `cancel_waiter`:
+//! 1. **Inputs** are method calls on [`Core`], each carrying `now` first:
 //!    [`start`](Core::start), [`stop`](Core::stop),
 //!    [`acquire`](Core::acquire), [`cancel_waiter`](Core::cancel_waiter),
 //!    [`release`](Core::release) (or [`release_busy`](Core::release_busy)),
 //!    [`job_submitted`](Core::job_submitted),
-//!    [`job_finished`](Core::job_finished), [`pool_broken`](Core::pool_broken),
+//!    [`job_finished`](Core::job_finished),
+//!    [`pool_created`](Core::pool_created),
 //!    [`pool_create_failed`](Core::pool_create_failed),
-//!    [`notify_scale_changed`](Core::notify_scale_changed) and
-//!    [`handle_timeout`](Core::handle_timeout) ([`check_due`](Core::check_due)
-//!    tells whether that call will run a check, to read a costly unit count
-//!    only then).
+//!    [`pool_broken`](Core::pool_broken),
+//!    [`notify_scale_changed`](Core::notify_scale_changed),
+//!    [`handle_timeout`](Core::handle_timeout) and
+//!    [`handle_units`](Core::handle_units). Each returns a `Result` with a
+//!    typed error for what can legitimately happen (a lease that ended
+//!    meanwhile, a waiter already granted), or nothing. A driver bug (an id
+//!    of another `Core`, a pool confirmed twice, more jobs finished than
+//!    submitted) panics with a message that names it. A `now` older than
+//!    one already seen is taken as that one: instants read on different
+//!    threads before taking a lock arrive slightly out of order.
 //! 2. **Drain rule.** After every input, call [`Core::poll_action`] until it
 //!    returns `None` and perform each [`Action`] in the order given:
-//!    create or shut down a pool, hand a [`Grant`] to a queued acquire, or
-//!    fail one. Performing an action may itself call back into the core
-//!    (a failed pool creation, a grant whose waiter is gone); keep draining
-//!    until the queue is empty.
-//! 3. **Timer rule.** After draining, read [`Core::poll_timeout`]; when that
+//!    create or shut down a pool, hand a [`Grant`] to a queued acquire,
+//!    fail one, or tell the holder of a lease that it ended. Performing an
+//!    action may itself call back into the core (a grant whose waiter is
+//!    gone is handed back with [`Core::release`]); keep draining until
+//!    the queue is empty.
+//! 3. **Two-step effects.** Creating a pool takes time (threads,
+//!    processes), so it is requested by [`Action::CreatePool`] and
+//!    confirmed by an input, [`Core::pool_created`] or
+//!    [`Core::pool_create_failed`], whenever it is done: perform it outside
+//!    any lock you hold around the core. Until then the pool counts toward
+//!    `max_pools` but is granted to nobody; acquires wait for it like any
+//!    waiter (first come, first served, with their deadlines). Shutting a
+//!    pool down needs no confirmation: the core forgot it already.
+//! 4. **Timer rule.** After draining, read [`Core::poll_timeout`]; when that
 //!    instant arrives, call [`Core::handle_timeout`] (and drain again). Any
 //!    input can move the deadline earlier (a grant schedules its hard
 //!    expiry, [`notify_scale_changed`](Core::notify_scale_changed) makes a
 //!    check due now), so re-read it after every input. `None` means
 //!    stopped: nothing is scheduled.
-//! 4. **Sizing.** The desired count is
+//! 5. **Sizing.** The desired count is
 //!    `min(max_pools, max(min_pools, ceil(units / units_per_pool)))`
-//!    ([`Config::desired_pools`]). Units are sampled when you start and at
-//!    each check: [`handle_timeout`](Core::handle_timeout) calls your
-//!    closure only when a check is due. If your size provider fails, pass 0.
+//!    ([`Config::desired_executor_count`]). Units go in at
+//!    [`start`](Core::start) and at each check: when
+//!    [`check_due`](Core::check_due) says one is due, read your unit count
+//!    (outside any lock: a size provider may be slow) and hand it in with
+//!    [`handle_units`](Core::handle_units). A check falls due every
+//!    `check_interval`, on [`notify_scale_changed`](Core::notify_scale_changed),
+//!    and, with [`has_size_provider`](ConfigBuilder::has_size_provider),
+//!    after every grant and every release that ends a lease.
 //!
-//! Waiters are first come, first served: each freed pool is granted to
-//! exactly one waiter ([`Action::Grant`]); a grant whose waiter has gone
-//! away is handed back with [`Core::release`] and goes to the next one.
-//! Lease expiries and waiter deadlines sit in indexed heaps, so
+//! Waiters are first come, first served: each freed or created pool is
+//! granted to exactly one waiter ([`Action::Grant`]). Every lease granted
+//! ends with exactly one [`Action::LeaseEnded`], which names it and says
+//! why ([`LeaseEnd`]), so a driver keeps no map of its own from pools to
+//! leases. Lease expiries and waiter deadlines sit in indexed heaps, so
 //! [`poll_timeout`](Core::poll_timeout) is O(1) and revocation O(log n).
-//! Once its buffers have grown, an acquire + release cycle allocates nothing.
+//! Once its buffers have grown, an acquire + release cycle allocates
+//! nothing.
+//!
+//! `max_pools` bounds the pools the core counts. A pool shut down while
+//! jobs run on it is no longer counted, but the driver's threads (or
+//! processes) finish those jobs first: for a moment a driver may hold more
+//! than `max_pools` pools' worth of workers.
 //!
 //! # A complete driver loop, with a fake clock
 //!
@@ -55,7 +83,7 @@
 //! use std::time::{Duration, Instant};
 //! use leasepool_core::{Acquire, Acquired, Action, Config, Core, PoolId, WaiterId, Grant};
 //!
-//! // The "executor pools" of this driver are just names in a set.
+//! // The "executor pools" of this driver are just names in a map.
 //! struct Driver {
 //!     core: Core,
 //!     pools: HashMap<PoolId, String>,
@@ -68,18 +96,27 @@
 //!     fn drain(&mut self) {
 //!         while let Some(action) = self.core.poll_action() {
 //!             match action {
-//!                 Action::CreatePool(id) => { self.pools.insert(id, format!("pool-{id}")); }
+//!                 // Two steps: create, then confirm (here at once).
+//!                 Action::CreatePool(id) => {
+//!                     self.pools.insert(id, format!("pool-{id}"));
+//!                     self.core.pool_created(self.clock, id);
+//!                 }
 //!                 Action::ShutdownPool { pool, .. } => { self.pools.remove(&pool); }
 //!                 Action::Grant { waiter, grant } => { self.granted.insert(waiter, grant); }
 //!                 Action::FailWaiter { waiter, error } => println!("waiter {waiter}: {error}"),
+//!                 Action::LeaseEnded { lease, end, .. } => println!("lease {lease} ended: {end:?}"),
 //!             }
 //!         }
 //!     }
-//!     // The timer rule: jump the fake clock to the next deadline.
+//!     // The timer rule: jump the fake clock to the next deadline, and run
+//!     // a check if one is due, with the units read for it.
 //!     fn advance(&mut self, units: u64) {
 //!         if let Some(at) = self.core.poll_timeout() {
 //!             self.clock = self.clock.max(at);
-//!             self.core.handle_timeout(self.clock, || units);
+//!             self.core.handle_timeout(self.clock);
+//!             if let Some(due) = self.core.check_due(self.clock) {
+//!                 self.core.handle_units(self.clock, due, units);
+//!             }
 //!             self.drain();
 //!         }
 //!     }
@@ -87,26 +124,27 @@
 //!
 //! let config = Config::builder()
 //!     .max_pools(3)
-//!     .default_lease(Duration::from_secs(10))
+//!     .default_lease_for(Duration::from_secs(10))
 //!     .lease_grace(Duration::from_secs(1))
 //!     .build()?;
 //! let mut d = Driver { core: Core::new(config), pools: HashMap::new(), granted: HashMap::new(), clock: Instant::now() };
 //!
-//! d.core.start(d.clock, 0);
+//! d.core.start(d.clock, 0)?;
 //! d.drain();
 //! assert_eq!(d.pools.len(), 1);
 //!
-//! // Take all three pools, then queue a fourth acquire.
-//! let mut leases = Vec::new();
-//! for _ in 0..3 {
-//!     let Acquired::Granted(g) = d.core.acquire(d.clock, Acquire::no_wait())? else { unreachable!() };
-//!     d.drain(); // may create a pool
-//!     leases.push(g);
+//! // Take the idle pool, then two more: those wait for pools being created.
+//! let Acquired::Granted(first) = d.core.acquire(d.clock, Acquire::no_wait())? else { unreachable!() };
+//! let mut leases = vec![first];
+//! for _ in 0..2 {
+//!     let Acquired::Queued(waiter) = d.core.acquire(d.clock, Acquire::wait())? else { unreachable!() };
+//!     d.drain(); // creates and confirms a pool, which grants the waiter
+//!     leases.push(d.granted[&waiter]);
 //! }
 //! let Acquired::Queued(waiter) = d.core.acquire(d.clock, Acquire::wait())? else { unreachable!() };
 //!
 //! // Releasing one hands its pool straight to the waiter.
-//! d.core.release(leases[0].lease, d.clock);
+//! d.core.release(d.clock, leases[0].lease)?;
 //! d.drain();
 //! assert_eq!(d.granted[&waiter].pool, leases[0].pool);
 //!
@@ -122,14 +160,15 @@
 //! d.advance(25);
 //! assert_eq!(d.pools.len(), 3);
 //!
-//! d.core.stop(d.clock);
+//! d.core.stop(d.clock)?;
 //! d.drain();
 //! assert!(d.pools.is_empty());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! `examples/custom_scheduler.rs` in the repository drives the core with
-//! plain std threads and the real clock (`cargo run --example custom_scheduler`).
+//! plain std threads and the real clock, pools created on their own
+//! threads (`cargo run --example custom_scheduler`).
 //!
 //! [leasepool]: https://docs.rs/leasepool
 
@@ -147,9 +186,9 @@ mod waiters;
 pub use batch::{BatchPolicy, BatchQueue, ItemId};
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use ids::{LeaseId, PoolId, WaiterId};
-pub use machine::Core;
-pub use stats::{LeaseStats, Stats};
+pub use machine::{CheckDue, Core};
+pub use stats::{CoreStats, LeaseStats};
 pub use types::{
-    Acquire, AcquireError, Acquired, Action, Finalised, Grant, ReleaseOutcome, ShutdownReason, SubmitError,
-    Wait,
+    Acquire, AcquireError, Acquired, Action, Grant, LeaseEnd, LeaseError, PoolError, PoolFate, Released,
+    RunError, ShutdownReason, Wait, WaiterError,
 };

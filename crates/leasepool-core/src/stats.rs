@@ -10,23 +10,27 @@ use crate::ids::{LeaseId, PoolId};
 /// ```
 /// # use leasepool_core::{Config, Core};
 /// let mut core = Core::new(Config::builder().max_pools(3).build().unwrap());
-/// core.start(std::time::Instant::now(), 0);
+/// core.start(std::time::Instant::now(), 0).unwrap();
 /// let s = core.stats(std::time::Instant::now());
-/// assert_eq!((s.available, s.leased, s.total, s.desired), (1, 0, 1, 1));
+/// assert_eq!((s.available, s.leased, s.creating, s.total, s.desired_executor_count), (0, 0, 1, 1, 1));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Stats {
+pub struct CoreStats {
     /// Whether the manager is started.
     pub running: bool,
     /// Idle pools.
     pub available: usize,
     /// Leased pools (draining included).
     pub leased: usize,
-    /// `available + leased`.
+    /// Pools being created (asked for, not yet confirmed).
+    pub creating: usize,
+    /// `available + leased + creating`, never above `max_pools`. Pools
+    /// shut down whose running jobs have not finished yet are not counted:
+    /// the driver may still hold their threads (or processes).
     pub total: usize,
     /// Desired pools for `units`.
-    pub desired: usize,
+    pub desired_executor_count: usize,
     /// Unit count at the last check.
     pub units: u64,
     /// Queued acquires.
@@ -41,13 +45,14 @@ pub struct Stats {
     pub leases: Vec<LeaseStats>,
 }
 
-/// One live lease in a [`Stats`] snapshot.
+/// One live lease in a [`CoreStats`] snapshot.
 ///
 /// ```
-/// # use leasepool_core::{Config, Core, Acquire};
+/// # use leasepool_core::{Action, Config, Core, Acquire};
 /// # let now = std::time::Instant::now();
 /// # let mut core = Core::new(Config::builder().max_pools(1).build().unwrap());
-/// # core.start(now, 0);
+/// # core.start(now, 0).unwrap();
+/// # while let Some(Action::CreatePool(p)) = core.poll_action() { core.pool_created(now, p); }
 /// # core.acquire(now, Acquire::no_wait()).unwrap();
 /// let lease = &core.stats(now).leases[0];
 /// assert!(lease.hard_remaining >= lease.soft_remaining);
@@ -64,7 +69,7 @@ pub struct LeaseStats {
     /// When it was granted.
     pub leased_at: Instant,
     /// Its duration.
-    pub lease_duration: Duration,
+    pub lease_for: Duration,
     /// Time left to soft expiry (zero once past).
     pub soft_remaining: Duration,
     /// Time left to hard expiry (zero once past).

@@ -16,7 +16,7 @@ use crate::ids::WaiterId;
 #[derive(Debug)]
 pub(crate) struct Waiter {
     pub(crate) id: WaiterId,
-    pub(crate) lease: Duration,
+    pub(crate) lease_for: Duration,
     pub(crate) owner: Option<Arc<str>>,
     prev: Option<usize>,
     next: Option<usize>,
@@ -41,17 +41,22 @@ impl WaiterQueue {
         self.slots.is_empty()
     }
 
+    pub(crate) fn new() -> Self {
+        WaiterQueue::default()
+    }
+
     pub(crate) fn push_back(
         &mut self,
-        lease: Duration,
+        core: u32,
+        lease_for: Duration,
         owner: Option<Arc<str>>,
         deadline: Option<Instant>,
     ) -> WaiterId {
         self.next_seq += 1;
         let entry = self.slots.vacant_entry();
         let key = entry.key();
-        let id = WaiterId { seq: self.next_seq, key: key as u32 };
-        entry.insert(Waiter { id, lease, owner, prev: self.tail, next: None });
+        let id = WaiterId { seq: self.next_seq, key: key as u32, core };
+        entry.insert(Waiter { id, lease_for, owner, prev: self.tail, next: None });
         match self.tail {
             Some(t) => self.slots[t].next = Some(key),
             None => self.head = Some(key),
@@ -121,16 +126,16 @@ mod tests {
         let now = Instant::now();
         let mut q = WaiterQueue::default();
         let lease = Duration::from_secs(1);
-        let a = q.push_back(lease, None, None);
-        let b = q.push_back(lease, None, Some(now + Duration::from_secs(5)));
-        let c = q.push_back(lease, None, Some(now + Duration::from_secs(1)));
+        let a = q.push_back(1, lease, None, None);
+        let b = q.push_back(1, lease, None, Some(now + Duration::from_secs(5)));
+        let c = q.push_back(1, lease, None, Some(now + Duration::from_secs(1)));
         assert_eq!(q.remove(b).map(|w| w.id), Some(b));
         assert!(q.remove(b).is_none(), "removing twice is a no-op");
         assert_eq!(q.next_deadline(), Some(now + Duration::from_secs(1)));
         assert_eq!(q.iter().map(|w| w.id).collect::<Vec<_>>(), vec![a, c]);
         assert!(q.pop_expired(now).is_none());
         assert_eq!(q.pop_expired(now + Duration::from_secs(2)).map(|w| w.id), Some(c));
-        let d = q.push_back(lease, None, None);
+        let d = q.push_back(1, lease, None, None);
         assert_eq!(q.pop_front().map(|w| w.id), Some(a));
         assert_eq!(q.pop_front().map(|w| w.id), Some(d));
         assert!(q.pop_front().is_none());
