@@ -127,7 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .max_pools(3)
         .workers_per_pool(1)
         .check_interval(Duration::from_secs(60))
-        .default_lease(Duration::from_secs(5))
+        .default_lease_for(Duration::from_secs(5))
         .build()?;
     let scheduler = Arc::new(Scheduler {
         state: Mutex::new(State {

@@ -57,7 +57,7 @@ fn main() -> Result<(), Error> {
             ("no max_pools", builder(), "max_pools"),
             ("min above max", builder().max_pools(2).min_pools(3), "min_pools"),
             ("zero workers", builder().max_pools(2).workers_per_pool(0), "workers_per_pool"),
-            ("zero lease", builder().max_pools(2).default_lease(Duration::ZERO), "default_lease"),
+            ("zero lease", builder().max_pools(2).default_lease_for(Duration::ZERO), "default_lease_for"),
         ];
         for (what, builder, field) in attempts {
             match builder.build() {

@@ -24,7 +24,7 @@ fn main() -> Result<(), leasepool::Error> {
         let manager = LeasedExecutorManager::builder()
             .max_pools(3) // never more than 3 pools, leased and idle together
             .workers_per_pool(2) // each pool owns 2 dedicated threads
-            .default_lease(Duration::from_secs(30))
+            .default_lease_for(Duration::from_secs(30))
             .build()?;
         manager.start().await?;
         println!(
@@ -87,10 +87,10 @@ fn main() -> Result<(), leasepool::Error> {
         let stats = manager.stats();
         println!(
             "pools: total={} available={} leased={} desired={}",
-            stats.total, stats.available, stats.leased, stats.desired
+            stats.total, stats.available, stats.leased, stats.desired_executor_count
         );
         assert_eq!((stats.total, stats.available, stats.leased), (1, 1, 0), "back to the desired count");
-        assert_eq!(stats.desired, 1);
+        assert_eq!(stats.desired_executor_count, 1);
         manager.stop().await;
         println!("stopped: total={}", manager.total_count());
         assert_eq!(manager.total_count(), 0, "stop shuts every pool down");

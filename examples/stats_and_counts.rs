@@ -43,7 +43,7 @@ fn print_stats(stats: &Stats) {
         stats.total,
         stats.min_pools,
         stats.max_pools,
-        stats.desired,
+        stats.desired_executor_count,
         stats.units,
         stats.workers_per_pool
     );
@@ -55,7 +55,7 @@ fn print_stats(stats: &Stats) {
             lease.pool,
             lease.jobs,
             lease.draining,
-            lease.lease_duration,
+            lease.lease_for,
             lease.soft_remaining.as_secs_f64(),
             lease.hard_remaining.as_secs_f64(),
         );
@@ -68,7 +68,7 @@ fn main() -> Result<(), leasepool::Error> {
             .max_pools(4)
             .min_pools(2)
             .workers_per_pool(1)
-            .default_lease(Duration::from_secs(30))
+            .default_lease_for(Duration::from_secs(30))
             .lease_grace(Duration::from_secs(5))
             .name_prefix("reports")
             .build()?;
@@ -94,7 +94,7 @@ fn main() -> Result<(), leasepool::Error> {
         export.release();
         let stats = manager.stats();
         print_stats(&stats);
-        assert_eq!((stats.leased, stats.total, stats.desired), (3, 3, 2));
+        assert_eq!((stats.leased, stats.total, stats.desired_executor_count), (3, 3, 2));
         let owners: Vec<_> = stats.leases.iter().map(|l| l.owner.as_deref()).collect();
         assert_eq!(owners, [Some("api"), Some("nightly"), Some("export")], "leases by id");
         let export_stats = &stats.leases[2];

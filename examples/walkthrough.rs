@@ -34,7 +34,7 @@ fn main() -> Result<(), Error> {
             .units_per_pool(10)
             .size_provider(move || signal.load(Ordering::Relaxed))
             .workers_per_pool(2)
-            .default_lease(Duration::from_secs(30))
+            .default_lease_for(Duration::from_secs(30))
             .lease_grace(Duration::from_millis(100))
             .name_prefix("walk")
             .build()?;
@@ -76,7 +76,12 @@ fn main() -> Result<(), Error> {
         let stats = manager.stats();
         println!(
             "4. stats: backend={} total={} available={} leased={} desired={} workers/pool={}",
-            stats.backend, stats.total, stats.available, stats.leased, stats.desired, stats.workers_per_pool
+            stats.backend,
+            stats.total,
+            stats.available,
+            stats.leased,
+            stats.desired_executor_count,
+            stats.workers_per_pool
         );
         assert_eq!((stats.total, stats.available, stats.leased), (3, 2, 1), "one of 3 pools leased");
         assert_eq!(stats.leases.len(), 1, "one live lease");

@@ -81,7 +81,10 @@ mod s7 {
         let (mut core, now) = core_with_leases(10_000, 1, live);
         bencher.bench_local(|| {
             core.notify_scale_changed(now);
-            core.handle_timeout(now, || black_box(0));
+            core.handle_timeout(now);
+            if let Some(due) = core.check_due(now) {
+                core.handle_units(now, due, black_box(0));
+            }
             while let Some(a) = core.poll_action() {
                 black_box(a);
             }

@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use leasepool::Runtime;
-use leasepool::core::{Acquire, Acquired, Config, Core};
+use leasepool::core::{Acquire, Acquired, Action, Config, Core};
 use leasepool::driver::LeasedExecutorManager;
 
 /// A fresh multi-threaded tokio runtime with 2 worker threads, timers and IO
@@ -51,26 +51,37 @@ pub fn core_with_leases(max_pools: usize, min_pools: usize, live: usize) -> (Cor
     let now = Instant::now();
     let config = Config::builder().max_pools(max_pools).min_pools(min_pools).build().expect("valid config");
     let mut core = Core::new(config);
-    core.start(now, 0);
-    while core.poll_action().is_some() {}
+    core.start(now, 0).expect("a new core starts");
+    confirm_creations(&mut core, now);
     take_leases(&mut core, now, live);
     (core, now)
 }
 
-/// Takes `n` leases on `core` at `now` without waiting, draining the
-/// actions after each. The leases stay live (a `Grant` is plain data:
-/// dropping it does not release its lease).
+/// Drains `core`'s actions, confirming every pool creation at once.
+pub fn confirm_creations(core: &mut Core, now: Instant) {
+    while let Some(action) = core.poll_action() {
+        if let Action::CreatePool(pool) = action {
+            core.pool_created(now, pool);
+        }
+    }
+}
+
+/// Takes `n` leases on `core` at `now` without waiting (a pool created for
+/// an acquire is confirmed at once), draining the actions after each. The
+/// leases stay live (a `Grant` is plain data: dropping it does not release
+/// its lease).
 ///
 /// # Panics
 ///
-/// If an acquire is not granted at once.
+/// If an acquire is neither granted nor served by a pool created for it.
 pub fn take_leases(core: &mut Core, now: Instant, n: usize) {
     for _ in 0..n {
         match core.acquire(now, Acquire::no_wait()) {
             Ok(Acquired::Granted(g)) => drop(black_box(g)),
+            Ok(Acquired::Queued(_)) => {}
             other => panic!("expected a grant, got {other:?}"),
         }
-        while core.poll_action().is_some() {}
+        confirm_creations(core, now);
     }
 }
 

@@ -1100,7 +1100,10 @@ fn s7_pass(b: &Budget, live: usize) -> f64 {
         let t = Instant::now();
         for _ in 0..n {
             core.notify_scale_changed(now);
-            core.handle_timeout(now, || black_box(0));
+            core.handle_timeout(now);
+            if let Some(due) = core.check_due(now) {
+                core.handle_units(now, due, black_box(0));
+            }
             while let Some(a) = core.poll_action() {
                 black_box(a);
             }

@@ -65,7 +65,7 @@ impl<R: Runtime> AcquireBuilder<R> {
         self
     }
 
-    /// The lease duration (default: the manager's `default_lease`); must be > 0.
+    /// The lease duration (default: the manager's `default_lease_for`); must be > 0.
     ///
     /// ```
     /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
@@ -73,7 +73,7 @@ impl<R: Runtime> AcquireBuilder<R> {
     /// # Ok(()) }
     /// ```
     pub fn lease_for(mut self, lease: Duration) -> Self {
-        self.request.lease = Some(lease);
+        self.request.lease_for = Some(lease);
         self
     }
 
@@ -171,8 +171,7 @@ impl<R: Runtime> Future for Acquiring<R> {
                 if let Some(outcome) = slot.outcome.take() {
                     st.waiters.remove(waiter);
                     drop(st);
-                    let claim = outcome.map_err(|e| Error::from_acquire(e, timeout))?;
-                    return Poll::Ready(Ok(Lease::new(shared, claim, owner)));
+                    return Poll::Ready(outcome.map(|claim| Lease::new(shared, claim, owner)));
                 }
                 if !slot.waker.will_wake(cx.waker()) {
                     slot.waker = cx.waker().clone();
@@ -206,29 +205,18 @@ fn start<R: Runtime>(
                     None => Wait::Forever,
                 };
             }
-            let acquired = st.core.acquire(now, request);
-            match acquired {
-                Ok(Acquired::Granted(_)) => shared.request_pass(st, now),
+            match st.core.acquire(now, request) {
+                // Only a live pool is granted at once: it is in `pools`.
+                Ok(Acquired::Granted(grant)) => Ok(Ok((Claim::new(grant, &st.pools[&grant.pool]), owner))),
                 Ok(Acquired::Queued(waiter)) => {
-                    st.waiters.insert(waiter, WaiterSlot { waker: cx.waker().clone(), outcome: None });
+                    let slot = WaiterSlot { waker: cx.waker().clone(), timeout, outcome: None };
+                    st.waiters.insert(waiter, slot);
+                    Ok(Err((waiter, owner)))
                 }
-                Err(_) => {}
+                Err(e) => Err(st.refusal(e, timeout)),
             }
-            acquired
         },
-        // After the drain, under the same lock: a pool the drain created is
-        // in place and cannot have been retired yet. It is missing only if
-        // its threads failed to start.
-        |st, acquired| match acquired.map_err(|e| Error::from_acquire(e, timeout))? {
-            Acquired::Granted(grant) => match st.pools.get(&grant.pool) {
-                Some(pool) => Ok(Ok((Claim::new(grant, pool), owner))),
-                None => Err(Error::Spawn(
-                    st.take_spawn_error()
-                        .unwrap_or_else(|| Arc::new(std::io::Error::other("pool creation failed"))),
-                )),
-            },
-            Acquired::Queued(waiter) => Ok(Err((waiter, owner))),
-        },
+        |_, started| started,
     )
 }
 
@@ -239,10 +227,10 @@ impl<R: Runtime> Drop for Acquiring<R> {
         shared.with(|st, now| match st.waiters.remove(waiter) {
             Some(WaiterSlot { outcome: Some(Ok(claim)), .. }) => {
                 // Granted but never taken: the next waiter gets the pool.
-                st.core.release(claim.grant.lease, now);
+                let _ = st.core.release(now, claim.grant.lease);
             }
             Some(WaiterSlot { outcome: None, .. }) => {
-                st.core.cancel_waiter(waiter);
+                let _ = st.core.cancel_waiter(now, waiter);
             }
             _ => {}
         });

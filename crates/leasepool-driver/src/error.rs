@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use leasepool_core::{AcquireError, ConfigError, SubmitError};
+use leasepool_core::{ConfigError, LeaseError};
 
 /// Everything that can go wrong when acquiring a lease or running a job.
 ///
@@ -26,11 +26,18 @@ pub enum Error {
     /// No pool became free within the acquire timeout (the timeout given).
     #[error("no pool became free within {0:?}: raise the timeout or max_pools, or hold leases for less time")]
     Timeout(Duration),
-    /// The lease was released, revoked at hard expiry, or its manager stopped.
-    #[error(
-        "the lease is no longer valid (released, past its hard expiry, or the manager stopped): acquire a new one"
-    )]
+    /// The lease is no longer valid: revoked at hard expiry, or its pool
+    /// shut down (the manager stopped).
+    #[error("the lease is no longer valid (past its hard expiry, or the manager stopped): acquire a new one")]
     LeaseExpired,
+    /// The lease was released by its holder (or dropped): it takes no more
+    /// jobs.
+    #[error("the lease was released: acquire a new one")]
+    LeaseReleased,
+    /// The lease ended for another reason than expiry or release: its pool
+    /// broke, or the manager stopped.
+    #[error("the lease has ended (its pool broke, or the manager stopped): acquire a new one")]
+    LeaseEnded,
     /// The job panicked; the pool keeps serving other jobs.
     #[error("the job panicked: {0}")]
     Panicked(String),
@@ -47,30 +54,30 @@ pub enum Error {
     #[error("the work grinder is not running (not started, or stopping): call `start().await` first")]
     GrinderNotRunning,
     /// Worker threads for a new pool could not be started.
-    #[error("could not start worker threads for a new pool: {0}")]
-    Spawn(Arc<std::io::Error>),
-    /// The configuration (or a per-acquire value) is invalid.
+    #[error("could not start worker threads for a new pool")]
+    Spawn(#[source] Arc<std::io::Error>),
+    /// The configuration (or a per-acquire value) is invalid. The message
+    /// names the field; the inner error is shown, not chained, so a report
+    /// prints it once.
     #[error("invalid configuration: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
 }
 
-impl Error {
-    pub(crate) fn from_acquire(err: AcquireError, timeout: Option<Duration>) -> Self {
-        match err {
-            AcquireError::NotStarted => Error::NotStarted,
-            AcquireError::Unavailable => Error::Unavailable,
-            AcquireError::Timeout => Error::Timeout(timeout.unwrap_or_default()),
-            AcquireError::PoolCreationFailed => Error::Spawn(Arc::new(std::io::Error::other(
-                "worker threads for the granted pool failed to start",
-            ))),
-            AcquireError::InvalidLease(e) => Error::Config(e),
-            _ => Error::NotStarted,
-        }
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
     }
 }
 
-impl From<SubmitError> for Error {
-    fn from(_: SubmitError) -> Self {
-        Error::LeaseExpired
+impl From<LeaseError> for Error {
+    /// Each cause keeps its own error: a lease past its hard expiry
+    /// ([`Error::LeaseExpired`]), released by its holder
+    /// ([`Error::LeaseReleased`]), or ended otherwise ([`Error::LeaseEnded`]).
+    fn from(e: LeaseError) -> Self {
+        match e {
+            LeaseError::Expired => Error::LeaseExpired,
+            LeaseError::Released => Error::LeaseReleased,
+            LeaseError::Ended => Error::LeaseEnded,
+        }
     }
 }

@@ -455,7 +455,7 @@ impl<R: Runtime> WorkGrinder<R> {
             pending: st.queue.len(),
             batch_size_threshold: policy.threshold_value(),
             max_wait: policy.max_wait_value(),
-            lease_duration: policy.lease_for_value(),
+            lease_for: policy.lease_for_value(),
             oldest_wait: st.queue.oldest().map(|t| now.saturating_duration_since(t)),
             running_batches: st.queue.running(),
             max_concurrent_batches: policy.max_concurrent_value(),
@@ -487,7 +487,7 @@ pub struct GrinderStats {
     /// Longest an item waits before its batch starts.
     pub max_wait: Duration,
     /// Duration of each batch's lease.
-    pub lease_duration: Duration,
+    pub lease_for: Duration,
     /// How long the oldest pending item has waited.
     pub oldest_wait: Option<Duration>,
     /// Batches started and not finished.
@@ -968,7 +968,7 @@ mod tests {
             run_on(&lease, 2, batch, &Arc::default()).await;
             for handle in handles {
                 let result = handle.await;
-                assert!(matches!(result, Err(Error::LeaseExpired)), "{result:?}");
+                assert!(matches!(result, Err(Error::LeaseReleased)), "{result:?}");
             }
             m.stop().await;
         });

@@ -49,7 +49,7 @@ impl<R: Runtime> fmt::Debug for Lease<R> {
             .field("id", &self.grant.lease)
             .field("owner", &self.owner)
             .field("pool", &self.grant.pool)
-            .field("lease_duration", &self.grant.lease_duration)
+            .field("lease_for", &self.grant.lease_for)
             .finish_non_exhaustive()
     }
 }
@@ -97,11 +97,11 @@ impl<R: Runtime> Lease<R> {
     ///
     /// ```
     /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
-    /// assert!(lease.lease_duration() > std::time::Duration::ZERO);
+    /// assert!(lease.lease_for() > std::time::Duration::ZERO);
     /// # }
     /// ```
-    pub fn lease_duration(&self) -> Duration {
-        self.grant.lease_duration
+    pub fn lease_for(&self) -> Duration {
+        self.grant.lease_for
     }
 
     /// The grace period after soft expiry.
@@ -126,7 +126,7 @@ impl<R: Runtime> Lease<R> {
         self.grant.leased_at
     }
 
-    /// `leased_at + lease_duration`: finish by then.
+    /// `leased_at + lease_for`: finish by then.
     ///
     /// ```
     /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
@@ -150,9 +150,10 @@ impl<R: Runtime> Lease<R> {
 
     /// Queues `f` on the lease's pool and returns a handle to its result.
     ///
-    /// Fails at once with [`Error::LeaseExpired`] if the lease was released,
-    /// revoked or its manager stopped (a lease past hard expiry is revoked
-    /// on the spot), and with [`Error::Broken`] if the pool's worker
+    /// Fails at once with [`Error::LeaseReleased`] if the lease was
+    /// released, with [`Error::LeaseExpired`] if it was revoked or its
+    /// manager stopped (a lease past hard expiry is revoked on the spot),
+    /// and with [`Error::Broken`] if the pool's worker
     /// initializer failed (the pool is retired). A panic in `f` fails only
     /// this job, with [`Error::Panicked`].
     ///
@@ -189,9 +190,12 @@ impl<R: Runtime> Lease<R> {
             self.shared.retire(self.grant.pool);
             return Err(err);
         }
-        // Released by its holder, or its pool shut down (revoked, stopped,
-        // not kept): the lease is gone.
-        if self.released.load(Ordering::Acquire) || self.pool.is_shut() {
+        if self.released.load(Ordering::Acquire) {
+            return Err(Error::LeaseReleased);
+        }
+        // Its pool shut down (revoked, or the manager stopped): the lease
+        // is gone.
+        if self.pool.is_shut() {
             return Err(Error::LeaseExpired);
         }
         let lease = self.grant.lease;
@@ -201,7 +205,7 @@ impl<R: Runtime> Lease<R> {
             // the lease on the spot and refuses.
             let refused = self
                 .shared
-                .with_at(now, |st, now| st.core.job_submitted(lease, now))
+                .with_at(now, |st, now| st.core.job_submitted(now, lease))
                 .expect_err("the core refuses a job past its lease's hard expiry");
             // The pool may have broken since the check above, and retiring
             // it forgot this lease: report the cause.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leasepool_core::{Config, ConfigBuilder, ConfigError, Core};
+use leasepool_core::{Config, ConfigBuilder, ConfigError, Core, LeaseStats};
 
 use crate::acquire::AcquireBuilder;
 use crate::backend::{Backend, Initializer};
@@ -86,26 +86,19 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// ```
     pub async fn start(&self) -> Result<(), Error> {
         let units = self.shared.sample_units();
-        let (started, failed, run, orphaned) = self.shared.with_then(
-            self.shared.runtime.now(),
-            |st, now| {
-                // Forget a failure left over from an earlier run.
-                st.take_spawn_error();
-                st.core.start(now, units)
-            },
-            // Under the same lock as the drain that created the pools, so a
-            // failure is this start's own. Judge by it, not by the pool
-            // count: a pool whose initializer failed may be retired already.
-            |st, started| {
-                (started, st.take_spawn_error(), st.run(), !started && self.shared.checker_lost(st))
-            },
-        );
+        // The pools are created after the lock is released; the failures
+        // returned are those of this call's own creations.
+        let ((started, run, orphaned), failures) =
+            self.shared.with_creations(self.shared.runtime.now(), |st, now| {
+                let started = st.core.start(now, units).is_ok();
+                (started, st.run(), !started && self.shared.checker_lost(st))
+            });
         // Already running, unless its checker went down with the runtime
         // it ran on: then this start spawns a new one.
         if !started && !orphaned {
             return Ok(());
         }
-        let failed = failed.filter(|_| started);
+        let failed = failures.into_iter().next().filter(|_| started).map(|(_, e)| e);
         let spawned = self.shared.with(|st, now| {
             // A stop (and maybe another start) came in between: this run is
             // over, and whatever runs now is not this start's to undo.
@@ -211,7 +204,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     pub fn desired_executor_count(&self) -> usize {
         // The provider is user code: never call it under the lock.
         let units = self.shared.sample_units();
-        self.shared.lock().core.config().desired_pools(units)
+        self.shared.lock().core.config().desired_executor_count(units)
     }
 
     /// Idle pools.
@@ -236,11 +229,12 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         self.shared.lock().core.leased_count()
     }
 
-    /// `available + leased`.
+    /// `available + leased + creating` (pools whose threads are being
+    /// started): never above `max_pools`.
     ///
     /// ```
     /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
-    /// assert_eq!(m.total_count(), m.available_count() + m.leased_count());
+    /// assert!(m.total_count() >= m.available_count() + m.leased_count());
     /// # }
     /// ```
     pub fn total_count(&self) -> usize {
@@ -307,10 +301,11 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         // Read under the lock: a lease granted after `now` would show more
         // time left than its duration.
         let now = self.shared.runtime.now();
-        let mut pools = st.core.stats(now);
+        let core = st.core.stats(now);
+        let mut leases = core.leases;
         // The core hears of a lease's jobs only when it is released with
         // jobs in flight; the pool counts them all.
-        for lease in &mut pools.leases {
+        for lease in &mut leases {
             if let Some(pool) = st.pools.get(&lease.pool) {
                 lease.jobs = pool.jobs_in_flight();
             }
@@ -318,22 +313,32 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         Stats {
             backend: self.shared.settings.backend,
             name_prefix: Arc::clone(&self.shared.settings.name_prefix),
-            pools,
+            running: core.running,
+            available: core.available,
+            leased: core.leased,
+            creating: core.creating,
+            total: core.total,
+            desired_executor_count: core.desired_executor_count,
+            units: core.units,
+            waiting: core.waiting,
+            min_pools: core.min_pools,
+            max_pools: core.max_pools,
+            workers_per_pool: core.workers_per_pool,
+            leases,
         }
     }
 }
 
 /// A snapshot from [`LeasedExecutorManager::stats`]: the backend and name
-/// prefix, plus the core's [`leasepool_core::Stats`] (counts, configured
-/// bounds, every lease), whose fields read directly through `Deref`.
-/// `desired` and `units` are those of the last check, the values the
-/// manager acts on; [`LeasedExecutorManager::desired_executor_count`] reads
-/// the size provider now.
+/// prefix, the counts, the configured bounds and every live lease.
+/// `desired_executor_count` and `units` are those of the last check, the
+/// values the manager acts on; [`LeasedExecutorManager::desired_executor_count`]
+/// reads the size provider now.
 ///
 /// ```
 /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
 /// let s = m.stats();
-/// println!("{} backend: {}/{} pools leased, desired {}", s.backend, s.leased, s.total, s.desired);
+/// println!("{} backend: {}/{} pools leased, desired {}", s.backend, s.leased, s.total, s.desired_executor_count);
 /// # }
 /// ```
 #[derive(Debug, Clone)]
@@ -343,16 +348,32 @@ pub struct Stats {
     pub backend: Backend,
     /// Worker thread name prefix.
     pub name_prefix: Arc<str>,
-    /// Counts, bounds and leases, from the core.
-    pub pools: leasepool_core::Stats,
-}
-
-impl std::ops::Deref for Stats {
-    type Target = leasepool_core::Stats;
-
-    fn deref(&self) -> &leasepool_core::Stats {
-        &self.pools
-    }
+    /// Whether the manager is started.
+    pub running: bool,
+    /// Idle pools.
+    pub available: usize,
+    /// Leased pools (draining included).
+    pub leased: usize,
+    /// Pools whose threads are being started.
+    pub creating: usize,
+    /// `available + leased + creating`, never above `max_pools`. A pool
+    /// shut down while jobs run on it is no longer counted, but its
+    /// threads finish those jobs first.
+    pub total: usize,
+    /// Desired pools for `units`, at the last check.
+    pub desired_executor_count: usize,
+    /// Unit count at the last check.
+    pub units: u64,
+    /// Queued acquires.
+    pub waiting: usize,
+    /// Configured minimum.
+    pub min_pools: usize,
+    /// Configured maximum.
+    pub max_pools: usize,
+    /// Configured workers per pool.
+    pub workers_per_pool: usize,
+    /// Every live lease, by id, with its jobs in flight.
+    pub leases: Vec<LeaseStats>,
 }
 
 /// Builds a [`LeasedExecutorManager`]; every value is validated by
@@ -365,7 +386,7 @@ impl std::ops::Deref for Stats {
 /// | `units_per_pool` | 10 |
 /// | `size_provider` | none (0 units) |
 /// | `check_interval` | 120 s |
-/// | `default_lease` | 300 s |
+/// | `default_lease_for` | 300 s |
 /// | `lease_grace` | 15 s |
 /// | `workers_per_pool` | 4 |
 /// | `name_prefix` | `"leasepool"` |
@@ -384,7 +405,7 @@ impl std::ops::Deref for Stats {
 ///     .units_per_pool(100)
 ///     .size_provider(move || signal.load(Ordering::Relaxed))
 ///     .check_interval(Duration::from_secs(30))
-///     .default_lease(Duration::from_secs(60))
+///     .default_lease_for(Duration::from_secs(60))
 ///     .lease_grace(Duration::from_secs(5))
 ///     .workers_per_pool(2)
 ///     .name_prefix("images")
@@ -511,11 +532,11 @@ impl<R: Runtime> Builder<R> {
     ///
     /// ```
     /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).default_lease(std::time::Duration::from_secs(60));
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).default_lease_for(std::time::Duration::from_secs(60));
     /// # }
     /// ```
-    pub fn default_lease(mut self, d: Duration) -> Self {
-        self.config = self.config.default_lease(d);
+    pub fn default_lease_for(mut self, d: Duration) -> Self {
+        self.config = self.config.default_lease_for(d);
         self
     }
 
@@ -585,7 +606,7 @@ impl<R: Runtime> Builder<R> {
     /// # }
     /// ```
     pub fn build(self) -> Result<LeasedExecutorManager<R>, ConfigError> {
-        let config = self.config.build()?;
+        let config = self.config.has_size_provider(self.size_provider.is_some()).build()?;
         if self.name_prefix.contains('\0') {
             return Err(ConfigError::Invalid { field: "name_prefix", reason: "must not contain a NUL byte" });
         }

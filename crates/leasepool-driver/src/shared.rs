@@ -9,10 +9,12 @@ use std::time::Instant;
 use rustc_hash::FxHashMap as HashMap;
 
 use leasepool_core::{
-    AcquireError, Action, Core, Finalised, Grant, LeaseId, PoolId, ReleaseOutcome, ShutdownReason, WaiterId,
+    AcquireError, Action, Core, Grant, LeaseEnd, LeaseId, PoolFate, PoolId, Released, ShutdownReason,
+    WaiterId,
 };
 
 use crate::backend::{Backend, Initializer, OnBroken, ThreadPool};
+use crate::error::Error;
 use crate::job::catch;
 use crate::runtime::Runtime;
 use crate::signal::{Signal, sleep_or};
@@ -44,10 +46,14 @@ impl Claim {
 }
 
 /// What a queued acquire is waiting for.
-pub(crate) type Outcome = Result<Claim, AcquireError>;
+pub(crate) type Outcome = Result<Claim, Error>;
 
 pub(crate) struct WaiterSlot {
     pub(crate) waker: Waker,
+    /// The acquire's timeout, for the error that reports it.
+    pub(crate) timeout: Option<std::time::Duration>,
+    /// Set once, by the action that ends the wait (a grant or a failure);
+    /// taken by the acquire's next poll.
     pub(crate) outcome: Option<Outcome>,
 }
 
@@ -58,17 +64,20 @@ struct Checker {
     /// The deadline the checker sleeps until (`None`: not sleeping on one).
     armed: Option<Instant>,
     wake: Signal,
-    /// Bumped by every `notify_scale_changed`, so that a pass can tell that
-    /// the size provider value it read may already be stale.
-    scale_notifications: u64,
 }
 
 pub(crate) struct State {
     pub(crate) core: Core,
+    /// The live pools: its keys are exactly the pools the core counts as
+    /// available or leased (a pool enters with `pool_created`, under the
+    /// same lock, and leaves with the `ShutdownPool` that ends it).
     pub(crate) pools: HashMap<PoolId, Arc<ThreadPool>>,
     pub(crate) waiters: SlotTable<WaiterId, WaiterSlot>,
     checker: Checker,
-    spawn_error: Option<Arc<std::io::Error>>,
+    /// The pool whose creation is being reported failed, with why: set
+    /// only for the drain that follows `pool_create_failed`, so that the
+    /// waiter it fails gets the real error.
+    failed_creation: Option<(PoolId, Arc<std::io::Error>)>,
 }
 
 pub(crate) struct Shared<R: Runtime> {
@@ -82,27 +91,24 @@ pub(crate) struct Shared<R: Runtime> {
     me: Weak<Shared<R>>,
 }
 
-/// Pools to shut down once the lock is released: shutting down cancels
-/// queued jobs, whose completion takes the lock again.
+/// Effects performed once the lock is released: shutting a pool down
+/// cancels queued jobs, whose completion takes the lock again, and
+/// creating one spawns threads, which must not hold up every acquirer.
 #[derive(Default)]
 pub(crate) struct Effects {
+    create: Vec<PoolId>,
     shutdown: Vec<Arc<ThreadPool>>,
 }
 
 impl Effects {
     #[inline] // usually there is nothing to do
-    fn perform(self) {
-        if !self.shutdown.is_empty() {
-            Self::shut_down(self.shutdown);
-        }
-    }
-
-    fn shut_down(pools: Vec<Arc<ThreadPool>>) {
-        for pool in pools {
-            pool.shutdown();
-        }
+    fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.shutdown.is_empty()
     }
 }
+
+/// A pool creation that failed, as the call that performed it saw it.
+pub(crate) type CreateFailure = (PoolId, Arc<std::io::Error>);
 
 impl<R: Runtime> Shared<R> {
     pub(crate) fn new(runtime: R, core: Core, settings: Settings) -> Arc<Self> {
@@ -115,7 +121,7 @@ impl<R: Runtime> Shared<R> {
                 pools: HashMap::default(),
                 waiters: SlotTable::default(),
                 checker: Checker::default(),
-                spawn_error: None,
+                failed_creation: None,
             }),
             me: me.clone(),
         })
@@ -140,23 +146,105 @@ impl<R: Runtime> Shared<R> {
     }
 
     /// Like [`Shared::with_at`], then runs `then` on the drained state
-    /// before unlocking (to see what the drain created, before anyone else
-    /// can change it).
+    /// before unlocking.
     pub(crate) fn with_then<T, U>(
         &self,
         now: Instant,
         f: impl FnOnce(&mut State, Instant) -> T,
         then: impl FnOnce(&mut State, T) -> U,
     ) -> U {
-        let mut fx = Effects::default();
-        let out = {
-            let mut st = self.lock();
-            let out = f(&mut st, now);
-            self.drain(&mut st, now, &mut fx);
-            then(&mut st, out)
-        };
-        fx.perform();
+        let (out, fx) = self.locked(now, f, then);
+        if !fx.is_empty() {
+            self.perform_effects(fx);
+        }
         out
+    }
+
+    /// Like [`Shared::with_at`], and returns the pool creations that failed
+    /// among those this call performed.
+    pub(crate) fn with_creations<T>(
+        &self,
+        now: Instant,
+        f: impl FnOnce(&mut State, Instant) -> T,
+    ) -> (T, Vec<CreateFailure>) {
+        let (out, fx) = self.locked(now, f, |_, out| out);
+        (out, self.perform_effects(fx))
+    }
+
+    /// Locks, runs `f` and `then` around the drain, and hands back the
+    /// effects to perform after unlocking.
+    fn locked<T, U>(
+        &self,
+        now: Instant,
+        f: impl FnOnce(&mut State, Instant) -> T,
+        then: impl FnOnce(&mut State, T) -> U,
+    ) -> (U, Effects) {
+        let mut fx = Effects::default();
+        let mut st = self.lock();
+        let out = f(&mut st, now);
+        self.drain(&mut st, now, &mut fx);
+        (then(&mut st, out), fx)
+    }
+
+    /// Performs effects outside the lock: shuts pools down, then creates
+    /// pools and reports each outcome to the core (which may ask for more
+    /// effects, performed in turn). Creation runs on the calling thread:
+    /// a thread pool starts in microseconds. Returns the failed creations.
+    #[inline(never)]
+    fn perform_effects(&self, mut fx: Effects) -> Vec<CreateFailure> {
+        let mut failures = Vec::new();
+        loop {
+            for pool in fx.shutdown.drain(..) {
+                pool.shutdown();
+            }
+            let Some(id) = fx.create.pop() else { return failures };
+            let created = self.spawn_pool(id);
+            let (broken, more) = self.locked(
+                self.runtime.now(),
+                |st, now| match created {
+                    Ok(pool) => {
+                        tracing::info!(pool = %id, workers = st.core.config().workers_per_pool(), "pool created");
+                        let broken = pool.broken().is_some();
+                        st.pools.insert(id, pool);
+                        st.core.pool_created(now, id);
+                        broken
+                    }
+                    Err(e) => {
+                        tracing::warn!(pool = %id, error = %e, "could not start pool worker threads");
+                        let e = Arc::new(e);
+                        failures.push((id, Arc::clone(&e)));
+                        st.failed_creation = Some((id, e));
+                        st.core.pool_create_failed(now, id);
+                        false
+                    }
+                },
+                |st, broken| {
+                    st.failed_creation = None;
+                    broken
+                },
+            );
+            // Its initializer failed before the pool was confirmed (its
+            // report found no pool to retire): retire it now, after the
+            // waiter it went to has its lease (whose jobs fail with the cause).
+            if broken {
+                self.retire(id);
+            }
+            fx.create.extend(more.create);
+            fx.shutdown.extend(more.shutdown);
+        }
+    }
+
+    /// Starts the threads of pool `id` (no lock held).
+    fn spawn_pool(&self, id: PoolId) -> std::io::Result<Arc<ThreadPool>> {
+        let s = &self.settings;
+        let workers = self.lock().core.config().workers_per_pool();
+        let me = self.me.clone();
+        let on_broken: OnBroken = Arc::new(move |pool| {
+            if let Some(shared) = me.upgrade() {
+                shared.retire(pool);
+            }
+        });
+        ThreadPool::spawn(id, &s.name_prefix, workers, s.initializer.clone(), on_broken)
     }
 
     /// The unit count from the size provider; a panic counts as 0.
@@ -171,26 +259,14 @@ impl<R: Runtime> Shared<R> {
         }
     }
 
-    /// A grant or a finalised release runs a checker pass (DESIGN 6), so
-    /// that the pools follow the size provider without waiting for the
-    /// interval. Without a provider the pass would change nothing that the
-    /// core has not done already, so none is asked for. Passes coalesce: the
-    /// checker runs at most one at a time, at once after the last.
-    #[inline]
-    pub(crate) fn request_pass(&self, st: &mut State, now: Instant) {
-        if self.settings.size_provider.is_some() {
-            st.notify_scale_changed(now);
-        }
-    }
-
     /// The drain rule of `leasepool-core`: perform every action, in order.
     #[inline] // usually no action is queued: only the checker comparison runs
     pub(crate) fn drain(&self, st: &mut State, now: Instant, fx: &mut Effects) {
         while let Some(action) = st.core.poll_action() {
             self.perform(st, action, now, fx);
         }
-        // A grant, a new waiter deadline or a scale notification can move the
-        // next deadline earlier than the one the checker sleeps until.
+        // A grant, a new waiter deadline or a check the core made due can
+        // move the next deadline earlier than the one the checker sleeps until.
         if let Some(armed) = st.checker.armed {
             if st.core.poll_timeout().is_some_and(|at| at < armed) {
                 st.wake_checker();
@@ -202,9 +278,9 @@ impl<R: Runtime> Shared<R> {
     #[inline(never)]
     fn perform(&self, st: &mut State, action: Action, now: Instant, fx: &mut Effects) {
         match action {
-            Action::CreatePool(id) => self.create_pool(st, id, now),
+            Action::CreatePool(id) => fx.create.push(id),
             Action::ShutdownPool { pool, reason } => {
-                log_shutdown(pool, &reason);
+                log_shutdown(pool, reason);
                 fx.shutdown.extend(st.pools.remove(&pool));
             }
             Action::Grant { waiter, grant } => {
@@ -213,43 +289,25 @@ impl<R: Runtime> Shared<R> {
                     (Some(slot), Some(pool)) => {
                         slot.outcome = Some(Ok(Claim::new(grant, pool)));
                         slot.waker.wake_by_ref();
-                        self.request_pass(st, now);
                         tracing::debug!(lease = %grant.lease, owner = st.core.lease_owner(grant.lease).as_deref(), pool = %grant.pool, "lease granted to waiter");
                     }
                     // The waiter is gone: hand the lease back, so the
                     // pool goes to the next one.
                     _ => {
-                        st.core.release(grant.lease, now);
+                        let _ = st.core.release(now, grant.lease);
                     }
                 }
             }
             Action::FailWaiter { waiter, error } => {
+                let timeout = st.waiters.get_mut(waiter).and_then(|s| s.timeout);
+                let error = st.refusal(error, timeout);
                 if let Some(slot) = st.waiters.get_mut(waiter) {
                     slot.outcome = Some(Err(error));
                     slot.waker.wake_by_ref();
                 }
             }
-        }
-    }
-
-    fn create_pool(&self, st: &mut State, id: PoolId, now: Instant) {
-        let s = &self.settings;
-        let workers = st.core.config().workers_per_pool();
-        let me = self.me.clone();
-        let on_broken: OnBroken = Arc::new(move |pool| {
-            if let Some(shared) = me.upgrade() {
-                shared.retire(pool);
-            }
-        });
-        match ThreadPool::spawn(id, &s.name_prefix, workers, s.initializer.clone(), on_broken) {
-            Ok(pool) => {
-                tracing::info!(pool = %id, workers, "pool created");
-                st.pools.insert(id, pool);
-            }
-            Err(e) => {
-                tracing::warn!(pool = %id, error = %e, "could not start pool worker threads");
-                st.spawn_error = Some(Arc::new(e));
-                st.core.pool_create_failed(id, now);
+            Action::LeaseEnded { lease, pool, owner, end } => {
+                log_lease_end(lease, pool, owner.as_deref(), end)
             }
         }
     }
@@ -260,44 +318,33 @@ impl<R: Runtime> Shared<R> {
     /// in a tight loop.
     pub(crate) fn retire(&self, pool: PoolId) {
         self.with(|st, now| {
-            if st.core.pool_broken(pool, now) {
+            // A pool not yet confirmed created is retired when it is.
+            if st.pools.contains_key(&pool) && st.core.pool_broken(now, pool).is_ok() {
                 tracing::warn!(pool = %pool, "broken pool retired");
             }
         });
     }
 
-    /// Releases a lease and logs how it ended. The core hears of jobs only
-    /// now, if some are in flight: it then drains the lease (revokes it,
-    /// past hard expiry), and the last job's [`Shared::job_finished`] ends it.
+    /// Releases a lease. The core hears of jobs only now, if some are in
+    /// flight: it then drains the lease (ends it as expired, past hard
+    /// expiry), and the last job's [`Shared::job_finished`] ends it. How
+    /// it ended is logged with the core's `LeaseEnded`.
     pub(crate) fn release(&self, lease: LeaseId, owner: Option<&str>, pool: &ThreadPool, generation: u32) {
         self.with(|st, now| {
             let jobs = pool.release_lease(generation).unwrap_or(0);
-            let outcome =
-                if jobs > 0 { st.core.release_busy(lease, now) } else { st.core.release(lease, now) };
-            match outcome {
-                ReleaseOutcome::Draining { .. } => {
-                    tracing::info!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
-                }
-                ReleaseOutcome::Finalised(f) => {
-                    log_finalised(lease, owner, f);
-                    self.request_pass(st, now);
-                }
-                // Revoked: logged with its pool's shutdown.
-                _ => {}
+            let released =
+                if jobs > 0 { st.core.release_busy(now, lease) } else { st.core.release(now, lease) };
+            if let Ok(Released::Draining { .. }) = released {
+                tracing::info!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
             }
         });
     }
 
-    /// The last job of a released lease ended: finalise it.
+    /// The last job of a released lease ended: the lease ends (unless it
+    /// ended meanwhile: expired, its pool broken, or the manager stopped).
     pub(crate) fn job_finished(&self, lease: LeaseId) {
         self.with(|st, now| {
-            // The owner is looked up only when the finalise log is wanted.
-            let owner =
-                tracing::enabled!(tracing::Level::DEBUG).then(|| st.core.lease_owner(lease)).flatten();
-            if let Some(f) = st.core.job_finished(lease, now) {
-                log_finalised(lease, owner.as_deref(), f);
-                self.request_pass(st, now);
-            }
+            let _ = st.core.job_finished(now, lease);
         });
     }
 
@@ -329,9 +376,27 @@ impl<R: Runtime> Drop for Shared<R> {
 }
 
 impl State {
-    /// The error of the last pool whose threads failed to start, if any.
-    pub(crate) fn take_spawn_error(&mut self) -> Option<Arc<std::io::Error>> {
-        self.spawn_error.take()
+    /// The error an acquire refused by the core gets, with every cause
+    /// kept: a failed creation carries its `io::Error`, a broken pool its
+    /// initializer's message.
+    pub(crate) fn refusal(&self, error: AcquireError, timeout: Option<std::time::Duration>) -> Error {
+        match error {
+            AcquireError::NotStarted | AcquireError::Stopped => Error::NotStarted,
+            AcquireError::Unavailable => Error::Unavailable,
+            AcquireError::Timeout => Error::Timeout(timeout.unwrap_or_default()),
+            AcquireError::PoolCreationFailed { pool } => match &self.failed_creation {
+                Some((failed, e)) if *failed == pool => Error::Spawn(Arc::clone(e)),
+                // The core names the pool whose failure is being reported,
+                // in the drain that follows it.
+                _ => unreachable!("a creation failure is drained with its report"),
+            },
+            AcquireError::PoolBroken { pool } => {
+                self.pools.get(&pool).and_then(|p| p.broken()).unwrap_or_else(|| {
+                    Error::Broken(Arc::from("the pool broke before the lease was handed over"))
+                })
+            }
+            AcquireError::InvalidLease(e) => Error::Config(e),
+        }
     }
 
     /// Stops the core and the checker (false if already stopped). An
@@ -340,12 +405,12 @@ impl State {
     /// down, so it fails like the other waiters instead of resolving later
     /// to a dead lease.
     pub(crate) fn halt(&mut self, now: Instant) -> bool {
-        if !self.core.stop(now) {
+        if self.core.stop(now).is_err() {
             return false;
         }
         for slot in self.waiters.values_mut() {
             if matches!(slot.outcome, Some(Ok(_))) {
-                slot.outcome = Some(Err(AcquireError::NotStarted));
+                slot.outcome = Some(Err(Error::NotStarted));
             }
         }
         self.stop_checker();
@@ -363,11 +428,10 @@ impl State {
         self.wake_checker();
     }
 
-    /// The size signal may have changed: a checker pass runs now, and one
-    /// that read the provider before this runs again with a fresh value.
+    /// The size signal may have changed: a check is due now (the core
+    /// runs it again with a fresh value if the provider was being read).
     pub(crate) fn notify_scale_changed(&mut self, now: Instant) {
         self.core.notify_scale_changed(now);
-        self.checker.scale_notifications += 1;
         self.wake_checker();
     }
 
@@ -376,59 +440,63 @@ impl State {
     }
 }
 
-fn log_shutdown(pool: PoolId, reason: &ShutdownReason) {
+fn log_shutdown(pool: PoolId, reason: ShutdownReason) {
     match reason {
-        ShutdownReason::Expired { lease, owner } => {
-            tracing::warn!(lease = %lease, owner = owner.as_deref(), pool = %pool, "lease revoked at hard expiry; pool shut down");
-        }
         ShutdownReason::Broken => tracing::info!(pool = %pool, "broken pool shut down"),
         reason => tracing::info!(pool = %pool, %reason, "pool shut down"),
     }
 }
 
-fn log_finalised(lease: LeaseId, owner: Option<&str>, how: Finalised) {
-    match how {
-        Finalised::Kept => tracing::debug!(lease = %lease, owner, "lease finalised; pool kept"),
-        Finalised::HandedOff => {
+/// Every way a lease ends is logged here, from the core's `LeaseEnded`.
+fn log_lease_end(lease: LeaseId, pool: PoolId, owner: Option<&str>, end: LeaseEnd) {
+    match end {
+        LeaseEnd::Released(PoolFate::Kept) => {
+            tracing::debug!(lease = %lease, owner, "lease finalised; pool kept")
+        }
+        LeaseEnd::Released(PoolFate::HandedOff) => {
             tracing::debug!(lease = %lease, owner, "lease finalised; pool handed to next waiter")
         }
-        Finalised::ShutDown => tracing::debug!(lease = %lease, owner, "lease finalised; pool shut down"),
+        LeaseEnd::Released(PoolFate::ShutDown) => {
+            tracing::debug!(lease = %lease, owner, "lease finalised; pool shut down")
+        }
+        LeaseEnd::Expired => {
+            tracing::warn!(lease = %lease, owner, pool = %pool, "lease revoked at hard expiry; pool shut down");
+        }
+        LeaseEnd::PoolBroken => {
+            tracing::debug!(lease = %lease, owner, pool = %pool, "lease ended: its pool broke")
+        }
+        LeaseEnd::Stopped => {
+            tracing::debug!(lease = %lease, owner, pool = %pool, "lease ended: manager stopped")
+        }
     }
 }
 
 /// The checker: runs whatever is due, then sleeps until the core's next
-/// deadline or until woken. Holds only a weak reference while asleep, so
-/// dropping every manager handle ends it.
+/// deadline or until woken. A due check reads the size provider (user
+/// code) with no lock held, then hands the value to the core. Holds only
+/// a weak reference while asleep, so dropping every manager handle ends it.
 async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, generation: u64, _lost: LostChecker<R>) {
     loop {
         let Some(shared) = me.upgrade() else { return };
-        // The provider is user code, so it is read before locking, and only
-        // when a check is due. A scale notification that lands in between
-        // must not be consumed by a pass that uses the value read before it.
-        let (seen, due) = {
-            let now = shared.runtime.now();
-            let st = shared.lock();
-            (st.checker.scale_notifications, st.core.check_due(now))
-        };
-        let units = due.then(|| shared.sample_units());
-        let deadline = shared.with(|st, now| {
-            if st.checker.generation != generation {
+        let current = |st: &State| st.checker.generation == generation;
+        let due = shared.with(|st, now| {
+            if !current(st) {
                 return None;
             }
-            // A check that fell due since (a grant, a release) runs on the
-            // last value, and again at once with a fresh one.
-            let (last, mut stale) = (st.core.units(), false);
-            st.core.handle_timeout(now, || {
-                units.unwrap_or_else(|| {
-                    stale = true;
-                    last
-                })
+            st.core.handle_timeout(now);
+            Some(st.core.check_due(now))
+        });
+        let Some(due) = due else { return };
+        if let Some(due) = due {
+            let units = shared.sample_units();
+            shared.with(|st, now| {
+                if current(st) {
+                    st.core.handle_units(now, due, units);
+                }
             });
-            if stale || st.checker.scale_notifications != seen {
-                // Check again at once, with a fresh value.
-                st.core.notify_scale_changed(now);
-            }
-            st.checker.armed = st.core.poll_timeout();
+        }
+        let deadline = shared.with(|st, _| {
+            st.checker.armed = st.core.poll_timeout().filter(|_| current(st));
             st.checker.armed
         });
         let Some(deadline) = deadline else { return };

@@ -51,7 +51,7 @@ fn leases_and_timeouts_follow_the_paused_clock() {
             let m = LeasedExecutorManager::builder()
                 .max_pools(1)
                 .workers_per_pool(1)
-                .default_lease(Duration::from_secs(60))
+                .default_lease_for(Duration::from_secs(60))
                 .lease_grace(Duration::ZERO)
                 .build()
                 .expect("valid configuration");
@@ -156,7 +156,7 @@ fn threads_outside_the_runtime_read_the_paused_clock() {
             let m = LeasedExecutorManager::builder()
                 .max_pools(1)
                 .workers_per_pool(1)
-                .default_lease(Duration::from_secs(60))
+                .default_lease_for(Duration::from_secs(60))
                 .lease_grace(Duration::ZERO)
                 .check_interval(Duration::from_secs(3600))
                 .build()

@@ -146,7 +146,12 @@ pub(crate) async fn started<R: Runtime>(builder: Builder<R>) -> Manager<R> {
 /// `(available, leased, total, waiting)` from one consistent snapshot.
 pub(crate) fn counts<R: Runtime>(m: &Manager<R>) -> (usize, usize, usize, usize) {
     let s = m.stats();
-    assert_eq!(s.total, s.available + s.leased, "total must be available + leased: {s:?}");
+    assert_eq!(
+        s.total,
+        s.available + s.leased + s.creating,
+        "total must be available + leased + creating: {s:?}"
+    );
+    assert!(s.total <= s.max_pools, "never more than max_pools pools, created or being created: {s:?}");
     (s.available, s.leased, s.total, s.waiting)
 }
 
@@ -211,7 +216,7 @@ pub(crate) async fn quiescent<R: Runtime + Default>(m: &Manager<R>, what: &str) 
 /// Quiescence: nothing leased or waiting, every pool idle, and the pool
 /// count back at the desired count.
 pub(crate) fn is_quiescent(s: &Stats) -> bool {
-    s.leased == 0 && s.waiting == 0 && s.available == s.total && s.total == s.desired
+    s.leased == 0 && s.waiting == 0 && s.available == s.total && s.total == s.desired_executor_count
 }
 
 /// The result of a task spawned with [`spawn`]; awaiting it re-raises the

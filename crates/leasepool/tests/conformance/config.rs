@@ -22,7 +22,7 @@ async fn config_errors_name_the_field<R: Runtime + Default>() {
         (builder::<R>().max_pools(2).units_per_pool(0), "units_per_pool"),
         (builder::<R>().max_pools(2).workers_per_pool(0), "workers_per_pool"),
         (builder::<R>().max_pools(2).check_interval(Duration::ZERO), "check_interval"),
-        (builder::<R>().max_pools(2).default_lease(Duration::ZERO), "default_lease"),
+        (builder::<R>().max_pools(2).default_lease_for(Duration::ZERO), "default_lease_for"),
         (builder::<R>().max_pools(2).name_prefix("bad\0prefix"), "name_prefix"),
     ];
     for (builder, field) in cases {
@@ -61,7 +61,7 @@ async fn defaults_follow_the_original<R: Runtime + Default>() {
     assert_eq!(c.min_pools(), 1, "min_pools");
     assert_eq!(c.units_per_pool(), 10, "units_per_pool");
     assert_eq!(c.check_interval(), Duration::from_secs(120), "check_interval");
-    assert_eq!(c.default_lease(), Duration::from_secs(300), "default_lease");
+    assert_eq!(c.default_lease_for(), Duration::from_secs(300), "default_lease_for");
     assert_eq!(c.lease_grace(), Duration::from_secs(15), "lease_grace");
     assert_eq!(c.workers_per_pool(), 4, "workers_per_pool");
     assert_eq!(m.backend(), Backend::Thread, "backend");
@@ -71,10 +71,10 @@ async fn defaults_follow_the_original<R: Runtime + Default>() {
     assert_eq!(&*s.name_prefix, "leasepool", "name_prefix");
     assert_eq!((s.min_pools, s.max_pools, s.workers_per_pool), (1, 1, 4), "{s:?}");
     // No size provider: 0 units, so the minimum of one pool.
-    assert_eq!((s.units, s.desired, s.total), (0, 1, 1), "{s:?}");
+    assert_eq!((s.units, s.desired_executor_count, s.total), (0, 1, 1), "{s:?}");
 
     let lease = m.acquire().await.expect("acquire");
-    assert_eq!(lease.lease_duration(), Duration::from_secs(300), "the default lease");
+    assert_eq!(lease.lease_for(), Duration::from_secs(300), "the default lease");
     assert_eq!(lease.grace(), Duration::from_secs(15), "the default grace");
     assert_eq!(lease.soft_expires_at(), lease.leased_at() + Duration::from_secs(300));
     assert_eq!(lease.hard_expires_at(), lease.soft_expires_at() + Duration::from_secs(15));
@@ -101,8 +101,8 @@ async fn zero_lease_per_acquire_is_rejected<R: Runtime + Default>() {
         ] {
             match result {
                 Err(Error::Config(e)) => {
-                    assert_eq!(e.field(), "lease");
-                    assert!(Error::Config(e).to_string().contains("lease"));
+                    assert_eq!(e.field(), "lease_for");
+                    assert!(Error::Config(e).to_string().contains("lease_for"));
                 }
                 other => panic!("attempt {attempt}: expected a config error, got {other:?}"),
             }

@@ -145,8 +145,9 @@ async fn max_wait_starts_a_batch_below_the_threshold<R: Runtime + Default>() {
 /// batches from 1) and lasting `lease_for`; the defaults are
 /// `work-grinder` and 60 s.
 async fn batch_lease_has_owner_and_duration<R: Runtime + Default>() {
-    let m = started(builder::<R>().max_pools(2).workers_per_pool(1).default_lease(Duration::from_secs(300)))
-        .await;
+    let m =
+        started(builder::<R>().max_pools(2).workers_per_pool(1).default_lease_for(Duration::from_secs(300)))
+            .await;
     let g = running(
         grinder(&m)
             .batch_size_threshold(1)
@@ -160,10 +161,10 @@ async fn batch_lease_has_owner_and_duration<R: Runtime + Default>() {
         let gate = Gate::default();
         let handle = g.enqueue(gated(&gate, n)).unwrap();
         eventually::<R>("the batch's item is running", || gate.entered() == 1).await;
-        let leases = m.stats().pools.leases;
+        let leases = m.stats().leases;
         assert_eq!(leases.len(), 1, "{leases:?}");
         assert_eq!(leases[0].owner.as_deref(), Some(format!("cfgrind-batch-{n}").as_str()));
-        assert_eq!(leases[0].lease_duration, Duration::from_secs(7));
+        assert_eq!(leases[0].lease_for, Duration::from_secs(7));
         assert_eq!(g.stats().running_batches, 1);
         gate.open();
         assert_eq!(within::<R, _>("the item ends", handle).await.unwrap(), n);
@@ -174,10 +175,10 @@ async fn batch_lease_has_owner_and_duration<R: Runtime + Default>() {
     let gate = Gate::default();
     let handle = defaults.enqueue(gated(&gate, ())).unwrap();
     eventually::<R>("the item is running", || gate.entered() == 1).await;
-    let leases = m.stats().pools.leases;
+    let leases = m.stats().leases;
     assert_eq!(leases.len(), 1, "{leases:?}");
     assert_eq!(leases[0].owner.as_deref(), Some("work-grinder-batch-1"));
-    assert_eq!(leases[0].lease_duration, Duration::from_secs(60));
+    assert_eq!(leases[0].lease_for, Duration::from_secs(60));
     gate.open();
     within::<R, _>("the item ends", handle).await.unwrap();
 
@@ -524,7 +525,7 @@ async fn stats_report_the_grinder_state<R: Runtime + Default>() {
 
     let s = grinder(&m).build().unwrap().stats();
     assert_eq!(
-        (s.batch_size_threshold, s.max_wait, s.lease_duration),
+        (s.batch_size_threshold, s.max_wait, s.lease_for),
         (20, Duration::from_secs(10), Duration::from_secs(60))
     );
     assert_eq!(s.max_concurrent_batches, 1);
@@ -542,7 +543,7 @@ async fn stats_report_the_grinder_state<R: Runtime + Default>() {
         (s.pending, s.oldest_wait, s.running_batches, s.batches_run, s.items_completed),
         (0, None, 0, 0, 0)
     );
-    assert_eq!((s.batch_size_threshold, s.max_wait, s.lease_duration), (3, HOUR, Duration::from_secs(9)));
+    assert_eq!((s.batch_size_threshold, s.max_wait, s.lease_for), (3, HOUR, Duration::from_secs(9)));
     assert_eq!(s.max_concurrent_batches, 2);
     assert!(matches!(g.enqueue(|| ()), Err(Error::GrinderNotRunning)), "not started yet");
     assert!(format!("{g:?}").contains("WorkGrinder"));

@@ -9,13 +9,13 @@ use leasepool::{Error, Runtime};
 
 use crate::common::*;
 
-/// id / owner / lease_duration / grace / leased_at / soft / hard expiry
+/// id / owner / lease_for / grace / leased_at / soft / hard expiry
 /// follow the configuration and the acquire options.
 async fn lease_accessors_match_config<R: Runtime + Default>() {
     let m = started(
         builder::<R>()
             .max_pools(2)
-            .default_lease(Duration::from_secs(7))
+            .default_lease_for(Duration::from_secs(7))
             .lease_grace(Duration::from_secs(2))
             .workers_per_pool(1),
     )
@@ -24,7 +24,7 @@ async fn lease_accessors_match_config<R: Runtime + Default>() {
     let a = m.acquire().owner("accounting").await.unwrap();
     let after = Instant::now();
     assert_eq!(a.owner(), Some("accounting"));
-    assert_eq!(a.lease_duration(), Duration::from_secs(7), "default_lease");
+    assert_eq!(a.lease_for(), Duration::from_secs(7), "default_lease_for");
     assert_eq!(a.grace(), Duration::from_secs(2), "lease_grace");
     assert!(before <= a.leased_at() && a.leased_at() <= after);
     assert_eq!(a.soft_expires_at(), a.leased_at() + Duration::from_secs(7));
@@ -32,7 +32,7 @@ async fn lease_accessors_match_config<R: Runtime + Default>() {
 
     let b = m.acquire().lease_for(Duration::from_secs(3)).await.unwrap();
     assert_eq!(b.owner(), None);
-    assert_eq!(b.lease_duration(), Duration::from_secs(3), "lease_for overrides default_lease");
+    assert_eq!(b.lease_for(), Duration::from_secs(3), "lease_for overrides default_lease_for");
     assert_eq!(b.grace(), Duration::from_secs(2));
     assert_eq!(b.hard_expires_at(), b.leased_at() + Duration::from_secs(5));
     assert_ne!(a.id(), b.id());
@@ -110,8 +110,8 @@ async fn release_is_idempotent_and_drop_releases<R: Runtime + Default>() {
     assert_eq!(counts(&m), (1, 0, 1, 0));
     first.release();
     assert_eq!(counts(&m), (1, 0, 1, 0));
-    assert!(matches!(first.submit(|| ()), Err(Error::LeaseExpired)));
-    assert!(matches!(first.run(|| ()).await, Err(Error::LeaseExpired)));
+    assert!(matches!(first.submit(|| ()), Err(Error::LeaseReleased)));
+    assert!(matches!(first.run(|| ()).await, Err(Error::LeaseReleased)));
 
     let second = m.acquire().await.unwrap();
     assert_eq!(second.pool_id(), first.pool_id(), "the same pool, leased again");
@@ -143,7 +143,7 @@ async fn release_while_jobs_run_drains<R: Runtime + Default>() {
     assert!(s.leases[0].draining);
     assert_eq!(s.leases[0].jobs, 2);
     assert_eq!(s.leases[0].owner.as_deref(), Some("drainer"));
-    assert!(matches!(lease.submit(|| ()), Err(Error::LeaseExpired)), "a draining lease refuses work");
+    assert!(matches!(lease.submit(|| ()), Err(Error::LeaseReleased)), "a draining lease refuses work");
     assert!(matches!(m.try_acquire().await, Err(Error::Unavailable)));
     lease.release(); // still idempotent while draining
     assert_eq!(counts(&m), (0, 1, 1, 0));
@@ -192,7 +192,7 @@ async fn release_racing_job_ends_loses_nothing<R: Runtime + Default>() {
         let b = lease.submit(move || round + 1).unwrap();
         if round % 2 == 0 {
             lease.release();
-            assert!(matches!(lease.submit(|| 0), Err(Error::LeaseExpired)));
+            assert!(matches!(lease.submit(|| 0), Err(Error::LeaseReleased)));
         } else {
             std::thread::spawn(move || drop(lease)).join().unwrap();
         }

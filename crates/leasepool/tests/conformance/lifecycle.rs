@@ -30,7 +30,7 @@ async fn start_creates_pools_up_to_desired<R: Runtime + Default>() {
     assert_eq!(m.desired_executor_count(), 3);
     assert_eq!(counts(&m), (3, 0, 3, 0));
     let s = m.stats();
-    assert_eq!((s.units, s.desired), (25, 3));
+    assert_eq!((s.units, s.desired_executor_count), (25, 3));
     m.stop().await;
 
     let m = started(builder::<R>().max_pools(5).min_pools(2).workers_per_pool(1)).await;

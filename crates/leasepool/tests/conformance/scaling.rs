@@ -133,7 +133,7 @@ async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
     assert_eq!(counts(&m), (2, 0, 2, 0));
     assert_eq!(m.desired_executor_count(), 2);
     let s = m.stats();
-    assert_eq!((s.units, s.desired), (0, 2));
+    assert_eq!((s.units, s.desired_executor_count), (0, 2));
 
     let before = calls.load(Ordering::SeqCst);
     m.notify_scale_changed();
@@ -192,10 +192,11 @@ async fn size_provider_may_call_back_into_the_manager<R: Runtime + Default>() {
     let b = m.acquire().await.unwrap();
     assert_eq!(m.desired_executor_count(), 3);
     // The grants' checker passes read the provider, which reads the manager.
-    eventually::<R>("the checker pass grows to the provider's 3 pools", || m.total_count() == 3).await;
+    // Created in two steps: counted at once, idle once its threads run.
+    eventually::<R>("the checker pass grows to the provider's 3 pools", || counts(&m) == (1, 2, 3, 0)).await;
     m.notify_scale_changed();
-    assert_eq!(counts(&m), (1, 2, 3, 0));
-    assert_eq!((m.stats().desired, m.stats().units), (3, 30));
+    eventually::<R>("a pass at the same signal keeps 3 pools", || counts(&m) == (1, 2, 3, 0)).await;
+    assert_eq!((m.stats().desired_executor_count, m.stats().units), (3, 30));
     drop((a, b));
     m.stop().await;
     slot.lock().unwrap().take(); // break the manager <-> provider cycle

@@ -26,7 +26,10 @@ async fn stats_report_config_counts_and_leases<R: Runtime + Default>() {
     assert_eq!(&*s.name_prefix, "cfstats");
     assert!(s.running);
     assert_eq!((s.min_pools, s.max_pools, s.workers_per_pool), (2, 3, 2));
-    assert_eq!((s.available, s.leased, s.total, s.waiting, s.desired, s.units), (2, 0, 2, 0, 2, 0));
+    assert_eq!(
+        (s.available, s.leased, s.total, s.waiting, s.desired_executor_count, s.units),
+        (2, 0, 2, 0, 2, 0)
+    );
     assert!(s.leases.is_empty());
 
     let a = m.acquire().owner("alpha").lease_for(Duration::from_secs(10)).await.unwrap();
@@ -38,7 +41,7 @@ async fn stats_report_config_counts_and_leases<R: Runtime + Default>() {
     let (la, lb) = (&s.leases[0], &s.leases[1]);
     assert_eq!((la.owner.as_deref(), lb.owner.as_deref()), (Some("alpha"), None));
     assert_eq!((la.pool, lb.pool), (a.pool_id(), b.pool_id()));
-    assert_eq!((la.lease_duration, lb.lease_duration), (Duration::from_secs(10), Duration::from_secs(20)));
+    assert_eq!((la.lease_for, lb.lease_for), (Duration::from_secs(10), Duration::from_secs(20)));
     assert_eq!(la.leased_at, a.leased_at());
     assert!(la.soft_remaining <= Duration::from_secs(10) && la.soft_remaining > Duration::from_secs(5));
     assert!(lb.soft_remaining <= Duration::from_secs(20) && lb.soft_remaining > Duration::from_secs(15));

@@ -51,7 +51,7 @@ async fn expiry_under_load<R: Runtime + Default>() {
                 .max_pools(3)
                 .min_pools(2)
                 .workers_per_pool(2)
-                .default_lease(Duration::from_millis(30))
+                .default_lease_for(Duration::from_millis(30))
                 .lease_grace(grace)
                 .check_interval(check)
                 .name_prefix("fexpiry"),
@@ -104,7 +104,7 @@ async fn expiry_under_load<R: Runtime + Default>() {
                             }
                             if release_early && granted.elapsed() >= lease_for / 2 {
                                 lease.release();
-                                assert!(matches!(lease.submit(|| 0), Err(Error::LeaseExpired)));
+                                assert!(matches!(lease.submit(|| 0), Err(Error::LeaseReleased)));
                                 mine.released += 1;
                                 break;
                             }
@@ -136,7 +136,7 @@ async fn expiry_under_load<R: Runtime + Default>() {
         join_all::<R, _>(Duration::from_secs(20), "every expiry task ends", tasks).await;
 
         let s = quiescent::<R>(&m, "revoked pools replaced: back at the desired count, all idle").await;
-        assert_eq!((s.total, s.desired), (2, 2), "{s:?}");
+        assert_eq!((s.total, s.desired_executor_count), (2, 2), "{s:?}");
         let o = std::mem::take(&mut *outcome.lock().unwrap());
         assert_eq!(o.leases, TASKS * LEASES_PER_TASK);
         assert_eq!(o.expired + o.released, o.leases, "every lease ended by expiry or release: {o:?}");

@@ -255,7 +255,7 @@ async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
         assert_eq!(m.total_count(), 1, "a panicking provider at start counts as 0 units");
         assert_eq!(m.desired_executor_count(), 1);
         let s = m.stats();
-        assert_eq!((s.units, s.desired), (0, 1));
+        assert_eq!((s.units, s.desired_executor_count), (0, 1));
 
         let rounds = 6;
         for _ in 0..rounds {

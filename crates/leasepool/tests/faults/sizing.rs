@@ -125,9 +125,12 @@ async fn hostile_size_providers<R: Runtime + Default>() {
                 tasks.push(spawn::<R, _>(async move {
                     while Instant::now() < until {
                         let s = m.stats();
-                        assert_eq!(s.total, s.available + s.leased, "{s:?}");
+                        assert_eq!(s.total, s.available + s.leased + s.creating, "{s:?}");
                         assert!((MIN..=MAX).contains(&s.total), "pool count out of bounds: {s:?}");
-                        assert!((MIN..=MAX).contains(&s.desired), "desired out of bounds: {s:?}");
+                        assert!(
+                            (MIN..=MAX).contains(&s.desired_executor_count),
+                            "desired out of bounds: {s:?}"
+                        );
                         assert!((MIN..=MAX).contains(&m.desired_executor_count()));
                         assert!((MIN..=MAX).contains(&m.total_count()));
                         samples.fetch_add(1, Ordering::Relaxed);
@@ -164,7 +167,7 @@ async fn hostile_size_providers<R: Runtime + Default>() {
             for units in [low, high, low] {
                 *provider.fixed.lock().unwrap() = Some(units);
                 m.notify_scale_changed();
-                let want = config.desired_pools(units as u64);
+                let want = config.desired_executor_count(units as u64);
                 eventually::<R>("the checker still follows the provider", || {
                     m.total_count() == want && m.available_count() == want
                 })
@@ -177,7 +180,7 @@ async fn hostile_size_providers<R: Runtime + Default>() {
                 notifies.load(Ordering::Relaxed),
                 samples.load(Ordering::Relaxed),
                 served.load(Ordering::Relaxed),
-                config.desired_pools(high as u64),
+                config.desired_executor_count(high as u64),
             );
             m.stop().await;
         }

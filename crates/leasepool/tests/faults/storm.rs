@@ -161,7 +161,11 @@ async fn storm<R: Runtime + Default>(seed: u64) -> Arc<Tally> {
 async fn back_to_one_idle_pool<R: Runtime + Default>(m: &LeasedExecutorManager<R>) {
     let s =
         quiescent::<R>(m, "quiescence: nothing leased or waiting, every pool idle, total == desired").await;
-    assert_eq!((s.leased, s.waiting, s.available, s.total, s.desired), (0, 0, 1, 1, 1), "{s:?}");
+    assert_eq!(
+        (s.leased, s.waiting, s.available, s.total, s.desired_executor_count),
+        (0, 0, 1, 1, 1),
+        "{s:?}"
+    );
     assert!(s.leases.is_empty(), "{s:?}");
     assert_eq!(m.waiting_count(), 0);
 }
@@ -364,7 +368,7 @@ async fn use_lease<R: Runtime + Default>(
     }
     if rng.random_bool(0.3) {
         lease.release();
-        assert!(matches!(lease.submit(|| 0), Err(Error::LeaseExpired)), "a released lease refuses jobs");
+        assert!(matches!(lease.submit(|| 0), Err(Error::LeaseReleased)), "a released lease refuses jobs");
         Tally::bump(&tally.released);
     } else {
         Tally::bump(&tally.dropped_leases);
