@@ -96,9 +96,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
             // Under the same lock as the drain that created the pools, so a
             // failure is this start's own. Judge by it, not by the pool
             // count: a pool whose initializer failed may be retired already.
-            |st, started| {
-                (started, st.take_spawn_error(), st.run(), !started && self.shared.checker_lost(st))
-            },
+            |st, started| (started, st.take_spawn_error(), st.run_epoch(), !started && st.checker_lost()),
         );
         // Already running, unless its checker went down with the runtime
         // it ran on: then this start spawns a new one.
@@ -109,7 +107,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         let spawned = self.shared.with(|st, now| {
             // A stop (and maybe another start) came in between: this run is
             // over, and whatever runs now is not this start's to undo.
-            if st.run() != run {
+            if st.run_epoch() != run {
                 return failed.map_or(Ok(None), |err| Err(Error::Spawn(err)));
             }
             if let Some(err) = failed {
@@ -119,19 +117,19 @@ impl<R: Runtime> LeasedExecutorManager<R> {
             }
             // A runtime that cannot spawn (tokio outside a runtime) panics:
             // undo the start too, or the manager would run without a checker.
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.shared.spawn_checker(st))) {
+            match self.shared.spawn_checker(st) {
                 Ok(()) => {
                     tracing::info!(pools = st.core.total_count(), units, "lease manager started");
                     Ok(None)
                 }
-                Err(panic) => {
+                Err(failed) => {
                     st.halt(now);
-                    Ok(Some(panic))
+                    Ok(Some(failed))
                 }
             }
         })?;
-        if let Some(panic) = spawned {
-            std::panic::resume_unwind(panic);
+        if let Some(failed) = spawned {
+            failed.resume();
         }
         Ok(())
     }

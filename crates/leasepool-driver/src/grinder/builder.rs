@@ -10,6 +10,7 @@ use slab::Slab;
 use crate::manager::LeasedExecutorManager;
 use crate::runtime::Runtime;
 use crate::signal::Signal;
+use crate::task::TaskSlot;
 
 use super::phase::Phase;
 use super::{Grinder, State, WorkGrinder};
@@ -129,11 +130,10 @@ impl<R: Runtime> GrinderBuilder<R> {
         let state = State {
             queue: BatchQueue::new(self.policy),
             phase: Phase::Stopped,
-            generation: 0,
+            loop_task: TaskSlot::default(),
             wake: Signal::default(),
             stop_waiters: Vec::new(),
             in_flight: Slab::new(),
-            loop_lost: false,
             batch_seq: 0,
             items_completed: 0,
         };

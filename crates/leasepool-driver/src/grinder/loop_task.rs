@@ -1,25 +1,37 @@
-//! The loop task: starts due batches, and notices when it was lost.
+//! The loop task: starts due batches, and sleeps until the next is due.
 
 use std::sync::{Arc, Weak};
 use std::task::Poll;
 
 use crate::runtime::Runtime;
 use crate::signal::sleep_or;
+use crate::task::{self, SpawnFailed, TaskGuard};
 
 use super::batch::{BatchEnd, run_batch, start_batch};
 use super::phase::Phase;
 use super::{Grinder, lock};
 
+/// Spawns the loop task of `task`'s epoch. Called with the state's lock
+/// released: the loop takes it on its first turn, which a runtime may run
+/// before `spawn` returns.
+pub(super) fn spawn_loop<R: Runtime>(g: &Arc<Grinder<R>>, task: TaskGuard) -> Result<(), SpawnFailed> {
+    task::spawn(&g.manager.shared().runtime, Box::pin(run_loop(Arc::downgrade(g), task)))
+}
+
 /// The batching loop: starts due batches, then sleeps until the next
-/// max-wait deadline or a wake-up.
-pub(super) async fn run_loop<R: Runtime>(me: Weak<Grinder<R>>, generation: u64, _lost: LostLoop<R>) {
+/// max-wait deadline or a wake-up. A loop ends by itself only when
+/// superseded (the epoch moved on), stopped, or its grinder gone; dropped
+/// otherwise, its runtime shut down under it, and its guard marks it lost
+/// for the next `start` (or draining `stop`).
+async fn run_loop<R: Runtime>(me: Weak<Grinder<R>>, task: TaskGuard) {
+    let epoch = task.epoch();
     loop {
         let Some(g) = me.upgrade() else { return };
         let runtime = g.manager.shared().runtime.clone();
         let mut batches = Vec::new();
         let deadline = {
             let mut st = lock(&g.state);
-            if st.generation != generation {
+            if !st.loop_task.is_current(epoch) {
                 return;
             }
             let now = runtime.now();
@@ -47,27 +59,8 @@ pub(super) async fn run_loop<R: Runtime>(me: Weak<Grinder<R>>, generation: u64, 
         // spawned (and eat its notification), leaving the new loop asleep.
         sleep_or(&runtime, deadline, |cx| {
             let mut st = lock(&state);
-            if st.generation != generation { Poll::Ready(()) } else { st.wake.poll(cx) }
+            if !st.loop_task.is_current(epoch) { Poll::Ready(()) } else { st.wake.poll(cx) }
         })
         .await;
-    }
-}
-
-/// Dropped with the loop task. A loop ends by itself only when superseded
-/// (the generation moved on) or stopped; dropped while its run is current,
-/// its runtime shut down under it: mark it, for the next `start`.
-pub(super) struct LostLoop<R: Runtime> {
-    pub(super) me: Weak<Grinder<R>>,
-    pub(super) generation: u64,
-}
-
-impl<R: Runtime> Drop for LostLoop<R> {
-    fn drop(&mut self) {
-        if let Some(g) = self.me.upgrade() {
-            let mut st = lock(&g.state);
-            if st.generation == self.generation && st.phase != Phase::Stopped {
-                st.loop_lost = true;
-            }
-        }
     }
 }

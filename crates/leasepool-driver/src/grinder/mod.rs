@@ -32,6 +32,7 @@ use crate::error::Error;
 use crate::manager::LeasedExecutorManager;
 use crate::runtime::Runtime;
 use crate::signal::Signal;
+use crate::task::TaskSlot;
 
 use self::batch::{BatchCancel, Item};
 pub use self::builder::GrinderBuilder;
@@ -43,16 +44,13 @@ pub use self::stats::GrinderStats;
 struct State {
     queue: BatchQueue<Item>,
     phase: Phase,
-    /// Bumped by start and by a cancelling stop; an older loop task exits.
-    generation: u64,
+    /// The loop's epoch, moved on by start and cancelling stop; its loss counts only while not Stopped.
+    loop_task: TaskSlot,
     wake: Signal,
     /// `stop(Drain)` callers waiting for the queue to empty.
     stop_waiters: Vec<Waker>,
     /// Cancel switches of the batches started and not finished.
     in_flight: Slab<Arc<BatchCancel>>,
-    /// The running loop task was dropped without exiting: its runtime shut
-    /// down. The next `start` spawns a new one.
-    loop_lost: bool,
     /// Batches started so far (the `n` of their lease owners).
     batch_seq: u64,
     items_completed: u64,

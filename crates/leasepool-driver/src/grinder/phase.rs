@@ -2,13 +2,12 @@
 //! and the phases they move the grinder through.
 
 use std::future::poll_fn;
-use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 use crate::error::Error;
 use crate::runtime::Runtime;
 
-use super::loop_task::{LostLoop, run_loop};
+use super::loop_task::spawn_loop;
 use super::{State, WorkGrinder, lock};
 
 /// How [`WorkGrinder::stop`] treats queued and in-flight work.
@@ -72,10 +71,8 @@ impl<R: Runtime> WorkGrinder<R> {
             let next = poll_fn(|cx| {
                 let mut st = lock(&self.g.state);
                 if st.phase == Phase::Draining {
-                    if st.loop_lost {
-                        st.loop_lost = false;
-                        st.generation += 1;
-                        return Poll::Ready(Err(st.generation));
+                    if st.loop_task.is_lost() {
+                        return Poll::Ready(Err(st.loop_task.next()));
                     }
                     st.wait_for_stop(cx.waker());
                     return Poll::Pending;
@@ -85,37 +82,29 @@ impl<R: Runtime> WorkGrinder<R> {
             .await;
             match next {
                 Ok(st) => break st,
-                // Spawned with the lock released: a failed spawn drops the
-                // loop, whose guard takes the lock.
-                Err(generation) => {
-                    let me = Arc::downgrade(&self.g);
-                    let lost = LostLoop { me: me.clone(), generation };
-                    self.g.manager.shared().runtime.spawn(Box::pin(run_loop(me, generation, lost)));
+                Err(task) => {
+                    if let Err(failed) = spawn_loop(&self.g, task) {
+                        failed.resume();
+                    }
                 }
             }
         };
         // Running, unless its loop went down with the runtime it ran on:
         // then this start spawns a new one.
-        if st.phase == Phase::Running && !st.loop_lost {
+        if st.phase == Phase::Running && !st.loop_task.is_lost() {
             return;
         }
         st.phase = Phase::Running;
-        st.loop_lost = false;
-        st.generation += 1;
-        let generation = st.generation;
+        let task = st.loop_task.next();
+        let epoch = task.epoch();
         drop(st);
-        let me = Arc::downgrade(&self.g);
-        let runtime = &self.g.manager.shared().runtime;
         // A runtime that cannot spawn (tokio outside a runtime) panics: undo
         // the start, or the grinder would take work with no loop to run it.
-        let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            runtime.spawn(Box::pin(run_loop(me.clone(), generation, LostLoop { me, generation })));
-        }));
-        if let Err(panic) = spawned {
+        if let Err(failed) = spawn_loop(&self.g, task) {
             let mut st = lock(&self.g.state);
             // Work accepted meanwhile has no loop to run it: fail it.
-            let stranded = if st.generation == generation {
-                st.generation += 1;
+            let stranded = if st.loop_task.is_current(epoch) {
+                st.loop_task.supersede();
                 st.finish_stop();
                 st.queue.take_all()
             } else {
@@ -123,7 +112,7 @@ impl<R: Runtime> WorkGrinder<R> {
             };
             drop(st);
             stranded.into_iter().for_each(|item| item.fail(&Error::GrinderNotRunning));
-            std::panic::resume_unwind(panic);
+            failed.resume();
         }
         tracing::info!(prefix = &*self.g.owner_prefix, "work grinder started");
     }
@@ -141,8 +130,8 @@ impl<R: Runtime> WorkGrinder<R> {
     /// ```
     pub async fn stop(&self, mode: StopMode) {
         let state = &self.g.state;
-        let generation;
-        let mut respawn = false;
+        let epoch;
+        let mut respawn = None;
         let cancelled = {
             let mut st = lock(state);
             // During a drain, another stop joins it (Drain) or cuts it
@@ -153,12 +142,10 @@ impl<R: Runtime> WorkGrinder<R> {
             st.wake.notify();
             // The loop went down with the runtime it ran on: a new one, on
             // this runtime, drains.
-            if mode == StopMode::Drain && st.loop_lost {
-                st.loop_lost = false;
-                st.generation += 1;
-                respawn = true;
+            if mode == StopMode::Drain && st.loop_task.is_lost() {
+                respawn = Some(st.loop_task.next());
             }
-            generation = st.generation;
+            epoch = st.loop_task.epoch();
             match mode {
                 StopMode::Drain => {
                     st.phase = Phase::Draining;
@@ -168,7 +155,7 @@ impl<R: Runtime> WorkGrinder<R> {
                     for (_, batch) in &st.in_flight {
                         batch.cancel();
                     }
-                    st.generation += 1;
+                    st.loop_task.supersede();
                     st.finish_stop();
                     Some(st.queue.take_all())
                 }
@@ -179,19 +166,16 @@ impl<R: Runtime> WorkGrinder<R> {
             items.into_iter().for_each(|item| item.fail(&Error::Cancelled));
             return;
         }
-        if respawn {
-            let me = Arc::downgrade(&self.g);
-            self.g.manager.shared().runtime.spawn(Box::pin(run_loop(
-                me.clone(),
-                generation,
-                LostLoop { me, generation },
-            )));
+        if let Some(task) = respawn {
+            if let Err(failed) = spawn_loop(&self.g, task) {
+                failed.resume();
+            }
         }
         // Done when this drain finished: stopped, or already started again
-        // (a start waits for the drain, then bumps the generation).
+        // (a start waits for the drain, then moves the epoch on).
         poll_fn(|cx| {
             let mut st = lock(state);
-            if st.phase == Phase::Stopped || st.generation != generation {
+            if st.phase == Phase::Stopped || !st.loop_task.is_current(epoch) {
                 return Poll::Ready(());
             }
             st.wait_for_stop(cx.waker());
