@@ -103,3 +103,39 @@ impl SpawnFailed {
 pub(crate) fn spawn<R: Runtime>(runtime: &R, task: BoxFuture<()>) -> Result<(), SpawnFailed> {
     std::panic::catch_unwind(AssertUnwindSafe(|| runtime.spawn(task))).map_err(SpawnFailed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing is lost before the first spawn; the current epoch's task
+    /// dropped is; a stop or a new spawn moves past the loss.
+    #[test]
+    fn only_a_drop_of_the_current_epoch_reads_as_lost() {
+        let mut slot = TaskSlot::default();
+        assert!(!slot.is_lost(), "nothing spawned yet");
+        let first = slot.next();
+        assert!(slot.is_current(first.epoch()) && !slot.is_lost());
+        drop(first);
+        assert!(slot.is_lost(), "the current task was dropped");
+        slot.supersede();
+        assert!(!slot.is_lost(), "a stop moved past it");
+        let second = slot.next();
+        assert!(!slot.is_lost());
+        drop(second);
+        assert!(slot.is_lost());
+    }
+
+    /// A superseded task that ends after the current one was lost does not
+    /// hide that loss.
+    #[test]
+    fn a_late_superseded_drop_does_not_hide_a_loss() {
+        let mut slot = TaskSlot::default();
+        let old = slot.next();
+        let current = slot.next();
+        assert!(!slot.is_current(old.epoch()));
+        drop(current);
+        drop(old);
+        assert!(slot.is_lost());
+    }
+}
