@@ -26,6 +26,7 @@ mod runtime;
 mod shared;
 mod signal;
 mod slots;
+mod task;
 
 pub use acquire::{AcquireBuilder, Acquiring};
 pub use backend::Backend;

@@ -91,7 +91,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         let ((started, run, orphaned), failures) =
             self.shared.with_creations(self.shared.runtime.now(), |st, now| {
                 let started = st.core.start(now, units).is_ok();
-                (started, st.run(), !started && self.shared.checker_lost(st))
+                (started, st.run_epoch(), !started && st.checker_lost())
             });
         // Already running, unless its checker went down with the runtime
         // it ran on: then this start spawns a new one.
@@ -102,7 +102,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         let spawned = self.shared.with(|st, now| {
             // A stop (and maybe another start) came in between: this run is
             // over, and whatever runs now is not this start's to undo.
-            if st.run() != run {
+            if st.run_epoch() != run {
                 return failed.map_or(Ok(None), |err| Err(Error::Spawn(err)));
             }
             if let Some(err) = failed {
@@ -112,19 +112,19 @@ impl<R: Runtime> LeasedExecutorManager<R> {
             }
             // A runtime that cannot spawn (tokio outside a runtime) panics:
             // undo the start too, or the manager would run without a checker.
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.shared.spawn_checker(st))) {
+            match self.shared.spawn_checker(st) {
                 Ok(()) => {
                     tracing::info!(pools = st.core.total_count(), units, "lease manager started");
                     Ok(None)
                 }
-                Err(panic) => {
+                Err(failed) => {
                     st.halt(now);
-                    Ok(Some(panic))
+                    Ok(Some(failed))
                 }
             }
         })?;
-        if let Some(panic) = spawned {
-            std::panic::resume_unwind(panic);
+        if let Some(failed) = spawned {
+            failed.resume();
         }
         Ok(())
     }

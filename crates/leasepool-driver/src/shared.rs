@@ -1,7 +1,6 @@
 //! The state every handle shares: the core behind one mutex, the live pools,
 //! the queued acquires' wake-up slots, and the checker task.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Poll, Waker};
 use std::time::Instant;
@@ -19,6 +18,7 @@ use crate::job::catch;
 use crate::runtime::Runtime;
 use crate::signal::{Signal, sleep_or};
 use crate::slots::SlotTable;
+use crate::task::{self, SpawnFailed, TaskGuard, TaskSlot};
 
 pub(crate) type SizeProvider = Arc<dyn Fn() -> usize + Send + Sync>;
 
@@ -59,8 +59,8 @@ pub(crate) struct WaiterSlot {
 
 #[derive(Default)]
 struct Checker {
-    /// Bumped by start and stop; a checker task of an older generation exits.
-    generation: u64,
+    /// The checker task's epoch: moved on by start and stop, so an older task exits.
+    task: TaskSlot,
     /// The deadline the checker sleeps until (`None`: not sleeping on one).
     armed: Option<Instant>,
     wake: Signal,
@@ -83,10 +83,6 @@ pub(crate) struct State {
 pub(crate) struct Shared<R: Runtime> {
     pub(crate) runtime: R,
     pub(crate) settings: Settings,
-    /// The generation of the last checker task dropped (by itself when
-    /// superseded, or with its runtime): if it is the current one, the
-    /// running manager has no checker, and the next `start` spawns one.
-    lost_checker: AtomicU64,
     state: Mutex<State>,
     me: Weak<Shared<R>>,
 }
@@ -115,7 +111,6 @@ impl<R: Runtime> Shared<R> {
         Arc::new_cyclic(|me| Shared {
             runtime,
             settings,
-            lost_checker: AtomicU64::new(0),
             state: Mutex::new(State {
                 core,
                 pools: HashMap::default(),
@@ -348,20 +343,12 @@ impl<R: Runtime> Shared<R> {
         });
     }
 
-    /// Whether the running manager's checker task is gone (with its runtime).
-    pub(crate) fn checker_lost(&self, st: &State) -> bool {
-        // Generation 0: no checker spawned yet (a first start under way).
-        st.checker.generation != 0 && self.lost_checker.load(Ordering::Acquire) == st.checker.generation
-    }
-
-    /// Starts the checker task for a new generation.
-    pub(crate) fn spawn_checker(&self, st: &mut State) {
-        st.checker.generation += 1;
+    /// Starts the checker task for a new epoch. A runtime that cannot spawn
+    /// it gives its panic back, for the caller to undo the start.
+    pub(crate) fn spawn_checker(&self, st: &mut State) -> Result<(), SpawnFailed> {
+        let task = st.checker.task.next();
         st.checker.armed = None;
-        let generation = st.checker.generation;
-        let me = self.me.clone();
-        let lost = LostChecker { me: me.clone(), generation };
-        self.runtime.spawn(Box::pin(run_checker(me, generation, lost)));
+        task::spawn(&self.runtime, Box::pin(run_checker(self.me.clone(), task)))
     }
 }
 
@@ -417,14 +404,22 @@ impl State {
         true
     }
 
-    /// Identifies the current run: changed by every stop (and start).
-    pub(crate) fn run(&self) -> u64 {
-        self.checker.generation
+    /// The checker task's epoch, which identifies the current run: changed
+    /// by every stop (and start).
+    pub(crate) fn run_epoch(&self) -> u64 {
+        self.checker.task.epoch()
+    }
+
+    /// Whether the running manager's checker task is gone (with its
+    /// runtime). Every way the task ends by itself leaves it superseded or
+    /// its manager gone, so a drop of the current one means it was lost.
+    pub(crate) fn checker_lost(&self) -> bool {
+        self.checker.task.is_lost()
     }
 
     /// Makes the current checker task exit.
     fn stop_checker(&mut self) {
-        self.checker.generation += 1;
+        self.checker.task.supersede();
         self.wake_checker();
     }
 
@@ -475,10 +470,13 @@ fn log_lease_end(lease: LeaseId, pool: PoolId, owner: Option<&str>, end: LeaseEn
 /// deadline or until woken. A due check reads the size provider (user
 /// code) with no lock held, then hands the value to the core. Holds only
 /// a weak reference while asleep, so dropping every manager handle ends it.
-async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, generation: u64, _lost: LostChecker<R>) {
+/// Owns its epoch's guard, which marks it lost if its runtime drops it
+/// instead.
+async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, task: TaskGuard) {
+    let epoch = task.epoch();
     loop {
         let Some(shared) = me.upgrade() else { return };
-        let current = |st: &State| st.checker.generation == generation;
+        let current = |st: &State| st.checker.task.is_current(epoch);
         let due = shared.with(|st, now| {
             if !current(st) {
                 return None;
@@ -508,7 +506,7 @@ async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, generation: u64, _lost: Lo
                 // Superseded by stop/start: exit without touching the signal,
                 // which belongs to the current checker (polling it would
                 // consume its wake-ups and replace its registered waker).
-                if st.checker.generation != generation {
+                if !st.checker.task.is_current(epoch) {
                     return Poll::Ready(());
                 }
                 st.checker.wake.poll(cx)
@@ -516,26 +514,5 @@ async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, generation: u64, _lost: Lo
             None => Poll::Ready(()),
         })
         .await;
-    }
-}
-
-/// Dropped with the checker task. Every way the task ends by itself leaves
-/// it superseded (a stop or a start moved the generation on) or its manager
-/// gone; dropped otherwise, its runtime shut down under it, so the manager
-/// would run without a checker: mark it, for the next `start`.
-struct LostChecker<R: Runtime> {
-    me: Weak<Shared<R>>,
-    generation: u64,
-}
-
-impl<R: Runtime> Drop for LostChecker<R> {
-    /// Takes no lock: the task may be dropped, never polled, wherever its
-    /// runtime drops it (even by a failed spawn under the manager's lock).
-    fn drop(&mut self) {
-        if let Some(shared) = self.me.upgrade() {
-            // The newest dropped task counts: a superseded one that ends
-            // after the current one was lost must not hide that loss.
-            shared.lost_checker.fetch_max(self.generation, Ordering::AcqRel);
-        }
     }
 }

@@ -1,0 +1,187 @@
+//! The start/stop phase machine: [`WorkGrinder::start`], [`WorkGrinder::stop`]
+//! and the phases they move the grinder through.
+
+use std::future::poll_fn;
+use std::task::{Poll, Waker};
+
+use crate::error::Error;
+use crate::runtime::Runtime;
+
+use super::loop_task::spawn_loop;
+use super::{State, WorkGrinder, lock};
+
+/// How [`WorkGrinder::stop`] treats queued and in-flight work.
+///
+/// ```
+/// use leasepool_driver::StopMode;
+/// assert_ne!(StopMode::Drain, StopMode::CancelPending);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Refuse new work, run everything already queued, then stop.
+    Drain,
+    /// Refuse new work; queued items and items of batches not yet running
+    /// (including batches blocked waiting for a lease) resolve to
+    /// [`Error::Cancelled`] at once. An item already running on a worker
+    /// runs to its end and reports its real result.
+    CancelPending,
+}
+
+/// Where the grinder is in its start/stop cycle.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Stopped,
+    Running,
+    /// `stop(StopMode::Drain)` in progress: queued work still runs.
+    Draining,
+}
+
+impl State {
+    /// Registers a waiter of the drain once per task: a future polled
+    /// again with the same waker adds nothing.
+    pub(super) fn wait_for_stop(&mut self, waker: &Waker) {
+        if !self.stop_waiters.iter().any(|w| w.will_wake(waker)) {
+            self.stop_waiters.push(waker.clone());
+        }
+    }
+
+    pub(super) fn finish_stop(&mut self) {
+        self.phase = Phase::Stopped;
+        for w in self.stop_waiters.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+impl<R: Runtime> WorkGrinder<R> {
+    /// Starts the batching loop (idempotent). A stopped grinder can be
+    /// started again; a start during `stop(StopMode::Drain)` waits for the
+    /// drain to finish first.
+    ///
+    /// ```
+    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
+    /// g.start().await;
+    /// assert!(g.stats().started);
+    /// # }
+    /// ```
+    pub async fn start(&self) {
+        // A start during a draining stop waits for the drain, then starts;
+        // if the drain's loop went down with its runtime, a new one drains.
+        let mut st = loop {
+            let next = poll_fn(|cx| {
+                let mut st = lock(&self.g.state);
+                if st.phase == Phase::Draining {
+                    if st.loop_task.is_lost() {
+                        return Poll::Ready(Err(st.loop_task.next()));
+                    }
+                    st.wait_for_stop(cx.waker());
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(st))
+            })
+            .await;
+            match next {
+                Ok(st) => break st,
+                Err(task) => {
+                    if let Err(failed) = spawn_loop(&self.g, task) {
+                        failed.resume();
+                    }
+                }
+            }
+        };
+        // Running, unless its loop went down with the runtime it ran on:
+        // then this start spawns a new one.
+        if st.phase == Phase::Running && !st.loop_task.is_lost() {
+            return;
+        }
+        st.phase = Phase::Running;
+        let task = st.loop_task.next();
+        let epoch = task.epoch();
+        drop(st);
+        // A runtime that cannot spawn (tokio outside a runtime) panics: undo
+        // the start, or the grinder would take work with no loop to run it.
+        if let Err(failed) = spawn_loop(&self.g, task) {
+            let mut st = lock(&self.g.state);
+            // Work accepted meanwhile has no loop to run it: fail it.
+            let stranded = if st.loop_task.is_current(epoch) {
+                st.loop_task.supersede();
+                st.finish_stop();
+                st.queue.take_all()
+            } else {
+                Vec::new()
+            };
+            drop(st);
+            stranded.into_iter().for_each(|item| item.fail(&Error::GrinderNotRunning));
+            failed.resume();
+        }
+        tracing::info!(prefix = &*self.g.owner_prefix, "work grinder started");
+    }
+
+    /// Stops the grinder; see [`StopMode`]. New submissions fail with
+    /// [`Error::GrinderNotRunning`] from the moment `stop` is called.
+    /// `Drain` returns once every queued item has run; `CancelPending`
+    /// returns at once.
+    ///
+    /// ```
+    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
+    /// g.stop(leasepool_driver::StopMode::Drain).await;
+    /// assert!(!g.stats().started);
+    /// # }
+    /// ```
+    pub async fn stop(&self, mode: StopMode) {
+        let state = &self.g.state;
+        let epoch;
+        let mut respawn = None;
+        let cancelled = {
+            let mut st = lock(state);
+            // During a drain, another stop joins it (Drain) or cuts it
+            // short (CancelPending).
+            if st.phase == Phase::Stopped {
+                return;
+            }
+            st.wake.notify();
+            // The loop went down with the runtime it ran on: a new one, on
+            // this runtime, drains.
+            if mode == StopMode::Drain && st.loop_task.is_lost() {
+                respawn = Some(st.loop_task.next());
+            }
+            epoch = st.loop_task.epoch();
+            match mode {
+                StopMode::Drain => {
+                    st.phase = Phase::Draining;
+                    None
+                }
+                StopMode::CancelPending => {
+                    for (_, batch) in &st.in_flight {
+                        batch.cancel();
+                    }
+                    st.loop_task.supersede();
+                    st.finish_stop();
+                    Some(st.queue.take_all())
+                }
+            }
+        };
+        if let Some(items) = cancelled {
+            tracing::info!(cancelled = items.len(), "work grinder stopped; pending work cancelled");
+            items.into_iter().for_each(|item| item.fail(&Error::Cancelled));
+            return;
+        }
+        if let Some(task) = respawn {
+            if let Err(failed) = spawn_loop(&self.g, task) {
+                failed.resume();
+            }
+        }
+        // Done when this drain finished: stopped, or already started again
+        // (a start waits for the drain, then moves the epoch on).
+        poll_fn(|cx| {
+            let mut st = lock(state);
+            if st.phase == Phase::Stopped || !st.loop_task.is_current(epoch) {
+                return Poll::Ready(());
+            }
+            st.wait_for_stop(cx.waker());
+            Poll::Pending
+        })
+        .await;
+        tracing::info!("work grinder drained and stopped");
+    }
+}
