@@ -51,7 +51,8 @@ impl Group {
     }
 }
 
-/// A goal from the issue, checked against a measured median.
+/// A performance goal a scenario sets for leasepool (an absolute bound or a
+/// ratio to a peer), checked against a measured median.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub(crate) scenario: String,

@@ -142,10 +142,10 @@ fn s1_semaphore(b: &Budget) -> f64 {
     })))
 }
 
-/// What any acquire + release that keeps DESIGN's timing rules pays at
-/// least: a grant stamps `leased_at` and a release checks hard expiry, each
-/// with one clock read, and each updates state shared with other tasks under
-/// a lock. No bookkeeping at all: the row bounds S1 from below.
+/// What any acquire + release that times its leases pays at least: a grant
+/// stamps `leased_at` and a release checks hard expiry, each with one clock
+/// read, and each updates state shared with other tasks under a lock. No
+/// bookkeeping at all: the row bounds S1 from below.
 fn s1_floor(b: &Budget) -> f64 {
     let rt = Tokio::new();
     let state = Arc::new(std::sync::Mutex::new(Instant::now()));

@@ -90,7 +90,7 @@ pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3
 /// Validated manager configuration.
 ///
 /// Build it with [`Config::builder`]; every value is checked by
-/// [`ConfigBuilder::build`]. Defaults follow the Python original:
+/// [`ConfigBuilder::build`]. Every field but `max_pools` has a default:
 ///
 /// | field | default |
 /// |---|---|

@@ -1,5 +1,10 @@
-//! One test (or a few) per numbered behaviour of DESIGN.md "The core" 1–8, as
-//! it applies to the sans-IO core, plus the "beyond the original" goals.
+//! One test (or a few) per behaviour of the sans-IO core, in numbered
+//! sections: 1 start, 2 stop, 3 acquire (then waiter timeout and cancel),
+//! 4 submitting through a lease, 5 release, 6 the checker pass, 7 counts and
+//! stats, 8 configuration validation, then the sizing rule; and, under
+//! "beyond the original", what the Python original (leasepool 0.1.3) does
+//! not promise: FIFO waiters with one grant per freed pool, a grant handed
+//! back without losing capacity, and an indexed next timeout.
 //!
 //! Every test drives the core by the contract in the crate docs: after each
 //! input, drain `poll_action` and look at exactly what came out.

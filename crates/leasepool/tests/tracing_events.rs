@@ -1,5 +1,6 @@
-//! Every lifecycle event the Python original logs is a `tracing` event here,
-//! with the lease id and owner as fields (DESIGN.md, "Quality bar").
+//! Every lifecycle event (start, stop, pool created, lease granted,
+//! draining, finalised, revoked, broken pool retired, size provider failed)
+//! is a `tracing` event, with the lease id and owner as fields.
 //!
 //! A global subscriber records every event of this binary; the tests (one
 //! per runtime) run one at a time and each looks only at what it caused.

@@ -1,4 +1,6 @@
-//! Taking, creating and waiting for pools (DESIGN.md, manager behaviour 3).
+//! Taking, creating and waiting for pools: an acquire takes the oldest
+//! returned idle pool, else creates one while fewer than `max_pools` exist,
+//! else waits (or fails at once, or after its timeout).
 
 use std::collections::HashSet;
 use std::future::IntoFuture;

@@ -1,5 +1,6 @@
-//! Configuration validation: every error names its field (DESIGN.md,
-//! manager behaviour 8).
+//! Configuration validation: `build()` rejects every invalid setting (and
+//! an acquire its zero lease duration) with an error naming the field; the
+//! defaults of every setting but the required `max_pools`.
 
 use std::time::Duration;
 
@@ -39,12 +40,12 @@ async fn config_errors_name_the_field<R: Runtime + Default>() {
     assert_eq!(m.config().min_pools(), 2);
 }
 
-/// Built with only `max_pools`, every other setting has the default of
-/// the Python original (DESIGN.md, "Defaults (from the original)"), seen
-/// through the public API: `min_pools` 1, `units_per_pool` 10,
-/// `check_interval` 120 s, default lease 300 s, grace 15 s,
-/// `workers_per_pool` 4 (a lease's jobs run on 4 distinct worker threads
-/// named `leasepool-{pool}-{0..3}`), `name_prefix` `leasepool`; and
+/// Built with only `max_pools`, every other setting has its default
+/// (README.md, "Configuration"; the same as in the Python original,
+/// leasepool 0.1.3), seen through the public API: `min_pools` 1,
+/// `units_per_pool` 10, `check_interval` 120 s, default lease 300 s, grace
+/// 15 s, `workers_per_pool` 4 (a lease's jobs run on 4 distinct worker
+/// threads named `leasepool-{pool}-{0..3}`), `name_prefix` `leasepool`; and
 /// `max_pools` has no default: it is required.
 async fn defaults_follow_the_original<R: Runtime + Default>() {
     match builder::<R>().build() {

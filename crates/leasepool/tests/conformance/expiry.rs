@@ -1,5 +1,7 @@
-//! Soft and hard expiry, revocation by the checker and on submit
-//! (DESIGN.md, manager behaviour 4, 5 and 6).
+//! Soft and hard expiry: a lease keeps working through its grace period;
+//! past its hard expiry it is revoked by the checker (woken at that
+//! instant), on the spot by a submit or an acquire, or at once when
+//! released, and its pool is never kept.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The work grinder (DESIGN.md, "WorkGrinder"): what starts a batch, the
+//! The work grinder (README.md, "WorkGrinder"): what starts a batch, the
 //! batch lease, stop (drain or cancel, even while blocked on a lease),
 //! withdrawn items, per-item results and errors, plain-thread callers,
 //! concurrent batches, configuration errors and stats.

@@ -1,5 +1,7 @@
-//! The lease API: accessors, run / submit, release and drop, draining
-//! (DESIGN.md, manager behaviour 4 and 5; the thread backend).
+//! The lease API on the thread backend: accessors that follow the
+//! configuration, run / submit, idempotent release and release on drop, and
+//! draining (a lease released with jobs still queued or running stays
+//! leased until the last of them ends).
 
 use std::future::IntoFuture;
 use std::sync::Arc;

@@ -1,4 +1,6 @@
-//! start / stop / restart (DESIGN.md, manager behaviour 1 and 2).
+//! start / stop / restart: both idempotent; `start` creates pools up to the
+//! desired count and one checker; `stop` fails waiting and later acquires
+//! with `NotStarted`; a stopped manager starts again.
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
-//! The runtime conformance suite: every behaviour of the manager contract
-//! (`DESIGN.md`), end to end on real threads, written once and run on every
-//! enabled runtime.
+//! The runtime conformance suite: every behaviour of the manager (README.md,
+//! "Concepts" and "Guarantees"), end to end on real threads, written once
+//! and run on every enabled runtime.
 //!
 //! Each test is an `async fn name<R: Runtime + Default>()` built on
 //! `leasepool::driver::LeasedExecutorManager::<R>::builder()`. Each test

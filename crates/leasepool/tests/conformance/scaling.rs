@@ -1,6 +1,8 @@
-//! Sizing from the size provider: checker passes on the interval and on
-//! `notify_scale_changed`, shrinking that spares leased pools, and a
-//! failing provider (DESIGN.md, the sizing rule and behaviour 6).
+//! Sizing from the size provider, `desired = min(max_pools, max(min_pools,
+//! ceil(units / units_per_pool)))`: checker passes on the interval, on
+//! `notify_scale_changed`, after a grant and after a finalised release (the
+//! provider read for those passes only), shrinking that spares leased
+//! pools, and a failing provider (0 units, the checker keeps running).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -202,8 +204,9 @@ async fn size_provider_may_call_back_into_the_manager<R: Runtime + Default>() {
     slot.lock().unwrap().take(); // break the manager <-> provider cycle
 }
 
-/// A grant runs a checker pass (DESIGN 6): the pools follow a signal that
-/// changed without `notify_scale_changed`, long before the interval.
+/// With a size provider, a grant runs a checker pass: the pools follow a
+/// signal that changed without `notify_scale_changed`, long before the
+/// interval.
 async fn a_grant_runs_a_checker_pass<R: Runtime + Default>() {
     let (units, provider) = units();
     let m = started(hourly::<R>(provider)).await;

@@ -1,5 +1,5 @@
-//! `stats()`: configuration, counts and per-lease times (DESIGN.md,
-//! manager behaviour 7).
+//! `stats()`: configuration, counts and per-lease times (time left to soft
+//! and hard expiry, never negative).
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
-//! The adversarial fault suite (issue #7): cancellation storms, panics,
-//! stop under load, expiry under load and hostile sizing, end to end on
-//! real threads, on every enabled runtime.
+//! The adversarial fault suite: cancellation storms, panics, stop under
+//! load, expiry under load and hostile sizing, end to end on real threads,
+//! on every enabled runtime.
 //!
 //! Each test is an `async fn name<R: Runtime + Default>()`, instantiated per
 //! runtime by `faults!` (the shared `per_runtime!` macro of
