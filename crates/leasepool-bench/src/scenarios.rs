@@ -1319,10 +1319,10 @@ type S10Metric = (&'static str, fn(&S10Run) -> f64);
 
 /// The figures S10 reports, each a series per implementation.
 const S10_METRICS: [S10Metric; 5] = [
-    ("p50, all acquires", |r| r.all[0]),
-    ("p99, all acquires", |r| r.all[1]),
-    ("p50, first round (scale-up)", |r| r.first[0]),
-    ("p99, first round (scale-up)", |r| r.first[1]),
+    ("acquire p50, all acquires", |r| r.all[0]),
+    ("acquire p99, all acquires", |r| r.all[1]),
+    ("acquire p50, first round (scale-up)", |r| r.first[0]),
+    ("acquire p99, first round (scale-up)", |r| r.first[1]),
     ("time to the 8th first-round grant", |r| r.to_eighth),
 ];
 
@@ -1352,7 +1352,7 @@ pub(crate) fn s10(b: &Budget, dog: &Watchdog, reps: usize, report: &mut Report) 
             }
         }
         comparisons.push(Comparison::new(
-            &format!("S10 acquire latency {metric}"),
+            &format!("S10 {metric}"),
             &series(S10_LP),
             &[series(S10_LP_WARM), series(S10_SEM)],
         ));
