@@ -39,6 +39,8 @@ pub(crate) struct Budget {
     pub(crate) s3_jobs: usize,
     /// One S5 run (1 ms jobs).
     pub(crate) s5_run: Duration,
+    /// Rounds (acquire, 1 ms job, release) of each S10 task.
+    pub(crate) s10_rounds: usize,
     /// Upper bound on any single run before the watchdog aborts.
     pub(crate) run_limit: Duration,
 }
@@ -51,6 +53,7 @@ impl Budget {
                 run: Duration::from_millis(250),
                 s3_jobs: 20_000,
                 s5_run: Duration::from_millis(400),
+                s10_rounds: 20,
                 run_limit: Duration::from_secs(60),
             }
         } else {
@@ -59,6 +62,7 @@ impl Budget {
                 run: Duration::from_millis(600),
                 s3_jobs: 50_000,
                 s5_run: Duration::from_millis(1000),
+                s10_rounds: 50,
                 run_limit: Duration::from_secs(120),
             }
         }

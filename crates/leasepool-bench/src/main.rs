@@ -52,7 +52,7 @@ Usage: leasepool-bench [--quick] [--out DIR] [--no-python] [--only s1,s2,...] [-
   --out DIR      where summary.tsv, throughput.svg and the Python venv go
                  (default: target/bench)
   --no-python    skip the Python original (leasepool 0.1.3 from PyPI)
-  --only LIST    run only these scenarios (s1..s9)
+  --only LIST    run only these scenarios (s1..s10)
   --reps N       repetitions per implementation (default 5 quick, 9 full)
   --filter TEXT  run only implementations whose name contains TEXT (to profile
                  one, e.g. `--only s2 --filter \"leasepool lease per job\"`)
@@ -183,6 +183,7 @@ fn main() -> ExitCode {
     timed("s7", &mut |r| scenarios::s7(&b, &dog, reps, r));
     timed("s8", &mut |r| s8(r));
     timed("s9", &mut |r| s9(r));
+    timed("s10", &mut |r| scenarios::s10(&b, &dog, reps, r));
 
     report.notes.push(format!("scenario wall times: {}", timings.join(", ")));
     report.print(reps);
