@@ -12,19 +12,19 @@ use slab::Slab;
 
 use crate::config::{ConfigError, at_least_one, positive};
 
-/// When a batch starts, and how long its lease lasts. Defaults: threshold
+/// When a batch starts, and how long its lease lasts. Defaults: batch_size_threshold
 /// 20, max wait 10 s, one batch at a time, 60 s leases (the Python
 /// original's behaviour).
 ///
 /// ```
 /// use std::time::Duration;
 /// use leasepool_core::BatchPolicy;
-/// let policy = BatchPolicy::default().threshold(64).max_wait(Duration::from_millis(5)).max_concurrent(4);
+/// let policy = BatchPolicy::default().batch_size_threshold(64).max_wait(Duration::from_millis(5)).max_concurrent(4);
 /// assert!(policy.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchPolicy {
-    threshold: usize,
+    batch_size_threshold: usize,
     max_wait: Duration,
     max_concurrent: usize,
     lease_for: Duration,
@@ -33,7 +33,7 @@ pub struct BatchPolicy {
 impl Default for BatchPolicy {
     fn default() -> Self {
         BatchPolicy {
-            threshold: 20,
+            batch_size_threshold: 20,
             max_wait: Duration::from_secs(10),
             max_concurrent: 1,
             lease_for: Duration::from_secs(60),
@@ -45,12 +45,12 @@ impl BatchPolicy {
     /// Pending items that start a batch at once (>= 1).
     ///
     /// ```
-    /// let p = leasepool_core::BatchPolicy::default().threshold(5);
-    /// assert_eq!(p.threshold_value(), 5);
+    /// let p = leasepool_core::BatchPolicy::default().batch_size_threshold(5);
+    /// assert_eq!(p.batch_size_threshold_value(), 5);
     /// ```
     #[must_use]
-    pub fn threshold(mut self, n: usize) -> Self {
-        self.threshold = n;
+    pub fn batch_size_threshold(mut self, n: usize) -> Self {
+        self.batch_size_threshold = n;
         self
     }
 
@@ -89,13 +89,13 @@ impl BatchPolicy {
         self
     }
 
-    /// The threshold.
+    /// The batch size threshold.
     ///
     /// ```
-    /// assert_eq!(leasepool_core::BatchPolicy::default().threshold_value(), 20);
+    /// assert_eq!(leasepool_core::BatchPolicy::default().batch_size_threshold_value(), 20);
     /// ```
-    pub fn threshold_value(&self) -> usize {
-        self.threshold
+    pub fn batch_size_threshold_value(&self) -> usize {
+        self.batch_size_threshold
     }
 
     /// The max wait.
@@ -128,11 +128,11 @@ impl BatchPolicy {
     /// Checks every value; the error names the field.
     ///
     /// ```
-    /// let err = leasepool_core::BatchPolicy::default().threshold(0).validate().unwrap_err();
+    /// let err = leasepool_core::BatchPolicy::default().batch_size_threshold(0).validate().unwrap_err();
     /// assert_eq!(err.field(), "batch_size_threshold");
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        at_least_one("batch_size_threshold", self.threshold as u64)?;
+        at_least_one("batch_size_threshold", self.batch_size_threshold as u64)?;
         at_least_one("max_concurrent_batches", self.max_concurrent as u64)?;
         positive("max_wait", self.max_wait)?;
         positive("lease_for", self.lease_for)
@@ -160,7 +160,7 @@ pub struct ItemId {
 /// use leasepool_core::{BatchPolicy, BatchQueue};
 ///
 /// let t0 = Instant::now();
-/// let mut q = BatchQueue::new(BatchPolicy::default().threshold(3).max_wait(Duration::from_secs(1)));
+/// let mut q = BatchQueue::new(BatchPolicy::default().batch_size_threshold(3).max_wait(Duration::from_secs(1)));
 /// q.push(t0, 'a');
 /// q.push(t0, 'b');
 /// assert_eq!(q.poll_batch(t0), None);                       // 2 < threshold, not old enough
@@ -196,7 +196,7 @@ impl<T> BatchQueue<T> {
     ///
     /// ```
     /// let q: leasepool_core::BatchQueue<u32> = leasepool_core::BatchQueue::new(Default::default());
-    /// assert_eq!(q.policy().threshold_value(), 20);
+    /// assert_eq!(q.policy().batch_size_threshold_value(), 20);
     /// ```
     pub fn policy(&self) -> &BatchPolicy {
         &self.policy
@@ -292,7 +292,7 @@ impl<T> BatchQueue<T> {
     /// waited `max_wait`.
     ///
     /// ```
-    /// # let mut q = leasepool_core::BatchQueue::new(leasepool_core::BatchPolicy::default().threshold(1));
+    /// # let mut q = leasepool_core::BatchQueue::new(leasepool_core::BatchPolicy::default().batch_size_threshold(1));
     /// let now = std::time::Instant::now();
     /// q.push(now, ());
     /// assert!(q.is_due(now));
@@ -302,14 +302,14 @@ impl<T> BatchQueue<T> {
             self.oldest().is_some_and(|t| now.saturating_duration_since(t) >= self.policy.max_wait);
         self.running < self.policy.max_concurrent
             && !self.is_empty()
-            && (self.len() >= self.policy.threshold || old_enough)
+            && (self.len() >= self.policy.batch_size_threshold || old_enough)
     }
 
     /// Starts a batch if one [is due](Self::is_due): takes every pending
     /// item, oldest first, and counts the batch as running.
     ///
     /// ```
-    /// # let mut q = leasepool_core::BatchQueue::new(leasepool_core::BatchPolicy::default().threshold(2));
+    /// # let mut q = leasepool_core::BatchQueue::new(leasepool_core::BatchPolicy::default().batch_size_threshold(2));
     /// # let now = std::time::Instant::now();
     /// q.push(now, 1);
     /// q.push(now, 2);
@@ -353,7 +353,7 @@ impl<T> BatchQueue<T> {
     /// Records that a running batch ended.
     ///
     /// ```
-    /// # let mut q = leasepool_core::BatchQueue::new(leasepool_core::BatchPolicy::default().threshold(1));
+    /// # let mut q = leasepool_core::BatchQueue::new(leasepool_core::BatchPolicy::default().batch_size_threshold(1));
     /// # q.push(std::time::Instant::now(), 1);
     /// # q.poll_batch(std::time::Instant::now());
     /// q.batch_finished();
@@ -394,7 +394,7 @@ mod tests {
     use super::*;
 
     fn policy() -> BatchPolicy {
-        BatchPolicy::default().threshold(3).max_wait(Duration::from_secs(10)).max_concurrent(1)
+        BatchPolicy::default().batch_size_threshold(3).max_wait(Duration::from_secs(10)).max_concurrent(1)
     }
 
     #[test]
@@ -412,7 +412,7 @@ mod tests {
     #[test]
     fn a_batch_takes_every_pending_item_beyond_the_threshold() {
         let t0 = Instant::now();
-        let mut q = BatchQueue::new(policy().threshold(2));
+        let mut q = BatchQueue::new(policy().batch_size_threshold(2));
         let withdrawn = q.push(t0, 0);
         for i in 1..=5 {
             q.push(t0, i);
@@ -502,7 +502,7 @@ mod tests {
 
     #[test]
     fn policy_validation_names_the_field() {
-        assert_eq!(policy().threshold(0).validate().unwrap_err().field(), "batch_size_threshold");
+        assert_eq!(policy().batch_size_threshold(0).validate().unwrap_err().field(), "batch_size_threshold");
         assert_eq!(policy().max_concurrent(0).validate().unwrap_err().field(), "max_concurrent_batches");
         assert_eq!(policy().max_wait(Duration::ZERO).validate().unwrap_err().field(), "max_wait");
         assert_eq!(policy().lease_for(Duration::ZERO).validate().unwrap_err().field(), "lease_for");

@@ -11,7 +11,7 @@ use leasepool_core::{Acquire, Acquired, Wait, WaiterId};
 use crate::error::Error;
 use crate::lease::Lease;
 use crate::runtime::Runtime;
-use crate::shared::{Claim, Shared, WaiterSlot};
+use crate::shared::{Handover, Shared, WaiterSlot};
 
 /// An acquire request. Set options, then `.await` it (or call
 /// [`AcquireBuilder::blocking`] from a plain thread). It is
@@ -152,10 +152,10 @@ impl<R: Runtime> Future for Acquiring<R> {
         let timeout = this.timeout;
         match std::mem::replace(&mut this.step, Step::Done) {
             Step::Start(shared, request) => match start(&shared, request, timeout, cx) {
-                Ok(Ok((claim, owner))) => {
-                    let grant = &claim.grant;
+                Ok(Ok((handover, owner))) => {
+                    let grant = &handover.grant;
                     tracing::debug!(lease = %grant.lease, owner = owner.as_deref(), pool = %grant.pool, "lease granted");
-                    Poll::Ready(Ok(Lease::new(shared, claim, owner)))
+                    Poll::Ready(Ok(Lease::new(shared, handover, owner)))
                 }
                 Ok(Err((waiter, owner))) => {
                     this.step = Step::Queued(shared, waiter, owner);
@@ -171,7 +171,7 @@ impl<R: Runtime> Future for Acquiring<R> {
                 if let Some(outcome) = slot.outcome.take() {
                     st.waiters.remove(waiter);
                     drop(st);
-                    return Poll::Ready(outcome.map(|claim| Lease::new(shared, claim, owner)));
+                    return Poll::Ready(outcome.map(|handover| Lease::new(shared, handover, owner)));
                 }
                 if !slot.waker.will_wake(cx.waker()) {
                     slot.waker = cx.waker().clone();
@@ -186,7 +186,7 @@ impl<R: Runtime> Future for Acquiring<R> {
 }
 
 /// A granted pool or a place in the queue, with the owner label.
-type Started = Result<(Claim, Option<Arc<str>>), (WaiterId, Option<Arc<str>>)>;
+type Started = Result<(Handover, Option<Arc<str>>), (WaiterId, Option<Arc<str>>)>;
 
 /// The first poll: asks the core, queueing `cx`'s waker if it must wait.
 fn start<R: Runtime>(
@@ -207,7 +207,7 @@ fn start<R: Runtime>(
             }
             match st.core.acquire(now, request) {
                 // Only a live pool is granted at once: it is in `pools`.
-                Ok(Acquired::Granted(grant)) => Ok(Ok((Claim::new(grant, &st.pools[&grant.pool]), owner))),
+                Ok(Acquired::Granted(grant)) => Ok(Ok((Handover::new(grant, &st.pools[&grant.pool]), owner))),
                 Ok(Acquired::Queued(waiter)) => {
                     let slot = WaiterSlot { waker: cx.waker().clone(), timeout, outcome: None };
                     st.waiters.insert(waiter, slot);
@@ -225,9 +225,9 @@ impl<R: Runtime> Drop for Acquiring<R> {
         let Step::Queued(shared, waiter, _) = &self.step else { return };
         let waiter = *waiter;
         shared.with(|st, now| match st.waiters.remove(waiter) {
-            Some(WaiterSlot { outcome: Some(Ok(claim)), .. }) => {
+            Some(WaiterSlot { outcome: Some(Ok(handover)), .. }) => {
                 // Granted but never taken: the next waiter gets the pool.
-                let _ = st.core.release(now, claim.grant.lease);
+                let _ = st.core.release(now, handover.grant.lease);
             }
             Some(WaiterSlot { outcome: None, .. }) => {
                 let _ = st.core.cancel_waiter(now, waiter);

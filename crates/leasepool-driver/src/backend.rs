@@ -44,11 +44,11 @@ pub(crate) type OnBroken = Arc<dyn Fn(PoolId) + Send + Sync>;
 /// never holds a core another thread needs).
 const SPIN_TRIES: usize = 20;
 
-/// `ThreadPool::claim` layout: the lease generation in the high 32 bits,
+/// `ThreadPool::word` layout: the lease tenancy in the high 32 bits,
 /// then the released flag, then the jobs in flight.
 const RELEASED: u64 = 1 << 31;
 const JOBS: u64 = RELEASED - 1;
-const GENERATION_SHIFT: u32 = 32;
+const TENANCY_SHIFT: u32 = 32;
 
 enum Msg {
     Job(Job),
@@ -63,14 +63,14 @@ pub(crate) struct ThreadPool {
     rx: Receiver<Msg>,
     shut: AtomicBool,
     broken: OnceLock<Arc<str>>,
-    /// The current lease's claim: its generation, whether it was released,
+    /// The current lease's tenancy word: its tenancy, whether it was released,
     /// and its jobs in flight, in one word, so that submitting and finishing
     /// a job take no lock (see `Lease::submit_with`). A lease remembers the
-    /// generation it was granted under, so a stale lease cannot count jobs
+    /// tenancy it was granted under, so a stale lease cannot count jobs
     /// against the next holder of the pool. On its own cache line: both
     /// sides write it for every job, and the fields above are read for
     /// every job.
-    claim: CachePadded<AtomicU64>,
+    word: CachePadded<AtomicU64>,
 }
 
 impl fmt::Debug for ThreadPool {
@@ -96,7 +96,7 @@ impl ThreadPool {
             rx,
             shut: AtomicBool::new(false),
             broken: OnceLock::new(),
-            claim: CachePadded::new(AtomicU64::new(0)),
+            word: CachePadded::new(AtomicU64::new(0)),
         });
         for i in 0..workers {
             let (pool2, init, on_broken) = (Arc::clone(&pool), init.clone(), Arc::clone(&on_broken));
@@ -121,24 +121,24 @@ impl ThreadPool {
         self.shut.load(Ordering::Acquire)
     }
 
-    /// A new lease on this pool: returns its generation. Called under the
+    /// A new lease on this pool: returns its tenancy. Called under the
     /// manager lock when the core grants the pool, which it does only once
     /// the previous lease has no job in flight. Generations wrap after 2^32
     /// grants of one pool: a stale lease would have to stall that long
     /// inside `submit` to be mistaken for the current one.
     pub(crate) fn begin_lease(&self) -> u32 {
-        let claim = self.claim.load(Ordering::Acquire);
+        let claim = self.word.load(Ordering::Acquire);
         debug_assert_eq!(claim & JOBS, 0, "a pool is granted only when idle");
-        let generation = ((claim >> GENERATION_SHIFT) as u32).wrapping_add(1);
-        self.claim.store(u64::from(generation) << GENERATION_SHIFT, Ordering::Release);
-        generation
+        let tenancy = ((claim >> TENANCY_SHIFT) as u32).wrapping_add(1);
+        self.word.store(u64::from(tenancy) << TENANCY_SHIFT, Ordering::Release);
+        tenancy
     }
 
-    /// Counts one more job of the lease of `generation`; false if that
+    /// Counts one more job of the lease of `tenancy`; false if that
     /// lease was released (or is no longer this pool's).
-    pub(crate) fn job_started(&self, generation: u32) -> bool {
-        let mine = u64::from(generation) << GENERATION_SHIFT;
-        self.claim
+    pub(crate) fn job_started(&self, tenancy: u32) -> bool {
+        let mine = u64::from(tenancy) << TENANCY_SHIFT;
+        self.word
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
                 (c & !JOBS == mine && c & JOBS < JOBS).then_some(c + 1)
             })
@@ -148,19 +148,19 @@ impl ThreadPool {
     /// Counts one job less; true if it was the last job of a released
     /// lease, which must then be finalised.
     pub(crate) fn job_ended(&self) -> bool {
-        let before = self.claim.fetch_sub(1, Ordering::AcqRel);
+        let before = self.word.fetch_sub(1, Ordering::AcqRel);
         before & (RELEASED | JOBS) == RELEASED | 1
     }
 
-    /// Marks the lease of `generation` released and returns its jobs in
+    /// Marks the lease of `tenancy` released and returns its jobs in
     /// flight (`None`: not this pool's lease any more). Called under the
     /// manager lock, so a `job_ended` that sees the flag reaches the core
     /// after the release did.
-    pub(crate) fn release_lease(&self, generation: u32) -> Option<u64> {
-        let mine = u64::from(generation) << GENERATION_SHIFT;
-        self.claim
+    pub(crate) fn release_lease(&self, tenancy: u32) -> Option<u64> {
+        let mine = u64::from(tenancy) << TENANCY_SHIFT;
+        self.word
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                (c >> GENERATION_SHIFT << GENERATION_SHIFT == mine).then_some(c | RELEASED)
+                (c >> TENANCY_SHIFT << TENANCY_SHIFT == mine).then_some(c | RELEASED)
             })
             .ok()
             .map(|c| c & JOBS)
@@ -168,7 +168,7 @@ impl ThreadPool {
 
     /// Jobs of the current lease queued or running.
     pub(crate) fn jobs_in_flight(&self) -> u64 {
-        self.claim.load(Ordering::Relaxed) & JOBS
+        self.word.load(Ordering::Relaxed) & JOBS
     }
 
     /// Queues `job`. On a shut-down pool the job is cancelled instead.

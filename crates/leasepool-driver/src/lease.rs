@@ -11,7 +11,7 @@ use crate::backend::ThreadPool;
 use crate::error::Error;
 use crate::job::{Job, JobHandle};
 use crate::runtime::Runtime;
-use crate::shared::{Claim, Shared};
+use crate::shared::{Handover, Shared};
 
 /// A lease on one executor pool.
 ///
@@ -37,9 +37,9 @@ pub struct Lease<R: Runtime> {
     grant: Grant,
     owner: Option<Arc<str>>,
     pool: Arc<ThreadPool>,
-    /// The pool's lease generation this lease was granted under: the pool
+    /// The pool's lease tenancy this lease was granted under: the pool
     /// counts this lease's jobs (see [`Lease::submit_with`]).
-    generation: u32,
+    tenancy: u32,
     released: AtomicBool,
 }
 
@@ -55,9 +55,9 @@ impl<R: Runtime> fmt::Debug for Lease<R> {
 }
 
 impl<R: Runtime> Lease<R> {
-    pub(crate) fn new(shared: Arc<Shared<R>>, claim: Claim, owner: Option<Arc<str>>) -> Self {
-        let Claim { grant, pool, generation } = claim;
-        Lease { shared, grant, owner, pool, generation, released: AtomicBool::new(false) }
+    pub(crate) fn new(shared: Arc<Shared<R>>, handover: Handover, owner: Option<Arc<str>>) -> Self {
+        let Handover { grant, pool, tenancy } = handover;
+        Lease { shared, grant, owner, pool, tenancy, released: AtomicBool::new(false) }
     }
 
     /// The lease id, unique for the manager's lifetime.
@@ -213,7 +213,7 @@ impl<R: Runtime> Lease<R> {
         }
         // Refused once the lease is released: a job either counts before
         // the release (which then drains) or not at all.
-        if !self.pool.job_started(self.generation) {
+        if !self.pool.job_started(self.tenancy) {
             return Err(Error::LeaseExpired);
         }
         Ok(Finish { shared: Arc::clone(&self.shared), lease, pool: Arc::clone(&self.pool) })
@@ -254,7 +254,7 @@ impl<R: Runtime> Lease<R> {
     pub fn release(&self) {
         // Only the first call reaches the core (and takes its lock).
         if !self.released.swap(true, Ordering::AcqRel) {
-            self.shared.release(self.grant.lease, self.owner.as_deref(), &self.pool, self.generation);
+            self.shared.release(self.grant.lease, self.owner.as_deref(), &self.pool, self.tenancy);
         }
     }
 }

@@ -31,22 +31,22 @@ pub(crate) struct Settings {
 }
 
 /// A granted pool, as a new `Lease` takes it.
-pub(crate) struct Claim {
+pub(crate) struct Handover {
     pub(crate) grant: Grant,
     pub(crate) pool: Arc<ThreadPool>,
     /// From `ThreadPool::begin_lease`, taken at the grant.
-    pub(crate) generation: u32,
+    pub(crate) tenancy: u32,
 }
 
-impl Claim {
+impl Handover {
     /// Claims `pool` for `grant` (under the lock, as the core grants it).
     pub(crate) fn new(grant: Grant, pool: &Arc<ThreadPool>) -> Self {
-        Claim { grant, pool: Arc::clone(pool), generation: pool.begin_lease() }
+        Handover { grant, pool: Arc::clone(pool), tenancy: pool.begin_lease() }
     }
 }
 
 /// What a queued acquire is waiting for.
-pub(crate) type Outcome = Result<Claim, Error>;
+pub(crate) type Outcome = Result<Handover, Error>;
 
 pub(crate) struct WaiterSlot {
     pub(crate) waker: Waker,
@@ -282,7 +282,7 @@ impl<R: Runtime> Shared<R> {
                 let slot = st.waiters.get_mut(waiter).filter(|s| s.outcome.is_none());
                 match (slot, st.pools.get(&grant.pool)) {
                     (Some(slot), Some(pool)) => {
-                        slot.outcome = Some(Ok(Claim::new(grant, pool)));
+                        slot.outcome = Some(Ok(Handover::new(grant, pool)));
                         slot.waker.wake_by_ref();
                         tracing::debug!(lease = %grant.lease, owner = st.core.lease_owner(grant.lease).as_deref(), pool = %grant.pool, "lease granted to waiter");
                     }
@@ -324,9 +324,9 @@ impl<R: Runtime> Shared<R> {
     /// flight: it then drains the lease (ends it as expired, past hard
     /// expiry), and the last job's [`Shared::job_finished`] ends it. How
     /// it ended is logged with the core's `LeaseEnded`.
-    pub(crate) fn release(&self, lease: LeaseId, owner: Option<&str>, pool: &ThreadPool, generation: u32) {
+    pub(crate) fn release(&self, lease: LeaseId, owner: Option<&str>, pool: &ThreadPool, tenancy: u32) {
         self.with(|st, now| {
-            let jobs = pool.release_lease(generation).unwrap_or(0);
+            let jobs = pool.release_lease(tenancy).unwrap_or(0);
             let released =
                 if jobs > 0 { st.core.release_busy(now, lease) } else { st.core.release(now, lease) };
             if let Ok(Released::Draining { .. }) = released {

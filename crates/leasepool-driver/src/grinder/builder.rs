@@ -62,7 +62,7 @@ impl<R: Runtime> GrinderBuilder<R> {
     /// # }
     /// ```
     pub fn batch_size_threshold(mut self, n: usize) -> Self {
-        self.policy = self.policy.threshold(n);
+        self.policy = self.policy.batch_size_threshold(n);
         self
     }
 

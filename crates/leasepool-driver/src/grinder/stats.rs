@@ -24,7 +24,7 @@ impl<R: Runtime> WorkGrinder<R> {
             started: st.phase != Phase::Stopped,
             stopping: st.phase == Phase::Draining,
             pending: st.queue.len(),
-            batch_size_threshold: policy.threshold_value(),
+            batch_size_threshold: policy.batch_size_threshold_value(),
             max_wait: policy.max_wait_value(),
             lease_for: policy.lease_for_value(),
             oldest_wait: st.queue.oldest().map(|t| now.saturating_duration_since(t)),
