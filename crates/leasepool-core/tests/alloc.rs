@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use allocation_counter::{AllocationInfo, measure};
-use leasepool_core::{Acquire, Acquired, Action, Config, Core, Finalised, ReleaseOutcome};
+use leasepool_core::{Acquire, Acquired, Action, Config, Core, LeaseEnd, PoolFate, Released};
 
 const CYCLES: usize = 10_000;
 const WARM_UP: usize = 100;
@@ -29,12 +29,24 @@ fn drain(core: &mut Core) -> usize {
     n
 }
 
+/// Drains the actions of a lease's end: exactly one `LeaseEnded`, the pool
+/// kept.
+#[track_caller]
+fn drain_kept(core: &mut Core) {
+    let Some(Action::LeaseEnded { end, .. }) = core.poll_action() else { panic!("no LeaseEnded") };
+    assert_eq!(end, LeaseEnd::Released(PoolFate::Kept));
+    assert_eq!(drain(core), 0);
+}
+
 fn started(max_pools: usize) -> (Core, Instant) {
     let now = Instant::now();
     let config = Config::builder().max_pools(max_pools).build().expect("valid config");
     let mut core = Core::new(config);
-    core.start(now, 0);
-    drain(&mut core);
+    core.start(now, 0).expect("stopped");
+    // Two-step creation: confirm the pool the start asked for.
+    let Some(Action::CreatePool(pool)) = core.poll_action() else { panic!("no CreatePool") };
+    core.pool_created(now, pool);
+    assert_eq!(drain(&mut core), 0);
     (core, now)
 }
 
@@ -69,9 +81,9 @@ fn acquire_release_cycle_allocates_nothing() {
     let info = steady_state(|| {
         let Ok(Acquired::Granted(g)) = core.acquire(now, Acquire::no_wait()) else { panic!("no grant") };
         drain(&mut core);
-        let outcome = core.release(g.lease, now);
-        assert_eq!(outcome, ReleaseOutcome::Finalised(Finalised::Kept));
-        drain(&mut core);
+        let outcome = core.release(now, g.lease);
+        assert_eq!(outcome, Ok(Released::Ended));
+        drain_kept(&mut core);
     });
     report("acquire + release", &info);
     assert_eq!(info.count_total, 0);
@@ -83,10 +95,10 @@ fn acquire_job_release_cycle_allocates_nothing() {
     let info = steady_state(|| {
         let Ok(Acquired::Granted(g)) = core.acquire(now, Acquire::no_wait()) else { panic!("no grant") };
         drain(&mut core);
-        assert_eq!(core.job_submitted(g.lease, now), Ok(g.pool));
-        assert_eq!(core.job_finished(g.lease, now), None);
-        assert!(matches!(core.release(g.lease, now), ReleaseOutcome::Finalised(Finalised::Kept)));
-        drain(&mut core);
+        assert_eq!(core.job_submitted(now, g.lease), Ok(g.pool));
+        assert_eq!(core.job_finished(now, g.lease), Ok(()));
+        assert_eq!(core.release(now, g.lease), Ok(Released::Ended));
+        drain_kept(&mut core);
     });
     report("acquire + job + release", &info);
     assert_eq!(info.count_total, 0);
@@ -98,10 +110,10 @@ fn draining_release_cycle_allocates_nothing() {
     let info = steady_state(|| {
         let Ok(Acquired::Granted(g)) = core.acquire(now, Acquire::no_wait()) else { panic!("no grant") };
         drain(&mut core);
-        core.job_submitted(g.lease, now).unwrap();
-        assert_eq!(core.release(g.lease, now), ReleaseOutcome::Draining { jobs: 1 });
-        assert_eq!(core.job_finished(g.lease, now), Some(Finalised::Kept));
-        drain(&mut core);
+        core.job_submitted(now, g.lease).unwrap();
+        assert_eq!(core.release(now, g.lease), Ok(Released::Draining { jobs: 1 }));
+        assert_eq!(core.job_finished(now, g.lease), Ok(()));
+        drain_kept(&mut core);
     });
     report("acquire + job + draining release + job finished", &info);
     assert_eq!(info.count_total, 0);
@@ -114,12 +126,14 @@ fn waiter_hand_off_cycle_allocates_nothing() {
         let Ok(Acquired::Granted(held)) = core.acquire(now, Acquire::no_wait()) else { panic!("no grant") };
         drain(&mut core);
         let Ok(Acquired::Queued(w)) = core.acquire(now, Acquire::wait()) else { panic!("not queued") };
-        assert_eq!(core.release(held.lease, now), ReleaseOutcome::Finalised(Finalised::HandedOff));
+        assert_eq!(core.release(now, held.lease), Ok(Released::Ended));
+        let Some(Action::LeaseEnded { end, .. }) = core.poll_action() else { panic!("no LeaseEnded") };
+        assert_eq!(end, LeaseEnd::Released(PoolFate::HandedOff));
         let Some(Action::Grant { waiter, grant }) = core.poll_action() else { panic!("no hand-off") };
         assert_eq!(waiter, w);
         assert_eq!(drain(&mut core), 0);
-        assert_eq!(core.release(grant.lease, now), ReleaseOutcome::Finalised(Finalised::Kept));
-        drain(&mut core);
+        assert_eq!(core.release(now, grant.lease), Ok(Released::Ended));
+        drain_kept(&mut core);
     });
     report("acquire + queued acquire + hand-off + release", &info);
     assert_eq!(info.count_total, 0);
@@ -133,10 +147,33 @@ fn waiter_with_deadline_cancel_cycle_allocates_nothing() {
         let Ok(Acquired::Granted(held)) = core.acquire(now, Acquire::no_wait()) else { panic!("no grant") };
         drain(&mut core);
         let Ok(Acquired::Queued(w)) = core.acquire(now, Acquire::wait_until(deadline)) else { panic!() };
-        assert!(core.cancel_waiter(w));
-        assert_eq!(core.release(held.lease, now), ReleaseOutcome::Finalised(Finalised::Kept));
-        drain(&mut core);
+        assert_eq!(core.cancel_waiter(now, w), Ok(()));
+        assert_eq!(core.release(now, held.lease), Ok(Released::Ended));
+        drain_kept(&mut core);
     });
     report("acquire + queued acquire with deadline + cancel + release", &info);
+    assert_eq!(info.count_total, 0);
+}
+
+#[test]
+fn create_confirm_grant_release_cycle_allocates_nothing() {
+    // The idle pool is held for good: every acquire waits for a pool created
+    // for it (two steps), and its release shuts that pool down again.
+    let (mut core, now) = started(4);
+    let Ok(Acquired::Granted(_held)) = core.acquire(now, Acquire::no_wait()) else { panic!("no grant") };
+    let info = steady_state(|| {
+        let Ok(Acquired::Queued(w)) = core.acquire(now, Acquire::no_wait()) else { panic!("not queued") };
+        let Some(Action::CreatePool(pool)) = core.poll_action() else { panic!("no CreatePool") };
+        assert_eq!(drain(&mut core), 0);
+        core.pool_created(now, pool);
+        let Some(Action::Grant { waiter, grant }) = core.poll_action() else { panic!("no grant") };
+        assert_eq!((waiter, grant.pool), (w, pool));
+        assert_eq!(core.release(now, grant.lease), Ok(Released::Ended));
+        let Some(Action::LeaseEnded { end, .. }) = core.poll_action() else { panic!("no LeaseEnded") };
+        assert_eq!(end, LeaseEnd::Released(PoolFate::ShutDown));
+        assert!(matches!(core.poll_action(), Some(Action::ShutdownPool { .. })));
+        assert_eq!(drain(&mut core), 0);
+    });
+    report("acquire waiting for a created pool + confirm + release", &info);
     assert_eq!(info.count_total, 0);
 }

@@ -5,7 +5,9 @@
 //! asks for, tracking only what a real driver could know: the pools it
 //! created and has not shut down, the leases it holds (taken, handed to a
 //! waiter but not yet picked up, draining), the jobs in flight and the queued
-//! acquires in arrival order. Random inputs cover acquires with and without
+//! acquires in arrival order, and the pool creations it was asked for and
+//! has not finished: it confirms or fails each after a random delay, so
+//! creations are in flight while other events happen. Random inputs cover acquires with and without
 //! waiting and with random deadlines, dropped acquire futures, releases, job
 //! starts and finishes, broken pools, failed pool creations, expiries, timer
 //! firings (on time and late), scale changes (including 0 and `u64::MAX`
@@ -74,6 +76,11 @@ fn seeded_random_simulation_keeps_every_invariant() {
             ("revocations on submit", t.revoked_on_submit),
             ("broken pools", t.broken),
             ("create failures", t.create_failures),
+            ("waiters failed by a create failure", t.waiters_failed_on_create),
+            ("creations confirmed", t.creations_confirmed),
+            ("creations confirmed after a stop", t.confirmed_after_stop),
+            ("lease ends", t.lease_ends),
+            ("stale check tickets", t.stale_checks),
             ("start failures", t.start_failures),
             ("shrinks", t.shrinks),
             ("checks", t.checks),
