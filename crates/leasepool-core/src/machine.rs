@@ -133,10 +133,12 @@ pub struct Core {
     /// per entry of `leases`.
     expiries: DeadlineHeap,
     /// Pools asked for with [`Action::CreatePool`] and not yet confirmed,
-    /// this run's and older ones'.
+    /// this run's and older ones': all count toward `max_pools` (an older
+    /// run's pool still takes threads until it is confirmed and shut
+    /// down). `available + leases + creations <= max_pools` always.
     creations: Vec<Creation>,
-    /// The entries of `creations` of this run: they count toward
-    /// `max_pools`. `available + leases + creating <= max_pools` always.
+    /// The entries of `creations` of this run: the pools coming for the
+    /// waiters (a waiter is covered while `waiters <= creating`).
     creating: usize,
     waiters: WaiterQueue,
     /// Effects not yet drained, in the order the driver must perform them.
@@ -540,6 +542,10 @@ impl Core {
         let now = self.tick(now);
         if !self.take_creation("pool_created", pool) {
             self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Stopped });
+            // It held room under `max_pools` that this run may need.
+            if self.running {
+                self.restore_and_serve(now);
+            }
             return;
         }
         if !self.hand_to_first_waiter(pool, now) {
@@ -573,6 +579,11 @@ impl Core {
     pub fn pool_create_failed(&mut self, now: Instant, pool: PoolId) {
         let now = self.tick(now);
         if !self.take_creation("pool_create_failed", pool) {
+            // A disowned creation: the room it held under `max_pools` may
+            // be this run's now.
+            if self.running {
+                self.restore_and_serve(now);
+            }
             return;
         }
         self.replacing_paused = true;
@@ -815,14 +826,16 @@ impl Core {
         self.leases.len()
     }
 
-    /// Pools asked for ([`Action::CreatePool`]) and not yet confirmed.
+    /// Pools asked for ([`Action::CreatePool`]) and not yet confirmed,
+    /// those asked for before a [`Core::stop`] included (they are shut
+    /// down when confirmed, and count toward `max_pools` until then).
     ///
     /// ```
     /// # let core = leasepool_core::Core::new(leasepool_core::Config::builder().max_pools(1).build().unwrap());
     /// assert_eq!(core.creating_count(), 0);
     /// ```
     pub fn creating_count(&self) -> usize {
-        self.creating
+        self.creations.len()
     }
 
     /// `available + leased + creating`: never above `max_pools`.
@@ -832,7 +845,7 @@ impl Core {
     /// assert_eq!(core.total_count(), 0);
     /// ```
     pub fn total_count(&self) -> usize {
-        self.available.len() + self.leases.len() + self.creating
+        self.available.len() + self.leases.len() + self.creations.len()
     }
 
     /// Queued acquires.
@@ -1017,6 +1030,13 @@ impl Core {
         current
     }
 
+    /// This run's pools: available, leased and being created. What the
+    /// desired count is compared with (an older run's creations are only
+    /// waiting to be shut down).
+    fn live_count(&self) -> usize {
+        self.available.len() + self.leases.len() + self.creating
+    }
+
     fn new_pool(&mut self) {
         self.pool_seq += 1;
         let pool = PoolId { seq: self.pool_seq, core: self.tag };
@@ -1067,7 +1087,7 @@ impl Core {
     }
 
     fn grow_to(&mut self, target: usize) {
-        while self.total_count() < target {
+        while self.live_count() < target && self.total_count() < self.config.max_pools {
             self.new_pool();
         }
     }
@@ -1200,7 +1220,7 @@ impl Core {
             self.actions.push_back(ended(PoolFate::HandedOff));
             self.grant_to_first(pool, now);
             PoolFate::HandedOff
-        } else if self.total_count() < self.desired {
+        } else if self.live_count() < self.desired {
             self.actions.push_back(ended(PoolFate::Kept));
             self.available.push_back(pool);
             PoolFate::Kept
@@ -1224,7 +1244,7 @@ impl Core {
         self.replacing_paused = false;
         let desired = self.desired;
         self.grow_to(desired);
-        while self.total_count() > desired {
+        while self.live_count() > desired {
             let Some(pool) = self.available.pop_back() else { break };
             self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Shrink });
         }

@@ -801,8 +801,10 @@ fn pool_create_failed_fails_a_waiter_only_when_no_other_pool_is_coming() {
     assert_eq!(gs.iter().map(|(w, g)| (*w, g.pool)).collect::<Vec<_>>(), vec![(w2, p1), (w3, more[1])]);
 }
 
-/// Creations asked for before `stop` are disowned: no longer counted, and
-/// their confirmation shuts the pool down (`Stopped`), even after a restart.
+/// Creations asked for before `stop` are disowned: their confirmation shuts
+/// the pool down (`Stopped`), even after a restart. Until then they still
+/// count toward `max_pools` (their threads exist), but not toward the
+/// desired count of a new run.
 #[test]
 fn a_creation_confirmed_after_stop_shuts_its_pool_down() {
     let now = Instant::now();
@@ -813,14 +815,15 @@ fn a_creation_confirmed_after_stop_shuts_its_pool_down() {
     let w = queued(core.acquire(now, Acquire::wait()));
     core.stop(now).unwrap();
     assert_eq!(drain_raw(&mut core), vec![Action::FailWaiter { waiter: w, error: AcquireError::Stopped }]);
-    assert_eq!((core.creating_count(), core.total_count()), (0, 0));
+    assert_eq!((core.creating_count(), core.total_count()), (2, 2));
     core.pool_created(now, ps[0]);
     assert_eq!(
         drain_raw(&mut core),
         vec![Action::ShutdownPool { pool: ps[0], reason: ShutdownReason::Stopped }]
     );
     // Restarted before the other one is confirmed: it still belongs to the
-    // old run, and is neither counted nor granted.
+    // old run, and is not granted; the new run creates its own two (3 in
+    // all, within max_pools).
     core.start(now, 0).unwrap();
     let fresh = created(&drain_raw(&mut core));
     assert_eq!(fresh.len(), 2);
@@ -836,6 +839,12 @@ fn a_creation_confirmed_after_stop_shuts_its_pool_down() {
     assert_eq!(fails(&drain_raw(&mut core)), vec![(w, AcquireError::Stopped)]);
     core.pool_create_failed(now, fresh[0]);
     assert!(drain_raw(&mut core).is_empty());
+    assert_eq!(core.total_count(), 1, "the other disowned creation counts until it is confirmed");
+    core.pool_created(now, fresh[1]);
+    assert_eq!(
+        drain_raw(&mut core),
+        vec![Action::ShutdownPool { pool: fresh[1], reason: ShutdownReason::Stopped }]
+    );
     assert_eq!(core.total_count(), 0);
 }
 

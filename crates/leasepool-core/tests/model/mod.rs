@@ -309,7 +309,9 @@ impl<R: RngCore> Sim<R> {
         ensure!(!ctx.stopping, "CreatePool({pool:?}) while stopping");
         ensure!(self.ever_pools.insert(pool), "CreatePool({pool:?}) reuses a pool id");
         self.in_flight.push(pool);
-        let existing = self.live.len() + self.in_flight.len();
+        // Disowned creations (of a run before a stop) still count: their
+        // threads exist until they are confirmed and shut down.
+        let existing = self.live.len() + self.in_flight.len() + self.disowned.len();
         ensure!(
             existing <= self.config.max_pools(),
             "{existing} pools exist or are being created, max_pools {}",
@@ -332,15 +334,19 @@ impl<R: RngCore> Sim<R> {
             let pool = self.disowned.swap_remove(i - self.in_flight.len());
             if fail {
                 self.core.pool_create_failed(self.now, pool);
-                return self.check_quiet();
+                // The room it held under max_pools may go to this run.
+                return self.drain(&mut Ctx::default());
             }
             self.core.pool_created(self.now, pool);
-            let actions: Vec<Action> = std::iter::from_fn(|| self.core.poll_action()).collect();
+            let first = self.core.poll_action();
             ensure!(
-                actions == [Action::ShutdownPool { pool, reason: ShutdownReason::Stopped }],
-                "a disowned creation confirmed gave {actions:?}"
+                first == Some(Action::ShutdownPool { pool, reason: ShutdownReason::Stopped }),
+                "a disowned creation confirmed gave {first:?} first"
             );
             self.totals.confirmed_after_stop += 1;
+            // The room it held under max_pools may go to this run's pools.
+            let mut ctx = Ctx::default();
+            self.drain(&mut ctx);
             return;
         }
         let pool = self.in_flight.swap_remove(i);
@@ -785,14 +791,15 @@ impl<R: RngCore> Sim<R> {
 
     /// How a lease ends now, as the spec states it: past hard expiry it
     /// expires; otherwise its pool goes to the first waiter still in time,
-    /// or is kept while the total stays within the desired count, or is
-    /// shut down.
+    /// or is kept while this run's total stays within the desired count,
+    /// or is shut down.
     fn expected_end(&self, lease: LeaseId) -> LeaseEnd {
         let l = &self.leases[&lease];
         if self.now >= l.grant.hard_expires_at() {
             return LeaseEnd::Expired;
         }
-        let total_after = self.core.total_count() - 1;
+        // This run's pools only: disowned creations are not kept in its count.
+        let total_after = self.core.total_count() - self.disowned.len() - 1;
         // Waiters past their deadline time out first; the pool goes to the
         // first one still waiting.
         let live_waiter = self.queue.iter().any(|w| w.deadline.is_none_or(|d| d > self.now));
@@ -1003,8 +1010,11 @@ impl<R: RngCore> Sim<R> {
         self.short_of_min = false;
         self.paused = false;
         self.uncovered_ok = false;
-        let (total, desired) = (self.core.total_count(), self.core.desired_executor_count());
-        ensure!(total >= desired, "after a check total {total} < desired {desired}");
+        // This run's pools (disowned creations only wait to be shut down).
+        let total = self.core.total_count() - self.disowned.len();
+        let desired = self.core.desired_executor_count();
+        let room = self.config.max_pools() - self.disowned.len();
+        ensure!(total >= desired.min(room), "after a check total {total} < desired {desired} (room {room})");
         ensure!(
             total <= desired || self.core.available_count() == 0,
             "after a check idle pools remain above desired"
@@ -1087,10 +1097,13 @@ impl<R: RngCore> Sim<R> {
         if result.is_err() {
             return;
         }
+        // Up to the desired count, within the room that creations disowned
+        // by an earlier stop still hold under max_pools.
+        let room = self.config.max_pools() - self.disowned.len();
+        let want = self.config.desired_executor_count(units).min(room);
         ensure!(
-            self.core.total_count() == self.config.desired_executor_count(units)
-                && self.in_flight.len() == self.core.total_count(),
-            "start asked for {} pools, desired {}",
+            self.in_flight.len() == want && self.core.total_count() == want + self.disowned.len(),
+            "start asked for {} pools, desired {} (room {room})",
             self.in_flight.len(),
             self.config.desired_executor_count(units)
         );
@@ -1117,7 +1130,10 @@ impl<R: RngCore> Sim<R> {
                 self.totals.start_failures += 1;
                 self.check_quiet();
                 self.stop();
-                ensure!(!self.core.is_running() && self.core.total_count() == 0, "failed start left pools");
+                ensure!(
+                    !self.core.is_running() && self.core.total_count() == self.disowned.len(),
+                    "failed start left pools"
+                );
             }
         }
     }
@@ -1273,12 +1289,13 @@ impl<R: RngCore> Sim<R> {
         );
         ensure!(total <= max, "total {total} > max_pools {max}");
         ensure!(
-            creating == self.in_flight.len(),
-            "core creating {creating}, driver has {} in flight",
-            self.in_flight.len()
+            creating == self.in_flight.len() + self.disowned.len(),
+            "core creating {creating}, driver has {} + {} disowned in flight",
+            self.in_flight.len(),
+            self.disowned.len()
         );
         ensure!(
-            self.live.len() + self.in_flight.len() <= max,
+            self.live.len() + self.in_flight.len() + self.disowned.len() <= max,
             "more than max_pools pools exist or are being created"
         );
         ensure!(
@@ -1363,7 +1380,11 @@ impl<R: RngCore> Sim<R> {
         }
         if !self.running {
             ensure!(core.poll_timeout().is_none(), "stopped core has a timeout");
-            ensure!(total == 0 && self.queue.is_empty(), "stopped core holds pools or waiters");
+            // Only creations it disowned, until they are confirmed.
+            ensure!(
+                total == self.disowned.len() && self.queue.is_empty(),
+                "stopped core holds pools or waiters"
+            );
         }
         // Every lease granted has ended exactly once, or is still held.
         ensure!(
