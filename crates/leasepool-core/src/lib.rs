@@ -46,11 +46,15 @@
 //!    waiter (first come, first served, with their deadlines). Shutting a
 //!    pool down needs no confirmation: the core forgot it already.
 //! 4. **Timer rule.** After draining, read [`Core::poll_timeout`]; when that
-//!    instant arrives, call [`Core::handle_timeout`] (and drain again). Any
-//!    input can move the deadline earlier (a grant schedules its hard
-//!    expiry, [`notify_scale_changed`](Core::notify_scale_changed) makes a
-//!    check due now), so re-read it after every input. `None` means
-//!    stopped: nothing is scheduled.
+//!    instant arrives, call [`Core::handle_timeout`], then
+//!    [`Core::check_due`]: if a check is due, read the units and call
+//!    [`Core::handle_units`] (rule 5), and drain again. A due check keeps
+//!    `poll_timeout` in the past until `handle_units` runs it, so a timer
+//!    that skips it spins. Any input can move the deadline earlier (a grant
+//!    schedules its hard expiry,
+//!    [`notify_scale_changed`](Core::notify_scale_changed) makes a check due
+//!    now), so re-read it after every input. `None` means stopped: nothing
+//!    is scheduled.
 //! 5. **Sizing.** The desired count is
 //!    `min(max_pools, max(min_pools, ceil(units / units_per_pool)))`
 //!    ([`Config::desired_executor_count`]). Units go in at

@@ -351,8 +351,15 @@ impl Core {
         let Some(Action::Grant { grant, .. }) = undrained.and_then(|i| self.actions.remove(i)) else {
             return Err(WaiterError::Ended);
         };
-        // Never seen by the driver: hand the pool on as if released.
+        // Never seen by the driver: hand the pool on as if released, and
+        // say nothing of a lease the driver never heard of.
+        let before = self.actions.len();
         self.finalise(grant.lease.key as usize, now);
+        let ended = (before..self.actions.len())
+            .find(|&i| matches!(self.actions[i], Action::LeaseEnded { lease, .. } if lease == grant.lease));
+        if let Some(i) = ended {
+            self.actions.remove(i);
+        }
         Ok(())
     }
 
@@ -631,10 +638,12 @@ impl Core {
             let key = self.leases.iter().find(|(_, s)| s.grant.pool == pool).map(|(k, _)| k);
             let slot = self.remove_lease(key.ok_or(PoolError::Unknown)?);
             // Broken before its grant reached the waiter: the pool never
-            // served anyone, and the waiter learns why.
-            self.fail_undrained_grant(slot.grant.lease, pool);
-            let (lease, owner) = (slot.grant.lease, slot.owner);
-            self.actions.push_back(Action::LeaseEnded { lease, pool, owner, end: LeaseEnd::PoolBroken });
+            // served anyone, and the waiter learns why; the driver never
+            // heard of that lease, so no LeaseEnded names it.
+            if !self.fail_undrained_grant(slot.grant.lease, pool) {
+                let (lease, owner) = (slot.grant.lease, slot.owner);
+                self.actions.push_back(Action::LeaseEnded { lease, pool, owner, end: LeaseEnd::PoolBroken });
+            }
         }
         self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Broken });
         if !self.replacing_paused {
@@ -1148,15 +1157,17 @@ impl Core {
 
     /// Turns an undrained grant of `lease` (its pool broke before the
     /// driver saw the grant) into a failure of its waiter.
-    fn fail_undrained_grant(&mut self, lease: LeaseId, pool: PoolId) {
+    /// Returns whether there was one.
+    fn fail_undrained_grant(&mut self, lease: LeaseId, pool: PoolId) -> bool {
         for action in self.actions.iter_mut() {
             if let Action::Grant { waiter, grant } = *action {
                 if grant.lease == lease {
                     *action = Action::FailWaiter { waiter, error: AcquireError::PoolBroken { pool } };
-                    return;
+                    return true;
                 }
             }
         }
+        false
     }
 
     /// Fails the waiters whose deadline is at or before `now`.

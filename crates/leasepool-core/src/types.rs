@@ -386,6 +386,10 @@ pub enum Action {
     /// Until then it counts toward `max_pools` but is granted to nobody.
     CreatePool(PoolId),
     /// Shut the pool down: cancel its queued jobs, let running jobs finish.
+    /// The core has already forgotten the pool and ended its lease (the
+    /// [`Action::LeaseEnded`] comes first), so the jobs cancelled or still
+    /// running need no report: a [`Core::job_finished`](crate::Core::job_finished)
+    /// for them answers [`LeaseError::Ended`].
     ShutdownPool {
         /// The pool.
         pool: PoolId,
@@ -408,9 +412,13 @@ pub enum Action {
         /// Why it failed.
         error: AcquireError,
     },
-    /// A lease ended, for whatever reason: every lease granted ends with
-    /// exactly one of these. Tell its holder (a job submitted after it is
-    /// refused with [`LeaseError::Ended`]).
+    /// A lease ended, for whatever reason: every lease the driver was
+    /// handed (by [`Acquired::Granted`] or a drained [`Action::Grant`])
+    /// ends with exactly one of these. A grant taken back before it was
+    /// drained ([`Core::cancel_waiter`](crate::Core::cancel_waiter),
+    /// [`Core::pool_broken`](crate::Core::pool_broken)) was never handed
+    /// over, and no `LeaseEnded` names it. Tell the holder (a job
+    /// submitted after it is refused with [`LeaseError::Ended`]).
     LeaseEnded {
         /// The lease.
         lease: LeaseId,
