@@ -337,6 +337,6 @@ pub enum ReleaseOutcome {
     /// The lease was finalised now.
     Finalised(Finalised),
     /// Jobs were still in flight past the lease's hard expiry: it was
-    /// revoked now (see [`Action::ShutdownPool`](crate::Action::ShutdownPool)).
+    /// revoked now (see [`Action::ShutdownPool`]).
     Revoked,
 }
