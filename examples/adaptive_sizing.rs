@@ -23,7 +23,17 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use leasepool::LeasedExecutorManager;
+// The runtime this example runs on: tokio by default, or the one chosen with
+// `--no-default-features --features runtime-smol` (or `runtime-async-std`).
+// A program names its own: `leasepool::tokio` (also the crate root),
+// `leasepool::smol` or `leasepool::async_std`.
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+use leasepool::async_std as rt;
+#[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+use leasepool::smol as rt;
+#[cfg(feature = "runtime-tokio")]
+use leasepool::tokio as rt;
+use rt::LeasedExecutorManager;
 
 /// Waits for the checker to act on a notification: polls `cond` every 5 ms,
 /// and panics if it still does not hold after 5 s.
@@ -35,12 +45,12 @@ async fn settle(what: &str, cond: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !cond() {
         assert!(Instant::now() < deadline, "still waiting after 5 s for {what}");
-        leasepool::sleep(Duration::from_millis(5)).await;
+        rt::sleep(Duration::from_millis(5)).await;
     }
 }
 
 fn main() -> Result<(), leasepool::Error> {
-    leasepool::block_on(async {
+    rt::block_on(async {
         let connected_devices: Arc<Mutex<HashSet<String>>> = Arc::default();
 
         let signal = Arc::clone(&connected_devices);

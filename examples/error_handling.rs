@@ -19,7 +19,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use leasepool::{Error, LeasedExecutorManager};
+use leasepool::Error;
+
+// The runtime this example runs on: tokio by default, or the one chosen with
+// `--no-default-features --features runtime-smol` (or `runtime-async-std`).
+// A program names its own: `leasepool::tokio` (also the crate root),
+// `leasepool::smol` or `leasepool::async_std`.
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+use leasepool::async_std as rt;
+#[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+use leasepool::smol as rt;
+#[cfg(feature = "runtime-tokio")]
+use leasepool::tokio as rt;
+use rt::LeasedExecutorManager;
 
 /// What a service might do with each error.
 fn advice(err: &Error) -> &'static str {
@@ -48,7 +60,7 @@ fn report<T: std::fmt::Debug>(what: &str, result: Result<T, Error>) -> Result<T,
 }
 
 fn main() -> Result<(), Error> {
-    leasepool::block_on(async {
+    rt::block_on(async {
         // 1. Configuration errors name the field.
         println!("-- configuration");
         let builder = LeasedExecutorManager::builder;

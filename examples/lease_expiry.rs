@@ -17,19 +17,31 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use leasepool::{Error, LeasedExecutorManager};
+use leasepool::Error;
+
+// The runtime this example runs on: tokio by default, or the one chosen with
+// `--no-default-features --features runtime-smol` (or `runtime-async-std`).
+// A program names its own: `leasepool::tokio` (also the crate root),
+// `leasepool::smol` or `leasepool::async_std`.
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+use leasepool::async_std as rt;
+#[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+use leasepool::smol as rt;
+#[cfg(feature = "runtime-tokio")]
+use leasepool::tokio as rt;
+use rt::LeasedExecutorManager;
 
 /// Polls `cond` every 5 ms until it holds; panics if it still does not after 5 s.
 async fn wait_for(what: &str, cond: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !cond() {
         assert!(Instant::now() < deadline, "still waiting after 5 s for {what}");
-        leasepool::sleep(Duration::from_millis(5)).await;
+        rt::sleep(Duration::from_millis(5)).await;
     }
 }
 
 fn main() -> Result<(), Error> {
-    leasepool::block_on(async {
+    rt::block_on(async {
         let manager = LeasedExecutorManager::builder()
             .max_pools(1)
             .workers_per_pool(1) // one worker: a second job has to queue

@@ -13,7 +13,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use leasepool::LeasedExecutorManager;
+// The runtime this example runs on: tokio by default, or the one chosen with
+// `--no-default-features --features runtime-smol` (or `runtime-async-std`).
+// A program names its own: `leasepool::tokio` (also the crate root),
+// `leasepool::smol` or `leasepool::async_std`.
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+use leasepool::async_std as rt;
+#[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+use leasepool::smol as rt;
+#[cfg(feature = "runtime-tokio")]
+use leasepool::tokio as rt;
+use rt::LeasedExecutorManager;
 
 /// Leases a pool for one parse. The lease lives in this function only: it
 /// is released when the function returns, on success and on error alike.
@@ -34,7 +44,7 @@ async fn parse_all(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    leasepool::block_on(async {
+    rt::block_on(async {
         let manager = LeasedExecutorManager::builder().max_pools(2).workers_per_pool(2).build()?;
         manager.start().await?;
         println!("start: available={} leased={}", manager.available_count(), manager.leased_count());

@@ -18,10 +18,22 @@
 use std::sync::mpsc;
 use std::thread;
 
-use leasepool::{Error, LeasedExecutorManager};
+use leasepool::Error;
+
+// The runtime this example runs on: tokio by default, or the one chosen with
+// `--no-default-features --features runtime-smol` (or `runtime-async-std`).
+// A program names its own: `leasepool::tokio` (also the crate root),
+// `leasepool::smol` or `leasepool::async_std`.
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+use leasepool::async_std as rt;
+#[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+use leasepool::smol as rt;
+#[cfg(feature = "runtime-tokio")]
+use leasepool::tokio as rt;
+use rt::LeasedExecutorManager;
 
 fn main() -> Result<(), Error> {
-    leasepool::block_on(async {
+    rt::block_on(async {
         let manager = LeasedExecutorManager::builder().max_pools(2).workers_per_pool(2).build()?;
         manager.start().await?;
 

@@ -8,7 +8,7 @@
 //! first served).
 //!
 //! Run it with `cargo run --example quickstart` (tokio, the default), or on
-//! another runtime, unchanged:
+//! another runtime:
 //! `cargo run -p leasepool --no-default-features --features runtime-smol --example quickstart`
 //! (or `--features runtime-async-std`).
 
@@ -17,10 +17,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use leasepool::LeasedExecutorManager;
+
+// The runtime this example runs on: tokio by default, or the one chosen with
+// `--no-default-features --features runtime-smol` (or `runtime-async-std`).
+// A program names its own: `leasepool::tokio` (also the crate root),
+// `leasepool::smol` or `leasepool::async_std`.
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+use leasepool::async_std as rt;
+#[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+use leasepool::smol as rt;
+#[cfg(feature = "runtime-tokio")]
+use leasepool::tokio as rt;
+use rt::LeasedExecutorManager;
 
 fn main() -> Result<(), leasepool::Error> {
-    leasepool::block_on(async {
+    rt::block_on(async {
         let manager = LeasedExecutorManager::builder()
             .max_pools(3) // never more than 3 pools, leased and idle together
             .workers_per_pool(2) // each pool owns 2 dedicated threads

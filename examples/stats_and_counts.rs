@@ -15,7 +15,19 @@
 
 use std::time::Duration;
 
-use leasepool::{LeasedExecutorManager, Stats};
+use leasepool::Stats;
+
+// The runtime this example runs on: tokio by default, or the one chosen with
+// `--no-default-features --features runtime-smol` (or `runtime-async-std`).
+// A program names its own: `leasepool::tokio` (also the crate root),
+// `leasepool::smol` or `leasepool::async_std`.
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+use leasepool::async_std as rt;
+#[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+use leasepool::smol as rt;
+#[cfg(feature = "runtime-tokio")]
+use leasepool::tokio as rt;
+use rt::LeasedExecutorManager;
 
 fn print_counts(label: &str, m: &LeasedExecutorManager) {
     println!(
@@ -63,7 +75,7 @@ fn print_stats(stats: &Stats) {
 }
 
 fn main() -> Result<(), leasepool::Error> {
-    leasepool::block_on(async {
+    rt::block_on(async {
         let manager = LeasedExecutorManager::builder()
             .max_pools(4)
             .min_pools(2)

@@ -8,7 +8,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use leasepool::{Error, LeasedExecutorManager, StopMode, WorkGrinder};
+use leasepool::{Error, StopMode};
+
+// The runtime this example runs on: tokio by default, or the one chosen with
+// `--no-default-features --features runtime-smol` (or `runtime-async-std`).
+// A program names its own: `leasepool::tokio` (also the crate root),
+// `leasepool::smol` or `leasepool::async_std`.
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+use leasepool::async_std as rt;
+#[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+use leasepool::smol as rt;
+#[cfg(feature = "runtime-tokio")]
+use leasepool::tokio as rt;
+use rt::{LeasedExecutorManager, WorkGrinder};
 
 /// Polls `cond` every 5 ms until it holds; panics if it still does not after 5 s.
 async fn eventually(
@@ -19,12 +31,12 @@ async fn eventually(
     let deadline = Instant::now() + Duration::from_secs(5);
     while !cond(manager) {
         assert!(Instant::now() < deadline, "still waiting after 5 s for {what}");
-        leasepool::sleep(Duration::from_millis(5)).await;
+        rt::sleep(Duration::from_millis(5)).await;
     }
 }
 
 fn main() -> Result<(), Error> {
-    leasepool::block_on(async {
+    rt::block_on(async {
         // 1. Lifecycle and sizing: tenants are the units, 10 per pool.
         let tenants = Arc::new(AtomicUsize::new(0));
         let signal = Arc::clone(&tenants);

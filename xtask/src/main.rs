@@ -22,6 +22,9 @@ mod nightly;
 const RUNTIMES: [&str; 3] = ["runtime-tokio", "runtime-async-std", "runtime-smol"];
 /// The runtime kept by `ci --quick`.
 const QUICK_RUNTIME: &str = "runtime-tokio";
+/// The workspace members with `publish = false`, left out of `cargo package`
+/// (which does not skip them by itself). `fuzz/` is not a workspace member.
+const UNPUBLISHED: [&str; 2] = ["leasepool-bench", "xtask"];
 /// The one top-level example that belongs to `leasepool-core`, not the facade.
 const CORE_EXAMPLE: &str = "custom_scheduler";
 /// How long one example may run (after it has been built) before it is killed.
@@ -40,8 +43,8 @@ Usage: cargo xtask <command> [options]
 
 Commands:
   ci [--quick]   Run every check: fmt, clippy, tests, docs, examples, cargo-deny,
-                 bench build. Keeps going after a failure, prints a summary, and
-                 exits non-zero if any step failed.
+                 bench build, packaging. Keeps going after a failure, prints a
+                 summary, and exits non-zero if any step failed.
                  --quick: per-runtime clippy and examples run on runtime-tokio only.
   bench [--quick] [--no-python] [--only s1,s2,...] [--reps N] [--out DIR] [--filter TEXT]
                  Build crates/leasepool-bench in release mode and run every
@@ -138,10 +141,17 @@ fn ci(quick: bool) -> ExitCode {
         &[],
     );
 
-    // 5. Docs, with rustdoc warnings (broken links, ...) as errors.
+    // 5. Docs, with rustdoc warnings (broken links, ...) as errors: the
+    //    public docs, then again with private items, whose doc comments
+    //    (and intra-doc links) are checked only then.
     ci.cargo_step(
         "doc",
         &["doc", "--workspace", "--no-deps", "--all-features"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    );
+    ci.cargo_step(
+        "doc (private items)",
+        &["doc", "--workspace", "--no-deps", "--all-features", "--document-private-items"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     );
 
@@ -183,6 +193,15 @@ fn ci(quick: bool) -> ExitCode {
 
     // 8. Benchmarks build (they are run by `cargo xtask bench`, not here).
     ci.cargo_step("bench build", &["bench", "-p", "leasepool-bench", "--no-run"], &[]);
+
+    // 9. The crates as crates.io would get them: each publishable crate is
+    //    packaged and its package built against the others' packages
+    //    (`--allow-dirty`: a local run packages the work tree as it is).
+    let mut package = vec!["package", "--workspace", "--allow-dirty"];
+    for krate in UNPUBLISHED {
+        package.extend(["--exclude", krate]);
+    }
+    ci.cargo_step("package", &package, &[]);
 
     ci.print_summary()
 }

@@ -65,7 +65,7 @@ pub(crate) struct ThreadPool {
     broken: OnceLock<Arc<str>>,
     /// The current lease's tenancy word: its tenancy, whether it was released,
     /// and its jobs in flight, in one word, so that submitting and finishing
-    /// a job take no lock (see `Lease::submit_with`). A lease remembers the
+    /// a job take no lock (see `Lease::reserve`). A lease remembers the
     /// tenancy it was granted under, so a stale lease cannot count jobs
     /// against the next holder of the pool. On its own cache line: both
     /// sides write it for every job, and the fields above are read for

@@ -38,7 +38,7 @@ pub struct Lease<R: Runtime> {
     owner: Option<Arc<str>>,
     pool: Arc<ThreadPool>,
     /// The pool's lease tenancy this lease was granted under: the pool
-    /// counts this lease's jobs (see [`Lease::submit_with`]).
+    /// counts this lease's jobs (see [`Lease::reserve`]).
     tenancy: u32,
     released: AtomicBool,
 }

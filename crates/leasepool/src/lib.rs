@@ -7,6 +7,9 @@
 //! it back. A manager grows and shrinks the number of pools from a runtime
 //! signal (devices, tenants, shards: whatever your `size_provider` counts).
 //!
+//! On tokio, the default runtime, from the crate root (see
+//! [Runtimes](#runtimes) for smol and async-std):
+//!
 //! ```
 //! # #[cfg(feature = "runtime-tokio")]
 //! # leasepool::block_on(async {
@@ -29,11 +32,47 @@
 //!
 //! Pick one with a cargo feature: `runtime-tokio` (default),
 //! `runtime-smol`, `runtime-async-std`. Features are additive: each enabled
-//! runtime is reachable under its own module (`tokio`,
-//! `smol`, `async_std`), and the crate root re-exports one of them by
-//! priority tokio, then smol, then async-std. With no runtime feature the
-//! crate still builds, with the runtime-independent types and the
-//! [`driver`] layer for plugging in your own [`Runtime`].
+//! runtime is reachable under its own module (`leasepool::tokio`,
+//! `leasepool::smol`, `leasepool::async_std`), with the same names inside.
+//! With no runtime feature the crate still builds, with the
+//! runtime-independent types and the [`driver`] layer for plugging in your
+//! own [`Runtime`].
+//!
+//! **The crate root is tokio's.** `LeasedExecutorManager`, `Lease`,
+//! `Builder`, `AcquireBuilder`, `Acquiring`, `WorkGrinder`,
+//! `GrinderBuilder`, `DefaultRuntime` (`TokioRuntime`), `block_on` and
+//! `sleep` at the root are the `tokio` module's, and exist only with
+//! `runtime-tokio`; the runtime-independent types (`Error`, `Config`,
+//! `Stats`, `StopMode`, ...) are at the root whatever the features. On
+//! smol or async-std, name the runtime's module:
+//!
+//! ```
+//! # #[cfg(feature = "runtime-smol")]
+//! # fn main() -> Result<(), leasepool::Error> {
+//! use leasepool::smol::{LeasedExecutorManager, block_on};
+//!
+//! block_on(async {
+//!     let manager = LeasedExecutorManager::builder().max_pools(2).build()?;
+//!     manager.start().await?;
+//!     let lease = manager.acquire().await?;
+//!     assert_eq!(lease.run(|| 2 + 2).await?, 4);
+//!     drop(lease);
+//!     manager.stop().await;
+//!     Ok(())
+//! })
+//! # }
+//! # #[cfg(not(feature = "runtime-smol"))]
+//! # fn main() {}
+//! ```
+//!
+//! Cargo features unify across a dependency graph: if any crate in your
+//! build depends on `leasepool` with default features, `runtime-tokio` is
+//! on, and root names in a smol program would silently be tokio's (and
+//! `start` would panic outside a tokio runtime). Naming the runtime's module
+//! keeps a program on its runtime whatever else is enabled. For the same
+//! reason, a library that uses leasepool should depend on it with
+//! `default-features = false`, plus only the runtime features it needs (or
+//! none, written against [`Runtime`] and [`driver`]).
 //!
 //! # Behaviour in brief
 //!
@@ -62,14 +101,15 @@ pub use leasepool_driver::{
     Runtime, Stats, StopMode, WorkHandle,
 };
 
-/// leasepool on tokio.
+/// leasepool on tokio: the same items are at the crate root.
 #[cfg(feature = "runtime-tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime-tokio")))]
 pub mod tokio {
     pub use leasepool_tokio::*;
 }
 
-/// leasepool on smol.
+/// leasepool on smol: write `leasepool::smol::LeasedExecutorManager` and so
+/// on (the crate root is tokio's).
 #[cfg(feature = "runtime-smol")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime-smol")))]
 pub mod smol {
@@ -77,33 +117,22 @@ pub mod smol {
 }
 
 /// leasepool on async-std (discontinued upstream, RUSTSEC-2025-0052; kept
-/// for existing async-std services).
+/// for existing async-std services): write
+/// `leasepool::async_std::LeasedExecutorManager` and so on (the crate root is
+/// tokio's).
 #[cfg(feature = "runtime-async-std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime-async-std")))]
 pub mod async_std {
     pub use leasepool_async_std::*;
 }
 
+// The crate root is tokio's, and only tokio's: no other runtime's types
+// take these names when tokio is off, so a program written against the root
+// cannot move to another runtime because a feature was turned on elsewhere
+// in the dependency graph.
 #[cfg(feature = "runtime-tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime-tokio")))]
 pub use self::tokio::{
     AcquireBuilder, Acquiring, Builder, GrinderBuilder, Lease, LeasedExecutorManager,
     TokioRuntime as DefaultRuntime, WorkGrinder, block_on, sleep,
-};
-
-#[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
-#[cfg_attr(docsrs, doc(cfg(feature = "runtime-smol")))]
-pub use self::smol::{
-    AcquireBuilder, Acquiring, Builder, GrinderBuilder, Lease, LeasedExecutorManager,
-    SmolRuntime as DefaultRuntime, WorkGrinder, block_on, sleep,
-};
-
-#[cfg(all(
-    feature = "runtime-async-std",
-    not(feature = "runtime-tokio"),
-    not(feature = "runtime-smol")
-))]
-pub use self::async_std::{
-    AcquireBuilder, Acquiring, AsyncStdRuntime as DefaultRuntime, Builder, GrinderBuilder, Lease,
-    LeasedExecutorManager, WorkGrinder, block_on, sleep,
 };
