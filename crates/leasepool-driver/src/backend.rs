@@ -1,7 +1,7 @@
 //! Executor backends. Only dedicated threads are offered: a process backend
 //! would need serialisable jobs, which Rust closures are not.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::{fmt, io, thread};
 
@@ -63,6 +63,10 @@ pub(crate) struct ThreadPool {
     rx: Receiver<Msg>,
     shut: AtomicBool,
     broken: OnceLock<Arc<str>>,
+    /// Worker threads started and not yet returned: a pool shut down while
+    /// jobs run keeps its threads until those jobs end (see
+    /// `ThreadPool::is_winding_down`).
+    running: AtomicUsize,
     /// The current lease's tenancy word: its tenancy, whether it was released,
     /// and its jobs in flight, in one word, so that submitting and finishing
     /// a job take no lock (see `Lease::reserve`). A lease remembers the
@@ -96,14 +100,18 @@ impl ThreadPool {
             rx,
             shut: AtomicBool::new(false),
             broken: OnceLock::new(),
+            running: AtomicUsize::new(0),
             word: CachePadded::new(AtomicU64::new(0)),
         });
         for i in 0..workers {
             let (pool2, init, on_broken) = (Arc::clone(&pool), init.clone(), Arc::clone(&on_broken));
+            // Counted before it starts, so that it never shows below zero.
+            pool.running.fetch_add(1, Ordering::AcqRel);
             let spawned = thread::Builder::new()
                 .name(format!("{prefix}-{id}-{i}"))
                 .spawn(move || pool2.work(init, on_broken));
             if let Err(e) = spawned {
+                pool.running.fetch_sub(1, Ordering::AcqRel);
                 pool.shutdown();
                 return Err(e);
             }
@@ -226,7 +234,20 @@ impl ThreadPool {
         self.rx.recv()
     }
 
+    /// Shut down, with worker threads still finishing their jobs.
+    pub(crate) fn is_winding_down(&self) -> bool {
+        self.is_shut() && self.running.load(Ordering::Acquire) > 0
+    }
+
     fn work(&self, init: Option<Initializer>, on_broken: OnBroken) {
+        /// Counts the worker out however it returns.
+        struct Running<'a>(&'a AtomicUsize);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let _running = Running(&self.running);
         if let Some(init) = init {
             let failure = match catch(|| init()) {
                 Ok(Ok(())) => None,

@@ -81,3 +81,97 @@ impl From<LeaseError> for Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The report a service would log: the error, then each `source()`.
+    fn report(err: &dyn std::error::Error) -> Vec<String> {
+        let mut chain = vec![err.to_string()];
+        let mut source = err.source();
+        while let Some(cause) = source {
+            chain.push(cause.to_string());
+            source = cause.source();
+        }
+        chain
+    }
+
+    /// Every variant's full `source()` chain: a cause is shown in the
+    /// message or chained as a source, never both, and an `io::Error`
+    /// behind a failed spawn is reachable as a source.
+    #[test]
+    fn every_variant_reports_its_cause_once() {
+        let io = || Arc::new(std::io::Error::other("Resource temporarily unavailable"));
+        let cases: Vec<(Error, Vec<&str>)> = vec![
+            (
+                Error::NotStarted,
+                vec![
+                    "the lease manager is not running: call `start().await` first (it may have been stopped)",
+                ],
+            ),
+            (
+                Error::Unavailable,
+                vec![
+                    "no pool is free and the manager is at max_pools: wait with `acquire()`, or raise max_pools",
+                ],
+            ),
+            (
+                Error::Timeout(Duration::from_millis(250)),
+                vec![
+                    "no pool became free within 250ms: raise the timeout or max_pools, or hold leases for less time",
+                ],
+            ),
+            (
+                Error::LeaseExpired,
+                vec![
+                    "the lease is no longer valid (past its hard expiry, or the manager stopped): acquire a new one",
+                ],
+            ),
+            (Error::LeaseReleased, vec!["the lease was released: acquire a new one"]),
+            (
+                Error::LeaseEnded,
+                vec!["the lease has ended (its pool broke, or the manager stopped): acquire a new one"],
+            ),
+            (Error::Panicked("boom".into()), vec!["the job panicked: boom"]),
+            (
+                Error::Broken(Arc::from("no device")),
+                vec![
+                    "the pool is broken (worker initializer failed: no device); it was retired: acquire a new lease",
+                ],
+            ),
+            (
+                Error::Cancelled,
+                vec![
+                    "the job was cancelled before it ran: its pool was shut down (stop, expiry or shrink), or its grinder stopped",
+                ],
+            ),
+            (
+                Error::GrinderNotRunning,
+                vec![
+                    "the work grinder is not running (not started, or stopping): call `start().await` first",
+                ],
+            ),
+            (
+                Error::Spawn(io()),
+                vec!["could not start worker threads for a new pool", "Resource temporarily unavailable"],
+            ),
+            (
+                Error::Config(ConfigError::TooSmall { field: "max_pools", value: 0 }),
+                vec!["invalid configuration: `max_pools` must be at least 1, got 0"],
+            ),
+        ];
+        for (err, want) in cases {
+            let chain = report(&err);
+            println!("{err:?}:\n  {}", chain.join("\n  caused by: "));
+            assert_eq!(chain, want, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn lease_errors_keep_their_causes_apart() {
+        assert!(matches!(Error::from(LeaseError::Expired), Error::LeaseExpired));
+        assert!(matches!(Error::from(LeaseError::Released), Error::LeaseReleased));
+        assert!(matches!(Error::from(LeaseError::Ended), Error::LeaseEnded));
+    }
+}

@@ -318,6 +318,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
             leased: core.leased,
             creating: core.creating,
             total: core.total,
+            winding_down: st.winding_down.iter().filter(|p| p.is_winding_down()).count(),
             desired_executor_count: core.desired_executor_count,
             units: core.units,
             waiting: core.waiting,
@@ -360,6 +361,11 @@ pub struct Stats {
     /// shut down while jobs run on it is no longer counted, but its
     /// threads finish those jobs first.
     pub total: usize,
+    /// Pools shut down (revoked, shrunk, stopped) whose worker threads are
+    /// still finishing running jobs: not counted in `total`, but they hold
+    /// threads, so a service may briefly run more than `max_pools` pools'
+    /// worth of workers.
+    pub winding_down: usize,
     /// Desired pools for `units`, at the last check.
     pub desired_executor_count: usize,
     /// Unit count at the last check.

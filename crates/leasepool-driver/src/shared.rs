@@ -72,7 +72,15 @@ pub(crate) struct State {
     /// available or leased (a pool enters with `pool_created`, under the
     /// same lock, and leaves with the `ShutdownPool` that ends it).
     pub(crate) pools: HashMap<PoolId, Arc<ThreadPool>>,
+    /// The acquires queued in the core, by waiter id: an entry lives from
+    /// the `Queued` answer until its acquire takes the outcome or is
+    /// dropped, so it may outlive the core's waiter (see `SlotTable`).
     pub(crate) waiters: SlotTable<WaiterId, WaiterSlot>,
+    /// Pools shut down whose worker threads may still be finishing jobs:
+    /// they no longer count toward `max_pools` in the core, and the stats
+    /// show them apart. Pruned of finished pools at every shutdown.
+    pub(crate) winding_down: Vec<Arc<ThreadPool>>,
+    /// The checker task: its epoch, its deadline and its wake-up signal.
     checker: Checker,
     /// The pool whose creation is being reported failed, with why: set
     /// only for the drain that follows `pool_create_failed`, so that the
@@ -117,6 +125,7 @@ impl<R: Runtime> Shared<R> {
                 waiters: SlotTable::default(),
                 checker: Checker::default(),
                 failed_creation: None,
+                winding_down: Vec::new(),
             }),
             me: me.clone(),
         })
@@ -276,7 +285,12 @@ impl<R: Runtime> Shared<R> {
             Action::CreatePool(id) => fx.create.push(id),
             Action::ShutdownPool { pool, reason } => {
                 log_shutdown(pool, reason);
-                fx.shutdown.extend(st.pools.remove(&pool));
+                if let Some(pool) = st.pools.remove(&pool) {
+                    // Kept in sight while its running jobs end (for stats).
+                    st.winding_down.retain(|p| p.is_winding_down());
+                    st.winding_down.push(Arc::clone(&pool));
+                    fx.shutdown.push(pool);
+                }
             }
             Action::Grant { waiter, grant } => {
                 let slot = st.waiters.get_mut(waiter).filter(|s| s.outcome.is_none());

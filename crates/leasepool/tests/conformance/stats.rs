@@ -80,7 +80,26 @@ async fn stats_remaining_times_are_never_negative<R: Runtime + Default>() {
     m.stop().await;
 }
 
+/// A pool shut down while a job runs on it leaves `total` at once but
+/// shows as `winding_down` until its worker threads have finished: the
+/// threads it still holds are in sight.
+async fn stats_show_pools_winding_down<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(2).workers_per_pool(1)).await;
+    let lease = m.acquire().await.unwrap();
+    let gate = Gate::default();
+    let job = lease.submit(gate.job(7)).unwrap();
+    eventually::<R>("the job runs", || gate.entered() == 1).await;
+    assert_eq!(m.stats().winding_down, 0, "nothing shut down yet");
+    m.stop().await;
+    let s = m.stats();
+    assert_eq!((s.total, s.winding_down), (0, 1), "stopped, its job still running: {s:?}");
+    gate.open();
+    assert_eq!(within::<R, _>("the running job ends", job).await.unwrap(), 7);
+    eventually::<R>("its worker thread returns", || m.stats().winding_down == 0).await;
+}
+
 conformance! {
     stats_report_config_counts_and_leases,
     stats_remaining_times_are_never_negative,
+    stats_show_pools_winding_down,
 }
