@@ -27,6 +27,9 @@ mod shared;
 mod signal;
 mod slots;
 mod task;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 
 pub use acquire::{AcquireBuilder, Acquiring};
 pub use backend::Backend;

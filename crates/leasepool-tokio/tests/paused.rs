@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use leasepool_tokio::{Error, LeasedExecutorManager};
@@ -16,22 +15,9 @@ use leasepool_tokio::{Error, LeasedExecutorManager};
 /// Real time a test may take; everything here takes milliseconds.
 const LIMIT: Duration = Duration::from_secs(15);
 
-/// Runs `body` on its own thread and fails if it has not finished within
-/// [`LIMIT`], re-raising its panic otherwise.
+/// Runs `body` under the shared watchdog with [`LIMIT`].
 fn watchdog(body: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        body();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(LIMIT) {
-        Ok(()) => thread.join().expect("test thread"),
-        Err(RecvTimeoutError::Disconnected) => match thread.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the test thread ended without reporting"),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!("not finished within {LIMIT:?} of real time: it hangs"),
-    }
+    leasepool_driver::testing::watchdog("paused-clock test", LIMIT, body);
 }
 
 /// On a paused current-thread runtime: an acquire timeout of 30 s ends when

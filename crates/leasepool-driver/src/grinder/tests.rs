@@ -7,6 +7,7 @@ use std::task::{Context, Waker};
 use super::batch::{run_on, submit_chunks};
 use super::*;
 use crate::job::JobHandle;
+use crate::testing::ThreadPerTask;
 
 /// `n` items returning their index, with their handles.
 fn items(n: usize) -> (Vec<Item>, Vec<JobHandle<usize>>) {
@@ -50,22 +51,6 @@ fn failure_on_the_first_chunk_fails_every_item_with_its_error() {
     assert!(submitted.is_empty());
     for handle in handles {
         assert!(matches!(handle.wait(), Err(Error::Broken(msg)) if &*msg == "init failed"));
-    }
-}
-
-/// A runtime that runs each task on its own thread (the driver's unit
-/// tests have no async runtime of their own).
-#[derive(Clone, Debug, Default)]
-struct ThreadPerTask;
-
-impl Runtime for ThreadPerTask {
-    fn spawn(&self, f: crate::BoxFuture<()>) {
-        std::thread::spawn(move || futures_executor::block_on(f));
-    }
-    fn sleep_until(&self, deadline: std::time::Instant) -> crate::BoxFuture<()> {
-        Box::pin(
-            async move { std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now())) },
-        )
     }
 }
 

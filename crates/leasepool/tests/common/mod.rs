@@ -63,7 +63,6 @@ use std::future::{Future, IntoFuture, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -95,22 +94,7 @@ pub(crate) fn watchdog(name: &'static str, body: impl FnOnce() + Send + 'static)
 /// its size (a storm of many rounds), so that a slow machine is not
 /// mistaken for a hang.
 pub(crate) fn watchdog_for(limit: Duration, name: &'static str, body: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || {
-            body();
-            let _ = tx.send(());
-        })
-        .expect("spawn the test thread");
-    match rx.recv_timeout(limit) {
-        Ok(()) => thread.join().expect("test thread"),
-        Err(RecvTimeoutError::Disconnected) => match thread.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the test thread ended without reporting"),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!("{name} did not finish within {limit:?}: it hangs"),
-    }
+    leasepool_driver::testing::watchdog(name, limit, body);
 }
 
 /// One test at a time in the binaries that need it (see [`serial`]).
