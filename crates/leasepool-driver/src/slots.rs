@@ -6,10 +6,11 @@
 //! acquires that locality is what keeps a grant from missing the cache,
 //! which a hash map keyed by id cannot offer.
 //!
-//! An entry can outlive its id in the core (a grant not yet taken by its
-//! future, the job counter of a revoked lease), so a new id may arrive for
-//! a slot that is still taken: the older entry then moves to a small
-//! overflow map, where it waits to be taken.
+//! An entry can outlive its id in the core (a grant or a failure not yet
+//! taken by its acquire future), so a new id may arrive for a slot that is
+//! still taken: the older entry then moves to a small overflow map, where
+//! it waits to be taken. Today the table holds the queued acquires, keyed
+//! by `WaiterId`.
 
 use std::hash::Hash;
 
