@@ -90,6 +90,8 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         // returned are those of this call's own creations.
         let ((started, run, orphaned), failures) =
             self.shared.with_creations(self.shared.runtime.now(), |st, now| {
+                // A failing provider: the last value (0 at the first start).
+                let units = units.unwrap_or_else(|| st.core.units());
                 let started = st.core.start(now, units).is_ok();
                 (started, st.run_epoch(), !started && st.checker_lost())
             });
@@ -114,7 +116,11 @@ impl<R: Runtime> LeasedExecutorManager<R> {
             // undo the start too, or the manager would run without a checker.
             match self.shared.spawn_checker(st) {
                 Ok(()) => {
-                    tracing::info!(pools = st.core.total_count(), units, "lease manager started");
+                    tracing::info!(
+                        pools = st.core.total_count(),
+                        units = st.core.units(),
+                        "lease manager started"
+                    );
                     Ok(None)
                 }
                 Err(failed) => {
@@ -194,7 +200,8 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     }
 
     /// The desired pool count for the size provider's current value:
-    /// `min(max_pools, max(min_pools, ceil(units / units_per_pool)))`.
+    /// `min(max_pools, max(min_pools, ceil(units / units_per_pool)))`. If
+    /// the provider fails, the last unit count the manager acted on.
     ///
     /// ```
     /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
@@ -204,7 +211,8 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     pub fn desired_executor_count(&self) -> usize {
         // The provider is user code: never call it under the lock.
         let units = self.shared.sample_units();
-        self.shared.lock().core.config().desired_executor_count(units)
+        let st = self.shared.lock();
+        st.core.config().desired_executor_count(units.unwrap_or_else(|| st.core.units()))
     }
 
     /// Idle pools.
@@ -319,6 +327,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
             creating: core.creating,
             total: core.total,
             winding_down: st.winding_down.iter().filter(|p| p.is_winding_down()).count(),
+            size_provider_failures: self.shared.provider_failures.load(std::sync::atomic::Ordering::Relaxed),
             desired_executor_count: core.desired_executor_count,
             units: core.units,
             waiting: core.waiting,
@@ -366,6 +375,9 @@ pub struct Stats {
     /// threads, so a service may briefly run more than `max_pools` pools'
     /// worth of workers.
     pub winding_down: usize,
+    /// Size provider calls that panicked since the manager was built; each
+    /// kept the last unit count.
+    pub size_provider_failures: u64,
     /// Desired pools for `units`, at the last check.
     pub desired_executor_count: usize,
     /// Unit count at the last check.
@@ -509,8 +521,9 @@ impl<R: Runtime> Builder<R> {
     /// The sizing signal: how many units (devices, tenants, ...) there are
     /// now. Read at start, at each check, and by
     /// [`LeasedExecutorManager::desired_executor_count`]; never on the
-    /// acquire/release path. A panic counts as 0 units for that read and is
-    /// logged at debug level.
+    /// acquire/release path. A panic keeps the last unit count the manager
+    /// acted on (0 before any good read), is logged at info level and is
+    /// counted in [`Stats::size_provider_failures`].
     ///
     /// ```
     /// # fn demo<R: leasepool_driver::Runtime + Default>() {

@@ -1,6 +1,7 @@
 //! The state every handle shares: the core behind one mutex, the live pools,
 //! the queued acquires' wake-up slots, and the checker task.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Poll, Waker};
 use std::time::Instant;
@@ -91,6 +92,9 @@ pub(crate) struct State {
 pub(crate) struct Shared<R: Runtime> {
     pub(crate) runtime: R,
     pub(crate) settings: Settings,
+    /// Size provider calls that panicked, since the manager was built:
+    /// counted outside the lock, where the provider runs.
+    pub(crate) provider_failures: AtomicU64,
     state: Mutex<State>,
     me: Weak<Shared<R>>,
 }
@@ -119,6 +123,7 @@ impl<R: Runtime> Shared<R> {
         Arc::new_cyclic(|me| Shared {
             runtime,
             settings,
+            provider_failures: AtomicU64::new(0),
             state: Mutex::new(State {
                 core,
                 pools: HashMap::default(),
@@ -251,14 +256,18 @@ impl<R: Runtime> Shared<R> {
         ThreadPool::spawn(id, &s.name_prefix, workers, s.initializer.clone(), on_broken)
     }
 
-    /// The unit count from the size provider; a panic counts as 0.
-    pub(crate) fn sample_units(&self) -> u64 {
-        let Some(provider) = &self.settings.size_provider else { return 0 };
+    /// The unit count from the size provider, or `None` if it panicked
+    /// (logged and counted): the caller keeps the last good value, as an
+    /// autoscaler does when its metric is unavailable, so that a flaky
+    /// signal does not shrink a busy service. Without a provider, 0.
+    pub(crate) fn sample_units(&self) -> Option<u64> {
+        let Some(provider) = &self.settings.size_provider else { return Some(0) };
         match catch(|| provider()) {
-            Ok(units) => units as u64,
+            Ok(units) => Some(units as u64),
             Err(e) => {
-                tracing::debug!(error = %e, "size provider failed; counting 0 units for this check");
-                0
+                let failures = self.provider_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::info!(error = %e, failures, "size provider failed; keeping the last unit count");
+                None
             }
         }
     }
@@ -503,6 +512,7 @@ async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, task: TaskGuard) {
             let units = shared.sample_units();
             shared.with(|st, now| {
                 if current(st) {
+                    let units = units.unwrap_or_else(|| st.core.units());
                     st.core.handle_units(now, due, units);
                 }
             });

@@ -2,7 +2,8 @@
 //! ceil(units / units_per_pool)))`: checker passes on the interval, on
 //! `notify_scale_changed`, after a grant and after a finalised release (the
 //! provider read for those passes only), shrinking that spares leased
-//! pools, and a failing provider (0 units, the checker keeps running).
+//! pools, and a failing provider (the last unit count is kept, the checker
+//! keeps running).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -109,10 +110,11 @@ async fn checker_follows_the_signal_every_interval<R: Runtime + Default>() {
     m.stop().await;
 }
 
-/// A panicking size provider counts as 0 units (desired = min_pools), at
-/// start and in checker passes; the checker survives and scales once the
+/// A panicking size provider keeps the last unit count (0 before any good
+/// read, so `min_pools` at a first start), at start and in checker passes;
+/// each failure is counted, and the checker survives and scales once the
 /// provider works again.
-async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
+async fn panicking_size_provider_keeps_the_last_value<R: Runtime + Default>() {
     let failing = Arc::new(AtomicBool::new(true));
     let calls = Arc::new(AtomicUsize::new(0));
     let (f, c) = (Arc::clone(&failing), Arc::clone(&calls));
@@ -136,6 +138,7 @@ async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
     assert_eq!(m.desired_executor_count(), 2);
     let s = m.stats();
     assert_eq!((s.units, s.desired_executor_count), (0, 2));
+    assert!(s.size_provider_failures >= 2, "start and desired_executor_count each failed: {s:?}");
 
     let before = calls.load(Ordering::SeqCst);
     m.notify_scale_changed();
@@ -149,6 +152,43 @@ async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
     m.notify_scale_changed();
     eventually::<R>("the checker survived and scales to 5 pools", || m.total_count() == 5).await;
     assert_eq!(m.desired_executor_count(), 5);
+    m.stop().await;
+}
+
+/// A service at 40 units (4 pools) whose signal then fails for three checks
+/// keeps its 4 pools: a flaky signal does not shrink a busy service.
+async fn a_failing_signal_does_not_shrink_the_pools<R: Runtime + Default>() {
+    let (units, provider) = units();
+    let failing = Arc::new(AtomicBool::new(false));
+    let f = Arc::clone(&failing);
+    units.store(40, Ordering::SeqCst);
+    let m = started(
+        builder::<R>()
+            .max_pools(6)
+            .units_per_pool(10)
+            .workers_per_pool(1)
+            .check_interval(Duration::from_secs(3600))
+            .size_provider(move || {
+                if f.load(Ordering::SeqCst) {
+                    panic!("metrics backend unavailable");
+                }
+                provider()
+            }),
+    )
+    .await;
+    eventually::<R>("4 pools for 40 units", || counts(&m) == (4, 0, 4, 0)).await;
+    failing.store(true, Ordering::SeqCst);
+    let failures = m.stats().size_provider_failures;
+    for check in 1..=3 {
+        m.notify_scale_changed();
+        eventually::<R>("the check reads the failing provider", || {
+            m.stats().size_provider_failures >= failures + check
+        })
+        .await;
+        let s = m.stats();
+        assert_eq!((s.units, s.desired_executor_count, s.total), (40, 4, 4), "check {check}: {s:?}");
+    }
+    assert_eq!(m.desired_executor_count(), 4, "the last good value");
     m.stop().await;
 }
 
@@ -260,7 +300,8 @@ conformance! {
     the_provider_is_read_only_for_a_checker_pass,
     notify_scale_changed_grows_and_shrinks,
     checker_follows_the_signal_every_interval,
-    panicking_size_provider_counts_as_zero,
+    panicking_size_provider_keeps_the_last_value,
+    a_failing_signal_does_not_shrink_the_pools,
     notification_during_a_provider_read_is_not_lost,
     size_provider_may_call_back_into_the_manager,
 }

@@ -223,13 +223,14 @@ async fn failing_initializers_retire_their_pools<R: Runtime + Default>() {
     }
 }
 
-/// A size provider that panics counts as 0 units (start and every check
-/// succeed, at the minimum), the checker keeps running through the panics
-/// (they keep coming without any notification), and once the provider
-/// works again a notification still scales the pools.
-async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
+/// A size provider that panics keeps the last unit count (start succeeds at
+/// the minimum, with no good read yet; every later check keeps the pools it
+/// had), the checker keeps running through the panics (they keep coming
+/// without any notification), and once the provider works again a
+/// notification still scales the pools.
+async fn panicking_size_provider_keeps_the_last_value<R: Runtime + Default>() {
     for seed in seeds(1) {
-        let (mut rng, _guard) = seeded("panics::panicking_size_provider_counts_as_zero", seed);
+        let (mut rng, _guard) = seeded("panics::panicking_size_provider_keeps_the_last_value", seed);
         let (units, read_units) = units();
         let failing = Arc::new(AtomicBool::new(true));
         let panics = Arc::new(AtomicUsize::new(0));
@@ -252,7 +253,7 @@ async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
         )
         .await;
         assert!(panics.load(Ordering::SeqCst) >= 1, "start read the provider");
-        assert_eq!(m.total_count(), 1, "a panicking provider at start counts as 0 units");
+        assert_eq!(m.total_count(), 1, "a panicking provider at a first start: no good value yet, 0 units");
         assert_eq!(m.desired_executor_count(), 1);
         let s = m.stats();
         assert_eq!((s.units, s.desired_executor_count), (0, 1));
@@ -266,13 +267,13 @@ async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
             m.notify_scale_changed();
             eventually::<R>("pools follow a working provider", || m.total_count() == target).await;
 
-            // Panicking: 0 units, back to the minimum, and the checker keeps
+            // Panicking: the last value is kept, and the checker keeps
             // running (panics keep coming without notifications).
             failing.store(true, Ordering::SeqCst);
             m.notify_scale_changed();
-            eventually::<R>("a panicking provider counts as 0 units", || m.total_count() == 1).await;
             let seen = panics.load(Ordering::SeqCst);
             eventually::<R>("the checker keeps running", || panics.load(Ordering::SeqCst) >= seen + 3).await;
+            assert_eq!(m.total_count(), target, "a panicking provider keeps the last value");
             let lease =
                 m.acquire().timeout(Duration::from_secs(5)).await.expect("acquire while the provider panics");
             assert_eq!(lease.run(|| 3).await.expect("job"), 3);
@@ -293,5 +294,5 @@ async fn panicking_size_provider_counts_as_zero<R: Runtime + Default>() {
 faults! {
     panicking_jobs_fail_only_their_caller,
     failing_initializers_retire_their_pools,
-    panicking_size_provider_counts_as_zero,
+    panicking_size_provider_keeps_the_last_value,
 }
