@@ -8,7 +8,8 @@
 //!   keeps serving the same lease;
 //! * a worker initializer that fails makes its pool *broken*: jobs fail with
 //!   `Error::Broken`, the pool is retired and replaced, the lease is gone;
-//! * after `stop()`, acquires fail with `Error::NotStarted` and held leases
+//! * before `start()`, acquires fail with `Error::NotStarted`; after
+//!   `stop()`, with `Error::Stopped`, and held leases
 //!   with `Error::LeaseExpired`;
 //! * `Error` is `#[non_exhaustive]`: match what you handle, keep a `_` arm.
 //!
@@ -36,7 +37,9 @@ use rt::LeasedExecutorManager;
 /// What a service might do with each error.
 fn advice(err: &Error) -> &'static str {
     match err {
-        Error::NotStarted => "start the manager (or stop sending work after shutdown)",
+        Error::NotStarted => "start the manager first",
+        Error::Stopped => "the service is shutting down: stop sending work",
+        Error::LeaseReleased | Error::LeaseEnded => "acquire a new lease",
         Error::Unavailable => "shed load: every pool is busy",
         Error::Timeout(_) => "shed load: no pool freed up in time",
         Error::LeaseExpired => "acquire a new lease",
@@ -150,8 +153,8 @@ fn main() -> Result<(), Error> {
         println!("-- after stop");
         manager.stop().await;
         match report("acquire after stop", manager.acquire().await.map(|l| l.id())) {
-            Err(Error::NotStarted) => {}
-            other => panic!("expected Error::NotStarted, got {other:?}"),
+            Err(Error::Stopped) => {}
+            other => panic!("expected Error::Stopped, got {other:?}"),
         }
         match report("job on a lease held across stop", lease.run(|| 1).await) {
             Err(Error::LeaseExpired) => {}

@@ -166,7 +166,7 @@ impl<R: Runtime> Future for Acquiring<R> {
             Step::Queued(shared, waiter, owner) => {
                 let mut st = shared.lock();
                 let Some(slot) = st.waiters.get_mut(waiter) else {
-                    return Poll::Ready(Err(Error::NotStarted));
+                    return Poll::Ready(Err(Error::Stopped));
                 };
                 if let Some(outcome) = slot.outcome.take() {
                     st.waiters.remove(waiter);

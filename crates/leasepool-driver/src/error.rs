@@ -17,9 +17,13 @@ use leasepool_core::{ConfigError, LeaseError};
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The manager is not started (or was stopped while this call waited).
-    #[error("the lease manager is not running: call `start().await` first (it may have been stopped)")]
+    /// The manager was never started: call `start().await` first.
+    #[error("the lease manager was never started: call `start().await` first")]
     NotStarted,
+    /// The manager was stopped (before this call, or while it waited): it
+    /// grants no lease until it is started again.
+    #[error("the lease manager is stopped: it grants no lease until it is started again")]
+    Stopped,
     /// `try_acquire` found no free pool and the manager is at `max_pools`.
     #[error("no pool is free and the manager is at max_pools: wait with `acquire()`, or raise max_pools")]
     Unavailable,

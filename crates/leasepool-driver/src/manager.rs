@@ -139,7 +139,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// pool, leased or not. Queued jobs are cancelled ([`Error::Cancelled`]);
     /// running jobs finish on their threads, but `stop` does not wait for
     /// them. Every waiting acquire, and every later one, fails with
-    /// [`Error::NotStarted`].
+    /// [`Error::Stopped`] until the manager is started again.
     ///
     /// ```
     /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {

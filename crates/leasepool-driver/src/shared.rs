@@ -391,7 +391,8 @@ impl State {
     /// initializer's message.
     pub(crate) fn refusal(&self, error: AcquireError, timeout: Option<std::time::Duration>) -> Error {
         match error {
-            AcquireError::NotStarted | AcquireError::Stopped => Error::NotStarted,
+            AcquireError::NotStarted => Error::NotStarted,
+            AcquireError::Stopped => Error::Stopped,
             AcquireError::Unavailable => Error::Unavailable,
             AcquireError::Timeout => Error::Timeout(timeout.unwrap_or_default()),
             AcquireError::PoolCreationFailed { pool } => match &self.failed_creation {
@@ -420,7 +421,7 @@ impl State {
         }
         for slot in self.waiters.values_mut() {
             if matches!(slot.outcome, Some(Ok(_))) {
-                slot.outcome = Some(Err(Error::NotStarted));
+                slot.outcome = Some(Err(Error::Stopped));
             }
         }
         self.stop_checker();

@@ -1,6 +1,7 @@
 //! start / stop / restart: both idempotent; `start` creates pools up to the
 //! desired count and one checker; `stop` fails waiting and later acquires
-//! with `NotStarted`; a stopped manager starts again.
+//! with `NotStarted` before a start and `Stopped` after a stop; a stopped
+//! manager starts again.
 
 use std::time::Duration;
 
@@ -161,19 +162,25 @@ async fn restarted_checker_hears_notifications_whatever_the_poll_order<R: Runtim
     m.stop().await;
 }
 
-/// Before start and after stop, every kind of acquire fails with NotStarted.
+/// Before start every kind of acquire fails with `NotStarted`; after stop,
+/// with `Stopped` (a message for a service shutting down, not for a
+/// developer who forgot `start`).
 async fn acquire_when_not_started_fails<R: Runtime + Default>() {
     let m = builder::<R>().max_pools(2).workers_per_pool(1).build().unwrap();
     for round in ["before start", "after stop"] {
-        assert!(matches!(m.acquire().await, Err(Error::NotStarted)), "{round}");
-        assert!(matches!(m.try_acquire().await, Err(Error::NotStarted)), "{round}");
+        let refused = |e: &Error| match round {
+            "before start" => matches!(e, Error::NotStarted),
+            _ => matches!(e, Error::Stopped),
+        };
+        assert!(m.acquire().await.err().is_some_and(|e| refused(&e)), "{round}");
+        assert!(m.try_acquire().await.err().is_some_and(|e| refused(&e)), "{round}");
         assert!(
-            matches!(m.acquire().timeout(Duration::from_secs(3600)).await, Err(Error::NotStarted)),
+            m.acquire().timeout(Duration::from_secs(3600)).await.err().is_some_and(|e| refused(&e)),
             "{round}"
         );
         let m2 = m.clone();
         let blocking = std::thread::spawn(move || m2.acquire().blocking().map(drop));
-        assert!(matches!(blocking.join().unwrap(), Err(Error::NotStarted)), "{round}");
+        assert!(blocking.join().unwrap().err().is_some_and(|e| refused(&e)), "{round}");
         assert_eq!(counts(&m), (0, 0, 0, 0));
         if round == "before start" {
             m.start().await.unwrap();
@@ -183,7 +190,7 @@ async fn acquire_when_not_started_fails<R: Runtime + Default>() {
 }
 
 /// `stop` fails every queued acquire (async, with a timeout, and blocking on
-/// a plain thread) with NotStarted, not with a timeout and not by hanging.
+/// a plain thread) with `Stopped`, not with a timeout and not by hanging.
 async fn stop_fails_waiting_acquires<R: Runtime + Default>() {
     let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
     let holder = m.acquire().owner("holder").await.unwrap();
@@ -194,16 +201,16 @@ async fn stop_fails_waiting_acquires<R: Runtime + Default>() {
     eventually::<R>("the blocking acquire queues", || m.waiting_count() == 3).await;
 
     m.stop().await;
-    assert!(matches!(within::<R, _>("queued acquire a fails", a).await, Err(Error::NotStarted)));
-    assert!(matches!(within::<R, _>("queued acquire b fails", b).await, Err(Error::NotStarted)));
+    assert!(matches!(within::<R, _>("queued acquire a fails", a).await, Err(Error::Stopped)));
+    assert!(matches!(within::<R, _>("queued acquire b fails", b).await, Err(Error::Stopped)));
     eventually::<R>("the blocking acquire returns", || c.is_finished()).await;
-    assert!(matches!(c.join().unwrap(), Err(Error::NotStarted)));
+    assert!(matches!(c.join().unwrap(), Err(Error::Stopped)));
     assert_eq!(counts(&m), (0, 0, 0, 0));
     assert!(matches!(holder.submit(|| ()), Err(Error::LeaseExpired)));
 }
 
 /// An acquire that was handed a pool but not polled since is still waiting
-/// when `stop` runs: it fails with NotStarted like every other waiter (also
+/// when `stop` runs: it fails with `Stopped` like every other waiter (also
 /// when the manager is started again before it is polled), instead of
 /// resolving later to a lease on a pool the stop shut down.
 async fn stop_fails_an_acquire_granted_but_not_yet_polled<R: Runtime + Default>() {
@@ -220,7 +227,7 @@ async fn stop_fails_an_acquire_granted_but_not_yet_polled<R: Runtime + Default>(
             m.start().await.unwrap();
         }
         let result = within::<R, _>("the granted acquire resolves", granted).await;
-        assert!(matches!(result, Err(Error::NotStarted)), "restart first: {restart_first}: {result:?}");
+        assert!(matches!(result, Err(Error::Stopped)), "restart first: {restart_first}: {result:?}");
         if !restart_first {
             m.start().await.unwrap();
         }

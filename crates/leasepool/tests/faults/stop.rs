@@ -32,11 +32,11 @@ const PENDING: [usize; 2] = [15, 5];
 /// waiting for a lease and items pending behind it. One grinder is stopped
 /// with `CancelPending` first, then the manager is stopped:
 /// * `stop` returns while the 100 jobs are still blocked;
-/// * every waiter fails with `NotStarted`, every queued job with
+/// * every waiter fails with `Stopped`, every queued job with
 ///   `Cancelled`; the running grinder's blocked batch fails with
-///   `NotStarted`, its pending items are cancelled by its own stop; the
+///   `Stopped`, its pending items are cancelled by its own stop; the
 ///   stopped grinder's items are all `Cancelled`;
-/// * the cut-off leases refuse work, later acquires fail with `NotStarted`;
+/// * the cut-off leases refuse work, later acquires fail with `Stopped`;
 /// * once the gate opens the running jobs finish with their values, and
 ///   every worker thread exits (the OS thread count is back to where it
 ///   was before the manager was built).
@@ -147,15 +147,15 @@ async fn stop_under_load<R: Runtime + Default>() {
             assert!(matches!(handle.await, Err(Error::Cancelled)));
         }
         for fut in polled {
-            assert!(matches!(within::<R, _>("a polled waiter fails", fut).await, Err(Error::NotStarted)));
+            assert!(matches!(within::<R, _>("a polled waiter fails", fut).await, Err(Error::Stopped)));
         }
         let results = join_all::<R, _>(Duration::from_secs(5), "every waiting task fails", tasks).await;
-        assert!(results.iter().all(|r| matches!(r, Err(Error::NotStarted))), "every waiter gets NotStarted");
+        assert!(results.iter().all(|r| matches!(r, Err(Error::Stopped))), "every waiter gets Stopped");
 
         let (g2, g2_batch, g2_later) = grinders.remove(0);
         for handle in g2_batch {
             let result = within::<R, _>("the blocked batch fails", handle).await;
-            assert!(matches!(result, Err(Error::NotStarted)), "{result:?}");
+            assert!(matches!(result, Err(Error::Stopped)), "{result:?}");
         }
         assert_eq!(g2.stats().pending, g2_later.len(), "items behind the batch stay queued in the grinder");
         g2.stop(StopMode::CancelPending).await;
@@ -169,8 +169,8 @@ async fn stop_under_load<R: Runtime + Default>() {
         for lease in &leases {
             assert!(matches!(lease.submit(|| ()), Err(Error::LeaseExpired)), "a cut-off lease refuses work");
         }
-        assert!(matches!(m.acquire().await, Err(Error::NotStarted)));
-        assert!(matches!(m.try_acquire().await, Err(Error::NotStarted)));
+        assert!(matches!(m.acquire().await, Err(Error::Stopped)));
+        assert!(matches!(m.try_acquire().await, Err(Error::Stopped)));
         assert_eq!(m.waiting_count(), 0);
         assert_eq!(finished.load(Ordering::SeqCst), 0, "the running jobs were blocked throughout");
 
@@ -188,9 +188,9 @@ async fn stop_under_load<R: Runtime + Default>() {
                 let after = threads_back::<R>(&before, "fstop").await;
                 println!(
                     "stop under load seed {seed}: stop returned in {stop_took:?} with {} jobs running; \
-                     {WAITERS} waiters ({polled_n} polled futures, {} tasks) failed NotStarted, \
+                     {WAITERS} waiters ({polled_n} polled futures, {} tasks) failed Stopped, \
                      {} queued jobs cancelled; grinder items: {} cancelled by CancelPending, {BATCH} failed \
-                     NotStarted with their blocked batch, {} cancelled; OS threads {} before, {} with the pools, \
+                     Stopped with their blocked batch, {} cancelled; OS threads {} before, {} with the pools, \
                      {after} after",
                     POOLS * WORKERS,
                     WAITERS - polled_n,
@@ -210,7 +210,7 @@ async fn stop_under_load<R: Runtime + Default>() {
 
 /// 100 start/stop cycles of one manager with leases, running and queued
 /// jobs and waiters in flight at each stop: after every stop nothing is
-/// counted or waiting, every waiter failed with `NotStarted`, every job
+/// counted or waiting, every waiter failed with `Stopped`, every job
 /// handle resolved (ran or cancelled), cut-off leases refuse work; after
 /// the last, every worker thread has exited.
 async fn start_stop_cycles_leak_nothing<R: Runtime + Default>() {
@@ -282,7 +282,7 @@ async fn start_stop_cycles_leak_nothing<R: Runtime + Default>() {
             for fut in polled {
                 let result = within::<R, _>("a waiter fails at stop", fut).await;
                 assert!(
-                    matches!(result, Err(Error::NotStarted)),
+                    matches!(result, Err(Error::Stopped)),
                     "cycle {cycle}: a waiter at stop got {result:?}"
                 );
                 waiters += 1;
@@ -290,7 +290,7 @@ async fn start_stop_cycles_leak_nothing<R: Runtime + Default>() {
             for result in join_all::<R, _>(Duration::from_secs(5), "waiting tasks fail at stop", tasks).await
             {
                 assert!(
-                    matches!(result, Err(Error::NotStarted)),
+                    matches!(result, Err(Error::Stopped)),
                     "cycle {cycle}: a waiting task got {result:?}"
                 );
                 waiters += 1;
