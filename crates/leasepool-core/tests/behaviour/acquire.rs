@@ -1,4 +1,4 @@
-//! 3. `acquire`: immediate grants, queueing, creating pools for the request,
+//! Section 3, `acquire`: immediate grants, queueing, creating pools for the request,
 //! no-wait and deadline outcomes.
 
 use super::*;

@@ -1,4 +1,4 @@
-//! 6. The checker: growing, shrinking, revoking at a check, `poll_timeout`,
+//! Section 6, the checker: growing, shrinking, revoking at a check, `poll_timeout`,
 //! stale check tickets and checks requested by a size provider.
 
 use super::*;

@@ -1,4 +1,4 @@
-//! 8. Configuration validation.
+//! Section 8, configuration validation.
 
 use super::*;
 

@@ -1,4 +1,4 @@
-//! 5. `release` and `release_busy`: draining, the pool kept, handed off or
+//! Section 5, `release` and `release_busy`: draining, the pool kept, handed off or
 //! shut down, and release past hard expiry.
 
 use super::*;

@@ -1,4 +1,4 @@
-//! 1. `start`: pools created for the units given, idempotence, and an
+//! Section 1, `start`: pools created for the units given, idempotence, and an
 //! all-or-nothing start that fails and stops.
 
 use super::*;

@@ -1,4 +1,4 @@
-//! 7. Counts and stats.
+//! Section 7, counts and stats.
 
 use super::*;
 

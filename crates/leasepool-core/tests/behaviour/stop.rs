@@ -1,4 +1,4 @@
-//! 2. `stop`: every waiter failed, every lease ended, every pool shut down,
+//! Section 2, `stop`: every waiter failed, every lease ended, every pool shut down,
 //! and a restart.
 
 use super::*;

@@ -1,4 +1,4 @@
-//! 4. Submitting through a lease: `job_submitted`, hard expiry on submit,
+//! Section 4, submitting through a lease: `job_submitted`, hard expiry on submit,
 //! broken pools and failed creations met along the way.
 
 use super::*;
