@@ -1,7 +1,7 @@
 //! `leasepool-bench`: leasepool side by side with what users would pick
 //! instead, in one run. `cargo xtask bench [--quick]` builds it in release
 //! mode and runs it; `crates/leasepool-bench/README.md` lists the scenarios
-//! and `src/scenarios.rs` implements them.
+//! and `src/scenarios/` implements them, one file per scenario.
 //!
 //! ```text
 //! leasepool-bench [--quick] [--out DIR] [--no-python] [--only s1,s2,...] [--reps N]
@@ -39,11 +39,11 @@ mod scenarios;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use harness::{Better, Budget, Opts, Series, Watchdog, run_command};
+use harness::{Budget, Opts, Watchdog};
 use python::Python;
-use report::{Comparison, Group, Report, Target};
+use report::Report;
 
 const USAGE: &str = "\
 Usage: leasepool-bench [--quick] [--out DIR] [--no-python] [--only s1,s2,...] [--reps N] [--filter TEXT]
@@ -181,8 +181,8 @@ fn main() -> ExitCode {
     timed("s5", &mut |r| scenarios::s5(&b, &dog, reps, r));
     timed("s6", &mut |r| scenarios::s6(&b, &dog, reps, r));
     timed("s7", &mut |r| scenarios::s7(&b, &dog, reps, r));
-    timed("s8", &mut |r| s8(r));
-    timed("s9", &mut |r| s9(r));
+    timed("s8", &mut |r| scenarios::s8(r));
+    timed("s9", &mut |r| scenarios::s9(r));
     timed("s10", &mut |r| scenarios::s10(&b, &dog, reps, r));
 
     report.notes.push(format!("scenario wall times: {}", timings.join(", ")));
@@ -205,177 +205,4 @@ fn main() -> ExitCode {
 
 fn mode(opts: &Opts) -> &'static str {
     if opts.quick { "quick" } else { "full" }
-}
-
-// ---------------------------------------------------------------------------
-// S8 / S9 through the sibling binary
-// ---------------------------------------------------------------------------
-
-struct MemLine {
-    key: String,
-    value: f64,
-    unit: String,
-    note: String,
-}
-
-/// Bound on one run of `leasepool-bench-mem` (each takes a second or two).
-const MEM_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn mem(which: &str) -> Result<Vec<MemLine>, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let sibling = exe.with_file_name(format!("leasepool-bench-mem{}", std::env::consts::EXE_SUFFIX));
-    if !sibling.exists() {
-        return Err(format!(
-            "{} is missing: build it with `cargo build --release -p leasepool-bench --bins`",
-            sibling.display()
-        ));
-    }
-    let text =
-        run_command(Command::new(&sibling).arg(which), MEM_TIMEOUT).map_err(|e| format!("{which}: {e}"))?;
-    let lines: Vec<MemLine> = text
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f.len() >= 5 && f[0] == "MEM").then(|| MemLine {
-                key: f[1].into(),
-                value: f[2].parse().unwrap_or(f64::NAN),
-                unit: f[3].into(),
-                note: f[4].into(),
-            })
-        })
-        .collect();
-    if lines.is_empty() { Err(format!("{which}: no MEM lines")) } else { Ok(lines) }
-}
-
-const S8_TRY: &str = "leasepool try_acquire+drop (current_thread)";
-const S8_ACQ: &str = "leasepool acquire+drop (current_thread)";
-const S8_SEM: &str = "tokio Semaphore acquire_owned+drop";
-const S8_DP: &str = "deadpool unmanaged get+drop";
-
-fn s8(report: &mut Report) {
-    eprint!("  S8: ");
-    let runs = [
-        ("s8-try-acquire-current-thread", S8_TRY),
-        ("s8-acquire-current-thread", S8_ACQ),
-        ("s8-try-acquire-multi-thread", "leasepool try_acquire+drop (multi_thread, caller thread)"),
-        ("s8-acquire-owner", "leasepool acquire().owner(..)+drop"),
-        ("s8-run-job", "leasepool lease.run(x + 1), per job"),
-        ("s8-semaphore", S8_SEM),
-        ("s8-deadpool", S8_DP),
-    ];
-    let mut group = Group {
-        id: "S8",
-        title: "allocations per steady-state acquire + release (async API, tokio)".into(),
-        runs: Some("one count over 10,000 cycles each"),
-        unit: "allocs/op",
-        better: Better::Lower,
-        samples: Default::default(),
-        notes: vec![
-            "counted by allocation-counter (per thread) after 1,000 warm-up cycles, over 10,000".into(),
-        ],
-        comparisons: vec![
-            Comparison::new("S8 try_acquire+drop allocations", S8_TRY, &[S8_SEM.into(), S8_DP.into()]),
-            Comparison::new("S8 acquire+drop allocations", S8_ACQ, &[S8_SEM.into(), S8_DP.into()]),
-        ],
-        chart: false,
-    };
-    for (which, name) in runs {
-        match mem(which) {
-            Ok(lines) => {
-                for l in lines {
-                    group.notes.push(format!("{name}: {} {} ({})", l.value, l.unit, l.note));
-                    group.samples.series.push(Series { name: name.into(), values: vec![l.value] });
-                }
-            }
-            Err(e) => group.samples.skipped.push((name.into(), e)),
-        }
-        eprint!(".");
-    }
-    eprintln!();
-    let v = |name: &str| group.samples.get(name).map_or(f64::NAN, |s| s.median());
-    report.targets.push(Target::at_most("S8 try_acquire+drop allocations", "allocs/op", v(S8_TRY), 0.0));
-    report.targets.push(Target::at_most("S8 acquire+drop allocations", "allocs/op", v(S8_ACQ), 0.0));
-    report.groups.push(group);
-}
-
-const S9_IDLE_LP: &str = "leasepool idle manager, 4 pools x 4 workers";
-const S9_IDLE_PEER: &str = "deadpool of 4 x 4 channel-fed threads, idle";
-const S9_LEASE_CORE: &str = "leasepool-core, per live lease (10,000 leases)";
-const S9_LEASE_DRIVER: &str = "leasepool async API, per live lease (1,000 leases)";
-const S9_POOL: &str = "leasepool, per idle pool of 1 worker (1,000 pools)";
-
-fn s9(report: &mut Report) {
-    eprint!("  S9: ");
-    let mut idle = Group {
-        id: "S9",
-        title: "memory: resident size of an idle manager (VmRSS delta)".into(),
-        runs: Some("median of 3 fresh processes each"),
-        unit: "KiB",
-        better: Better::Lower,
-        samples: Default::default(),
-        notes: Vec::new(),
-        comparisons: vec![Comparison::new("S9 idle manager 4x4 RSS", S9_IDLE_LP, &[S9_IDLE_PEER.into()])],
-        chart: false,
-    };
-    let mut values: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    let mut errors: [Option<String>; 2] = [None, None];
-    for _ in 0..3 {
-        for (i, which) in ["s9-idle-leasepool", "s9-idle-peer-threads"].into_iter().enumerate() {
-            match mem(which) {
-                Ok(lines) => values[i].extend(lines.iter().map(|l| l.value)),
-                Err(e) => errors[i] = Some(e),
-            }
-            eprint!(".");
-        }
-    }
-    for ((name, v), error) in [S9_IDLE_LP, S9_IDLE_PEER].into_iter().zip(values).zip(errors) {
-        if v.is_empty() {
-            idle.samples.skipped.push((name.into(), error.unwrap_or_default()));
-        } else {
-            idle.notes.push(format!("{name}: runs {v:?} KiB"));
-            idle.samples.series.push(Series { name: name.into(), values: v });
-        }
-    }
-    idle.notes
-        .push("thread stacks are mapped lazily: RSS counts the touched pages, not the 2 MiB reserve".into());
-    report.groups.push(idle);
-
-    let mut per = Group {
-        id: "S9",
-        title: "memory: bytes per live lease, and per idle pool".into(),
-        runs: Some("one measurement each"),
-        unit: "bytes",
-        better: Better::Lower,
-        samples: Default::default(),
-        notes: vec![
-            "10,000 live leases through the async API would need 10,000 pools = 10,000 threads; the core is \
-             measured with 10,000 and the async API with 1,000 pools x 1 worker, pools created before the leases"
-                .into(),
-        ],
-        comparisons: vec![
-            Comparison::new("S9 bytes per live lease (core)", S9_LEASE_CORE, &[]),
-            Comparison::new("S9 bytes per live lease (async API)", S9_LEASE_DRIVER, &[]),
-            Comparison::new("S9 bytes per idle pool (RSS)", S9_POOL, &[]),
-        ],
-        chart: false,
-    };
-    for which in ["s9-lease-core", "s9-lease-driver"] {
-        match mem(which) {
-            Ok(lines) => {
-                for l in lines {
-                    let (name, value) = match l.key.as_str() {
-                        "s9-lease-core" => (S9_LEASE_CORE, l.value),
-                        "s9-lease-driver" => (S9_LEASE_DRIVER, l.value),
-                        _ => (S9_POOL, l.value * 1024.0),
-                    };
-                    per.notes.push(format!("{name}: {} {} ({})", l.value, l.unit, l.note));
-                    per.samples.series.push(Series { name: name.into(), values: vec![value] });
-                }
-            }
-            Err(e) => per.samples.skipped.push((which.into(), e)),
-        }
-        eprint!(".");
-    }
-    eprintln!();
-    report.groups.push(per);
 }
