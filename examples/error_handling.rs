@@ -104,7 +104,7 @@ fn main() -> Result<(), Error> {
         match manager.acquire().lease_for(Duration::ZERO).await {
             Err(Error::Config(e)) => {
                 println!("acquire with a zero lease: Error::Config, field `{}`", e.field());
-                assert_eq!(e.field(), "lease");
+                assert_eq!(e.field(), "lease_for");
             }
             other => panic!("unexpected: {other:?}"),
         }

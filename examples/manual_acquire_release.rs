@@ -81,7 +81,7 @@ fn main() -> Result<(), Error> {
         println!("released again (no-op): leased={}", manager.leased_count());
         assert_eq!((manager.leased_count(), manager.available_count()), (0, 1), "nothing changed");
         match lease.submit(|| ()) {
-            Err(Error::LeaseExpired) => println!("submit after release -> Error::LeaseExpired"),
+            Err(Error::LeaseReleased) => println!("submit after release -> Error::LeaseReleased"),
             other => panic!("unexpected: {other:?}"),
         }
 

@@ -203,13 +203,14 @@ impl<R: Runtime> Lease<R> {
         if now >= self.grant.hard_expires_at() {
             // Past hard expiry: the core, asked at the same instant, revokes
             // the lease on the spot and refuses.
-            let refused = self
-                .shared
-                .with_at(now, |st, now| st.core.job_submitted(now, lease))
-                .expect_err("the core refuses a job past its lease's hard expiry");
+            // Refused either way: expired now, or already ended by the
+            // checker's revocation (`LeaseError::Ended`); to the holder both
+            // are the same expiry.
+            let refused = self.shared.with_at(now, |st, now| st.core.job_submitted(now, lease));
+            debug_assert!(refused.is_err(), "the core refuses a job past its lease's hard expiry");
             // The pool may have broken since the check above, and retiring
             // it forgot this lease: report the cause.
-            return Err(self.pool.broken().unwrap_or_else(|| refused.into()));
+            return Err(self.pool.broken().unwrap_or(Error::LeaseExpired));
         }
         // Refused once the lease is released: a job either counts before
         // the release (which then drains) or not at all.

@@ -127,9 +127,20 @@ pub(crate) async fn started<R: Runtime>(builder: Builder<R>) -> Manager<R> {
     manager
 }
 
-/// `(available, leased, total, waiting)` from one consistent snapshot.
+/// `(available, leased, total, waiting)` from one consistent snapshot,
+/// taken once no pool is being created. A creation is counted at once and
+/// finishes on another thread without yielding (its threads are spawned
+/// and the pool confirmed in one go, outside the manager's lock), so the
+/// wait is microseconds and needs no runtime; a creation that never
+/// finishes fails the assertion below after [`EVENTUALLY`].
 pub(crate) fn counts<R: Runtime>(m: &Manager<R>) -> (usize, usize, usize, usize) {
-    let s = m.stats();
+    let since = Instant::now();
+    let mut s = m.stats();
+    while s.creating > 0 && since.elapsed() < EVENTUALLY {
+        std::thread::yield_now();
+        s = m.stats();
+    }
+    assert_eq!(s.creating, 0, "a pool creation never finished: {s:?}");
     assert_eq!(
         s.total,
         s.available + s.leased + s.creating,
