@@ -39,6 +39,7 @@ fn advice(err: &Error) -> &'static str {
     match err {
         Error::NotStarted => "start the manager first",
         Error::Stopped => "the service is shutting down: stop sending work",
+        Error::RuntimeGone => "start the manager again inside a live async runtime",
         Error::LeaseReleased | Error::LeaseEnded => "acquire a new lease",
         Error::Unavailable => "shed load: every pool is busy",
         Error::Timeout(_) => "shed load: no pool freed up in time",

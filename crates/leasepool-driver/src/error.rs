@@ -24,6 +24,14 @@ pub enum Error {
     /// grants no lease until it is started again.
     #[error("the lease manager is stopped: it grants no lease until it is started again")]
     Stopped,
+    /// The async runtime that drove the manager (or the grinder) has shut
+    /// down, or there was none: its background task is gone, so nothing
+    /// would enforce timeouts or expiries. Start it again inside a live
+    /// runtime.
+    #[error(
+        "the async runtime driving the lease manager has shut down: call `start()` again inside a live runtime"
+    )]
+    RuntimeGone,
     /// `try_acquire` found no free pool and the manager is at `max_pools`.
     #[error("no pool is free and the manager is at max_pools: wait with `acquire()`, or raise max_pools")]
     Unavailable,
@@ -108,10 +116,15 @@ mod tests {
     fn every_variant_reports_its_cause_once() {
         let io = || Arc::new(std::io::Error::other("Resource temporarily unavailable"));
         let cases: Vec<(Error, Vec<&str>)> = vec![
+            (Error::NotStarted, vec!["the lease manager was never started: call `start().await` first"]),
             (
-                Error::NotStarted,
+                Error::Stopped,
+                vec!["the lease manager is stopped: it grants no lease until it is started again"],
+            ),
+            (
+                Error::RuntimeGone,
                 vec![
-                    "the lease manager is not running: call `start().await` first (it may have been stopped)",
+                    "the async runtime driving the lease manager has shut down: call `start()` again inside a live runtime",
                 ],
             ),
             (
