@@ -24,6 +24,7 @@ mod lease;
 mod manager;
 mod runtime;
 mod shared;
+mod shutdown;
 mod signal;
 mod slots;
 mod task;
@@ -34,11 +35,12 @@ pub mod testing;
 pub use acquire::{AcquireBuilder, Acquiring};
 pub use backend::Backend;
 pub use error::Error;
-pub use grinder::{GrinderBuilder, GrinderStats, StopMode, WorkGrinder, WorkHandle};
+pub use grinder::{GrinderBuilder, GrinderShutdownReport, GrinderStats, StopMode, WorkGrinder, WorkHandle};
 pub use job::JobHandle;
 pub use lease::Lease;
 pub use leasepool_core::{self as core, Config, ConfigError, LeaseId, LeaseStats, PoolId};
 pub use manager::{Builder, LeasedExecutorManager, Stats};
+pub use shutdown::ShutdownReport;
 #[cfg(feature = "async-io")]
 pub use runtime::async_io_sleep_until;
 pub use runtime::{BoxFuture, Runtime};
@@ -65,8 +67,8 @@ pub use runtime::{BoxFuture, Runtime};
 macro_rules! runtime_api {
     ($rt:ty, $name:literal, $krate:ident) => {
         pub use $crate::{
-            Backend, Config, ConfigError, Error, GrinderStats, JobHandle, LeaseId, LeaseStats, PoolId,
-            Runtime, Stats, StopMode, WorkHandle,
+            Backend, Config, ConfigError, Error, GrinderShutdownReport, GrinderStats, JobHandle, LeaseId,
+            LeaseStats, PoolId, Runtime, ShutdownReport, Stats, StopMode, WorkHandle,
         };
 
         #[doc = concat!("[`leasepool_driver::LeasedExecutorManager`] on ", $name, ".")]

@@ -11,6 +11,7 @@ use crate::backend::{Backend, Initializer};
 use crate::error::Error;
 use crate::runtime::Runtime;
 use crate::shared::{Settings, Shared, SizeProvider};
+use crate::shutdown::ShutdownReport;
 
 /// Leases bounded executor pools to async callers and sizes them from a
 /// runtime signal.
@@ -18,7 +19,8 @@ use crate::shared::{Settings, Shared, SizeProvider};
 /// Cheap to clone (`Arc` inside), `Send + Sync`, usable from any task or
 /// thread. Build it with [`LeasedExecutorManager::builder`], then
 /// [`start`](Self::start) it; [`acquire`](Self::acquire) leases; call
-/// [`stop`](Self::stop) when done. Dropping every handle (the manager's
+/// [`shutdown`](Self::shutdown) (let the leases finish, up to a deadline)
+/// or [`stop`](Self::stop) (cut them now) when done. Dropping every handle (the manager's
 /// clones and every lease) also shuts the pools down, once the jobs already
 /// queued through a released lease have run: they keep it alive until then.
 ///
@@ -153,6 +155,40 @@ impl<R: Runtime> LeasedExecutorManager<R> {
                 tracing::info!("lease manager stopped");
             }
         });
+    }
+
+    /// Shuts the manager down gracefully, waiting at most `timeout` for
+    /// the leases to end.
+    ///
+    /// At once: every later acquire, and every waiting one, fails with
+    /// [`Error::Stopped`], and idle pools shut down. Leased work goes on:
+    /// jobs run, new jobs may be submitted, and a lease released (or
+    /// revoked at hard expiry) shuts its pool down rather than keeping it.
+    /// The call returns as soon as the last lease has ended, stopping the
+    /// manager; at the deadline it stops the manager as [`stop`](Self::stop)
+    /// does, cutting the leases still live (their queued jobs cancelled,
+    /// their running jobs left to finish on their threads). It never waits
+    /// past the deadline for a lease. Either way the manager ends stopped,
+    /// and can be started again.
+    ///
+    /// On a manager not running it does nothing
+    /// ([`ShutdownReport::was_running`] is false). A `stop` during the wait
+    /// ends it early; a second `shutdown` joins the first.
+    ///
+    /// ```
+    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// use std::time::Duration;
+    /// let lease = m.acquire().await?;
+    /// let job = lease.submit(|| 6 * 7)?;
+    /// drop(lease); // released: the job still runs
+    /// let report = m.shutdown(Duration::from_secs(10)).await;
+    /// assert_eq!(job.await?, 42);
+    /// assert_eq!(report.leases_cut, 0);
+    /// assert!(matches!(m.acquire().await, Err(leasepool_driver::Error::Stopped)));
+    /// # Ok(()) }
+    /// ```
+    pub async fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        crate::shutdown::shutdown(&self.shared, timeout).await
     }
 
     /// Starts an acquire: `.await` it, optionally after setting

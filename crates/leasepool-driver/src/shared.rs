@@ -83,6 +83,9 @@ pub(crate) struct State {
     pub(crate) winding_down: Vec<Arc<ThreadPool>>,
     /// The checker task: its epoch, its deadline and its wake-up signal.
     checker: Checker,
+    /// The tasks in `LeasedExecutorManager::shutdown` waiting for the last
+    /// lease to end: woken by the drain that finds the closing core drained.
+    pub(crate) shutdown_waiters: Vec<Waker>,
     /// The pool whose creation is being reported failed, with why: set
     /// only for the drain that follows `pool_create_failed`, so that the
     /// waiter it fails gets the real error.
@@ -131,6 +134,7 @@ impl<R: Runtime> Shared<R> {
                 checker: Checker::default(),
                 failed_creation: None,
                 winding_down: Vec::new(),
+                shutdown_waiters: Vec::new(),
             }),
             me: me.clone(),
         })
@@ -277,6 +281,10 @@ impl<R: Runtime> Shared<R> {
     pub(crate) fn drain(&self, st: &mut State, now: Instant, fx: &mut Effects) {
         while let Some(action) = st.core.poll_action() {
             self.perform(st, action, now, fx);
+        }
+        // The last lease of a closing manager ended: its shutdown returns.
+        if st.core.is_drained() {
+            st.shutdown_waiters.drain(..).for_each(Waker::wake);
         }
         // A grant, a new waiter deadline or a check the core made due can
         // move the next deadline earlier than the one the checker sleeps until.
@@ -426,6 +434,30 @@ impl State {
         }
         self.stop_checker();
         true
+    }
+
+    /// Begins a graceful shutdown (`Core::close`): every waiter fails with
+    /// [`Error::Stopped`] now, idle pools shut down, leases live on. An
+    /// acquire granted a pool it has not taken yet fails too, and its lease
+    /// is handed back (its pool shuts down), as `halt` does. Returns how
+    /// many waiters it failed; `None` if the manager is not running.
+    pub(crate) fn close(&mut self, now: Instant) -> Option<usize> {
+        let queued = self.core.waiting_count();
+        let closing = self.core.is_closing();
+        self.core.close(now).ok()?;
+        if closing {
+            return Some(0);
+        }
+        let mut untaken = 0;
+        for slot in self.waiters.values_mut() {
+            if let Some(Ok(handover)) = slot.outcome.take_if(|o| o.is_ok()) {
+                let _ = self.core.release(now, handover.grant.lease);
+                slot.outcome = Some(Err(Error::Stopped));
+                slot.waker.wake_by_ref();
+                untaken += 1;
+            }
+        }
+        Some(queued + untaken)
     }
 
     /// The checker task's epoch, which identifies the current run: changed

@@ -97,8 +97,8 @@
 pub use leasepool_core as core;
 pub use leasepool_driver as driver;
 pub use leasepool_driver::{
-    Backend, BoxFuture, Config, ConfigError, Error, GrinderStats, JobHandle, LeaseId, LeaseStats, PoolId,
-    Runtime, Stats, StopMode, WorkHandle,
+    Backend, BoxFuture, Config, ConfigError, Error, GrinderShutdownReport, GrinderStats, JobHandle, LeaseId,
+    LeaseStats, PoolId, Runtime, ShutdownReport, Stats, StopMode, WorkHandle,
 };
 
 /// leasepool on tokio: the same items are at the crate root.

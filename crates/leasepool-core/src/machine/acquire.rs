@@ -21,7 +21,8 @@ impl Core {
     /// waits only when a pool is being created for it; with none free and
     /// none creatable it fails with [`AcquireError::Unavailable`]. A
     /// deadline at or before `now` fails at once with
-    /// [`AcquireError::Timeout`].
+    /// [`AcquireError::Timeout`]. After [`Core::close`] or [`Core::stop`]
+    /// every acquire fails with [`AcquireError::Stopped`].
     ///
     /// ```
     /// # use leasepool_core::{Action, Config, Core, Acquire, Acquired, AcquireError};
@@ -39,7 +40,7 @@ impl Core {
     /// ```
     pub fn acquire(&mut self, now: Instant, request: Acquire) -> Result<Acquired, AcquireError> {
         let now = self.tick(now);
-        if !self.running {
+        if !self.running || self.closing {
             return Err(self.not_running());
         }
         // The default was validated with the configuration.

@@ -227,13 +227,15 @@ impl Core {
             self.actions.push_back(ended(PoolFate::HandedOff));
             self.grant_to_first(pool, now);
             PoolFate::HandedOff
-        } else if self.live_count() < self.desired {
+        } else if !self.closing && self.live_count() < self.desired {
             self.actions.push_back(ended(PoolFate::Kept));
             self.available.push_back(pool);
             PoolFate::Kept
         } else {
+            // While closing nobody waits, and no pool is kept for later.
+            let reason = if self.closing { ShutdownReason::Stopped } else { ShutdownReason::NotKept };
             self.actions.push_back(ended(PoolFate::ShutDown));
-            self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::NotKept });
+            self.actions.push_back(Action::ShutdownPool { pool, reason });
             PoolFate::ShutDown
         };
         self.request_check_on_lease_change();

@@ -5,7 +5,7 @@
 //! few helpers every input uses (the clock, id checks, lease lookup, counts).
 //! The inputs live in one file per job, each an `impl Core` block:
 //!
-//! * `run`: `start` and `stop`;
+//! * `run`: `start`, `close` and `stop`;
 //! * `acquire`: `acquire`, `cancel_waiter`, and serving the waiters;
 //! * `lease`: `release`, `release_busy`, the job counts, how a lease ends,
 //!   and hard expiry;
@@ -117,9 +117,15 @@ pub struct Core {
     /// Tags the ids this core issues (see `ids::next_core_tag`).
     tag: u32,
     /// Between a `start` and a `stop`. While false: no pool is available,
-    /// leased or counted as being created, no waiter is queued, and
-    /// `next_check` is `None`.
+    /// leased or counted as being created, no waiter is queued, `closing`
+    /// is false and `next_check` is `None`.
     running: bool,
+    /// Between a `close` and the `stop` that follows it (see `Core::close`).
+    /// While true: no waiter is queued and none is accepted, no pool is
+    /// available or created for this run (`creating == 0`), no lease is
+    /// granted, and `next_check` is `None`; only the leases live on, and a
+    /// lease that ends shuts its pool down.
+    closing: bool,
     /// Counts the starts: a creation (see `Creation::run`) or a check
     /// ticket of an older run is stale.
     run: u64,
@@ -131,7 +137,8 @@ pub struct Core {
     /// `config.desired_executor_count(units)`, kept with `units` (see
     /// `set_units`): every release compares against it.
     desired: usize,
-    /// When the next check is due; `Some` exactly while running. A check
+    /// When the next check is due; `Some` exactly while running and not
+    /// closing. A check
     /// runs in `handle_units`, so it stays due (`<= now`) until then.
     next_check: Option<Instant>,
     /// Counts the requests for a check (a notification, a grant or a
@@ -177,6 +184,7 @@ impl Core {
             config,
             tag: next_core_tag(),
             running: false,
+            closing: false,
             run: 0,
             clock: None,
             units: 0,
@@ -213,6 +221,29 @@ impl Core {
     /// ```
     pub fn is_running(&self) -> bool {
         self.running
+    }
+
+    /// Whether [`Core::close`] was called and no [`Core::stop`] since: the
+    /// core refuses acquires and waits for its leases to end.
+    ///
+    /// ```
+    /// # let core = leasepool_core::Core::new(leasepool_core::Config::builder().max_pools(1).build().unwrap());
+    /// assert!(!core.is_closing());
+    /// ```
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// Whether a closing core has no lease left: the driver may
+    /// [`stop`](Core::stop) it now without cutting anything. False unless
+    /// [closing](Core::is_closing).
+    ///
+    /// ```
+    /// # let core = leasepool_core::Core::new(leasepool_core::Config::builder().max_pools(1).build().unwrap());
+    /// assert!(!core.is_drained());
+    /// ```
+    pub fn is_drained(&self) -> bool {
+        self.closing && self.leases.is_empty()
     }
 
     /// Idle pools.

@@ -151,7 +151,8 @@ impl Core {
             );
         };
         let creation = self.creations.swap_remove(i);
-        let current = creation.run == self.run && self.running;
+        // Closing disowns this run's creations as a stop does.
+        let current = creation.run == self.run && self.running && !self.closing;
         if current {
             self.creating -= 1;
         }
@@ -181,6 +182,10 @@ impl Core {
     }
 
     pub(super) fn grow_to(&mut self, target: usize) {
+        // A closing core only winds down: nothing replaces what leaves.
+        if self.closing {
+            return;
+        }
         while self.live_count() < target && self.total_count() < self.config.max_pools {
             self.new_pool();
         }

@@ -149,7 +149,11 @@ impl Core {
     #[inline] // drivers compare it after every input
     #[must_use = "re-arm the timer with it"]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next = self.next_check?;
+        // No check while stopped or closing: then only hard expiries are
+        // left (none while stopped), and no waiter.
+        let Some(mut next) = self.next_check else {
+            return self.expiries.peek().map(|(at, _)| at);
+        };
         if let Some((at, _)) = self.expiries.peek() {
             next = next.min(at);
         }

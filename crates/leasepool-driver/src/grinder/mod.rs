@@ -38,7 +38,7 @@ use self::batch::{BatchCancel, Item};
 pub use self::builder::GrinderBuilder;
 pub use self::handle::WorkHandle;
 use self::phase::Phase;
-pub use self::phase::StopMode;
+pub use self::phase::{GrinderShutdownReport, StopMode};
 pub use self::stats::GrinderStats;
 
 struct State {

@@ -1,12 +1,16 @@
-//! The start/stop phase machine: [`WorkGrinder::start`], [`WorkGrinder::stop`]
-//! and the phases they move the grinder through.
+//! The start/stop phase machine: [`WorkGrinder::start`], [`WorkGrinder::stop`],
+//! [`WorkGrinder::shutdown`] and the phases they move the grinder through.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::runtime::Runtime;
+use crate::signal::sleep_or;
 
+use super::batch::Item;
 use super::loop_task::spawn_loop;
 use super::{State, WorkGrinder, lock};
 
@@ -27,6 +31,35 @@ pub enum StopMode {
     CancelPending,
 }
 
+/// What [`WorkGrinder::shutdown`] did.
+///
+/// ```
+/// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
+/// let report = g.shutdown(std::time::Duration::from_secs(5)).await;
+/// if !report.drained {
+///     eprintln!("{} queued items cancelled at the deadline", report.cancelled);
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct GrinderShutdownReport {
+    /// Whether the grinder was started when the shutdown began (false: it
+    /// did nothing).
+    pub was_running: bool,
+    /// Whether all queued work ran before the deadline.
+    pub drained: bool,
+    /// Queued items (not yet in a batch) cancelled at the deadline: their
+    /// handles resolve to [`Error::Cancelled`].
+    pub cancelled: usize,
+    /// Batches still unfinished at the deadline, cancelled: their items not
+    /// yet running resolve to [`Error::Cancelled`], those running finish
+    /// with their real result.
+    pub batches_cancelled: usize,
+    /// From the call to its return.
+    pub elapsed: Duration,
+}
+
 /// Where the grinder is in its start/stop cycle.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -43,6 +76,19 @@ impl State {
         if !self.stop_waiters.iter().any(|w| w.will_wake(waker)) {
             self.stop_waiters.push(waker.clone());
         }
+    }
+
+    /// Stops at once: cancels the running batches (their items not yet
+    /// running resolve to [`Error::Cancelled`]), ends the loop, and returns
+    /// the queued items, to be failed with the lock released, and how many
+    /// batches it cancelled.
+    fn cancel_pending(&mut self) -> (Vec<Item>, usize) {
+        for (_, batch) in &self.in_flight {
+            batch.cancel();
+        }
+        self.loop_task.supersede();
+        self.finish_stop();
+        (self.queue.take_all(), self.in_flight.len())
     }
 
     pub(super) fn finish_stop(&mut self) {
@@ -151,14 +197,7 @@ impl<R: Runtime> WorkGrinder<R> {
                     st.phase = Phase::Draining;
                     None
                 }
-                StopMode::CancelPending => {
-                    for (_, batch) in &st.in_flight {
-                        batch.cancel();
-                    }
-                    st.loop_task.supersede();
-                    st.finish_stop();
-                    Some(st.queue.take_all())
-                }
+                StopMode::CancelPending => Some(st.cancel_pending().0),
             }
         };
         if let Some(items) = cancelled {
@@ -183,5 +222,57 @@ impl<R: Runtime> WorkGrinder<R> {
         })
         .await;
         tracing::info!("work grinder drained and stopped");
+    }
+
+    /// Stops the grinder gracefully, within `timeout`: refuses new work at
+    /// once ([`Error::GrinderNotRunning`]), runs the queued items as
+    /// [`StopMode::Drain`] does, and at the deadline stops as
+    /// [`StopMode::CancelPending`] does: the items still queued, and those
+    /// of unfinished batches not yet running, resolve to
+    /// [`Error::Cancelled`]. Returns as soon as the queue is drained, and
+    /// never waits past the deadline.
+    ///
+    /// ```
+    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// use std::time::Duration;
+    /// let job = g.enqueue(|| 2 + 2)?;
+    /// let report = g.shutdown(Duration::from_secs(10)).await;
+    /// assert!(report.drained);
+    /// assert_eq!(job.await?, 4);
+    /// # Ok(()) }
+    /// ```
+    pub async fn shutdown(&self, timeout: Duration) -> GrinderShutdownReport {
+        let runtime = self.g.manager.shared().runtime.clone();
+        let began = runtime.now();
+        let was_running = lock(&self.g.state).phase != Phase::Stopped;
+        if !was_running {
+            return GrinderShutdownReport::default();
+        }
+        // A timeout too large for an `Instant` waits for the drain alone.
+        let deadline = began.checked_add(timeout);
+        let mut drain = pin!(self.stop(StopMode::Drain));
+        let mut drained = false;
+        sleep_or(&runtime, deadline, |cx| {
+            let ready = drain.as_mut().poll(cx);
+            drained = ready.is_ready();
+            ready
+        })
+        .await;
+        let (items, batches_cancelled) = if drained {
+            (Vec::new(), 0)
+        } else {
+            let mut st = lock(&self.g.state);
+            // Finished (or stopped by another call) just as the deadline fell.
+            if st.phase == Phase::Stopped { (Vec::new(), 0) } else { st.cancel_pending() }
+        };
+        let cancelled = items.len();
+        items.into_iter().for_each(|item| item.fail(&Error::Cancelled));
+        let elapsed = runtime.now().saturating_duration_since(began);
+        if drained {
+            tracing::info!(?elapsed, "work grinder shut down; queue drained");
+        } else {
+            tracing::warn!(cancelled, batches_cancelled, ?elapsed, "work grinder shut down at its deadline");
+        }
+        GrinderShutdownReport { was_running, drained, cancelled, batches_cancelled, elapsed }
     }
 }
