@@ -1,5 +1,5 @@
 //! One test (or a few) per behaviour of the sans-IO core, in numbered
-//! sections: 1 start, 2 stop, 3 acquire (then waiter timeout and cancel),
+//! sections: 1 start, 2 stop (2b close: the graceful shutdown), 3 acquire (then waiter timeout and cancel),
 //! 4 submitting through a lease, 5 release, 6 the checker pass, 7 counts and
 //! stats, 8 configuration validation, then the sizing rule; and, under
 //! "beyond the original", what the Python original (leasepool 0.1.3) does
@@ -14,7 +14,7 @@
 //! and confirm (or fail) each creation themselves.
 //!
 //! This file holds the shared helpers; each section is a module of its own
-//! (`start`, `stop`, `acquire`, `waiters`, `creating`, `submitting`,
+//! (`start`, `stop`, `close`, `acquire`, `waiters`, `creating`, `submitting`,
 //! `release`, `checker`, `stats`, `config`, `sizing`, `beyond`, `misuse`).
 
 use std::collections::{HashMap, HashSet};
@@ -29,6 +29,7 @@ use leasepool_core::{
 mod acquire;
 mod beyond;
 mod checker;
+mod close;
 mod config;
 mod creating;
 mod misuse;

@@ -319,7 +319,7 @@ impl<R: RngCore> Sim<R> {
     }
 
     /// The lease is gone from the core; its running jobs finish later.
-    fn forget_lease(&mut self, id: LeaseId) {
+    pub(super) fn forget_lease(&mut self, id: LeaseId) {
         let l = self.leases.remove(&id).expect("forgetting a known lease");
         for _ in 0..l.jobs {
             self.orphan_jobs.push(id);

@@ -1,8 +1,14 @@
-//! Stop and start (including an all-or-nothing start that fails), inputs
-//! naming things that no longer exist, and quiescing: everything settled
-//! and released, then exactly the desired pools, all idle.
+//! Stop and start (including an all-or-nothing start that fails), a
+//! graceful close and its wind-down, inputs naming things that no longer
+//! exist, and quiescing: everything settled and released, then exactly the
+//! desired pools, all idle.
 
-use leasepool_core::{LeaseError, LeaseId, PoolError, PoolId, WaiterError};
+use std::time::Duration;
+
+use leasepool_core::{
+    Acquire, AcquireError, Action, LeaseEnd, LeaseError, LeaseId, PoolError, PoolFate, PoolId, Released,
+    RunError, ShutdownReason, WaiterError,
+};
 use rand::{Rng, RngCore};
 
 use super::{Ctx, Sim, pick};
@@ -84,6 +90,232 @@ impl<R: RngCore> Sim<R> {
                 );
             }
         }
+    }
+
+    /// A graceful shutdown: `close`, then random inputs while the leases
+    /// wind down, then `stop`, once drained or at a random "deadline". Checks
+    /// that every waiter fails with `Stopped` at the close, that no pool is
+    /// granted or created after it, that every acquire is refused with
+    /// `Stopped`, that every pool freed is shut down, and that the stop
+    /// after a drained close has nothing left to cut.
+    pub(super) fn close(&mut self) {
+        let was = self.running;
+        let result = self.core.close(self.now);
+        ensure!(result == if was { Ok(()) } else { Err(RunError::NotRunning) }, "close gave {result:?}");
+        if !was {
+            ensure!(self.core.poll_action().is_none(), "a refused close acted");
+            return;
+        }
+        self.totals.closes += 1;
+        // Every waiter fails, in order; every idle pool shuts down.
+        let waiters: Vec<_> = self.queue.drain(..).map(|w| w.id).collect();
+        let idle: Vec<PoolId> = self.available.drain(..).collect();
+        for w in &waiters {
+            let a = self.core.poll_action();
+            ensure!(
+                a == Some(Action::FailWaiter { waiter: *w, error: AcquireError::Stopped }),
+                "close: {w:?} not failed Stopped in order: {a:?}"
+            );
+            ensure!(self.ended_waiters.insert(*w), "{w:?} ended twice");
+            self.stale_waiters.push(*w);
+            self.totals.waiters_failed_on_stop += 1;
+        }
+        for pool in &idle {
+            let a = self.core.poll_action();
+            ensure!(
+                a == Some(Action::ShutdownPool { pool: *pool, reason: ShutdownReason::Stopped }),
+                "close: idle {pool:?} not shut down in order: {a:?}"
+            );
+            ensure!(self.live.remove(pool), "close shut down {pool:?}, not live");
+        }
+        ensure!(self.core.poll_action().is_none(), "close did more than fail waiters and shut idle pools");
+        // This run's creations are disowned, as by a stop.
+        self.disowned.append(&mut self.in_flight);
+        self.next_check = None;
+        let deadline = self.now + Duration::from_millis(self.rng.random_range(0..=90_000));
+        loop {
+            self.check_closing();
+            if self.leases.is_empty() {
+                ensure!(self.core.is_drained(), "no lease left but not drained");
+                self.totals.closes_drained += 1;
+                break;
+            }
+            if self.now >= deadline || self.rng.random_ratio(1, 200) {
+                break; // the deadline: the stop cuts what is left
+            }
+            self.closing_step();
+        }
+        let drained = self.core.is_drained();
+        let pending = self.leases.len();
+        self.stop();
+        ensure!(drained == (pending == 0), "is_drained {drained} with {pending} leases");
+    }
+
+    /// One random input while closing, its actions checked.
+    fn closing_step(&mut self) {
+        let now = self.now;
+        let ids: Vec<LeaseId> = self.leases.keys().copied().collect();
+        let id = pick(&mut self.rng, &ids).expect("a lease while winding down");
+        match self.rng.random_range(0..10) {
+            0 => {
+                let r = self.core.acquire(now, Acquire::wait());
+                ensure!(r == Err(AcquireError::Stopped), "acquire while closing: {r:?}");
+                let r = self.core.acquire(now, Acquire::no_wait());
+                ensure!(r == Err(AcquireError::Stopped), "try-acquire while closing: {r:?}");
+                self.core.notify_scale_changed(now);
+                ensure!(self.core.check_due(now).is_none(), "a check due while closing");
+                self.drain_closing(None);
+            }
+            1 | 2 => {
+                let (jobs, draining, hard) = {
+                    let l = &self.leases[&id];
+                    (l.jobs, l.draining, l.grant.hard_expires_at())
+                };
+                let r = self.core.release(now, id);
+                if draining {
+                    ensure!(r == Ok(Released::Draining { jobs }), "release of a draining lease: {r:?}");
+                    self.drain_closing(None);
+                } else if now >= hard {
+                    ensure!(r == Ok(Released::Ended), "late release: {r:?}");
+                    self.drain_closing(Some((id, LeaseEnd::Expired)));
+                } else if jobs > 0 {
+                    ensure!(r == Ok(Released::Draining { jobs }), "busy release: {r:?}");
+                    self.leases.get_mut(&id).expect("live").draining = true;
+                    self.drain_closing(None);
+                } else {
+                    ensure!(r == Ok(Released::Ended), "idle release: {r:?}");
+                    self.drain_closing(Some((id, LeaseEnd::Released(PoolFate::ShutDown))));
+                }
+            }
+            3 | 4 => {
+                let (draining, hard, pool) = {
+                    let l = &self.leases[&id];
+                    (l.draining, l.grant.hard_expires_at(), l.grant.pool)
+                };
+                let r = self.core.job_submitted(now, id);
+                if draining {
+                    ensure!(r == Err(LeaseError::Released), "submit to a draining lease: {r:?}");
+                    self.drain_closing(None);
+                } else if now >= hard {
+                    ensure!(r == Err(LeaseError::Expired), "late submit: {r:?}");
+                    self.drain_closing(Some((id, LeaseEnd::Expired)));
+                } else {
+                    ensure!(r == Ok(pool), "submit while closing: {r:?}");
+                    self.leases.get_mut(&id).expect("live").jobs += 1;
+                    self.drain_closing(None);
+                }
+            }
+            5 | 6 => {
+                let (jobs, draining, hard) = {
+                    let l = &self.leases[&id];
+                    (l.jobs, l.draining, l.grant.hard_expires_at())
+                };
+                if jobs == 0 {
+                    if let Some(lease) = self.orphan_jobs.pop() {
+                        let r = self.core.job_finished(now, lease);
+                        ensure!(r == Err(LeaseError::Ended), "orphan job_finished: {r:?}");
+                    }
+                    return self.drain_closing(None);
+                }
+                ensure!(self.core.job_finished(now, id) == Ok(()), "job_finished while closing");
+                self.leases.get_mut(&id).expect("live").jobs -= 1;
+                // A draining lease ends with its last job (as expired, if late).
+                let end = if now >= hard { LeaseEnd::Expired } else { LeaseEnd::Released(PoolFate::ShutDown) };
+                let ends = draining && jobs == 1;
+                self.drain_closing(ends.then_some((id, end)));
+            }
+            7 => {
+                // The driver confirms (or fails) a disowned creation.
+                if let Some(pool) = self.disowned.pop() {
+                    if self.rng.random_bool(0.5) {
+                        self.core.pool_created(now, pool);
+                        let a = self.core.poll_action();
+                        ensure!(
+                            a == Some(Action::ShutdownPool { pool, reason: ShutdownReason::Stopped }),
+                            "a creation confirmed while closing gave {a:?}"
+                        );
+                    } else {
+                        self.core.pool_create_failed(now, pool);
+                    }
+                }
+                self.drain_closing(None);
+            }
+            _ => {
+                // Time passes; the timer fires at the core's next timeout.
+                let next = self.core.poll_timeout();
+                let hard = self.leases.values().map(|l| l.grant.hard_expires_at()).min();
+                ensure!(next == hard, "closing: poll_timeout {next:?}, earliest hard expiry {hard:?}");
+                self.now += Duration::from_millis(self.rng.random_range(0..=20_000));
+                self.core.handle_timeout(self.now);
+                let due: Vec<LeaseId> = self
+                    .leases
+                    .iter()
+                    .filter(|(_, l)| l.grant.hard_expires_at() <= self.now)
+                    .map(|(id, _)| *id)
+                    .collect();
+                let mut ends = 0;
+                while let Some(a) = self.core.poll_action() {
+                    match a {
+                        Action::LeaseEnded { lease, pool, end: LeaseEnd::Expired, .. } => {
+                            ensure!(due.contains(&lease), "{lease:?} revoked before its hard expiry");
+                            let b = self.core.poll_action();
+                            ensure!(
+                                b == Some(Action::ShutdownPool { pool, reason: ShutdownReason::Expired }),
+                                "revoked {lease:?}: then {b:?}"
+                            );
+                            self.end_closing_lease(lease, pool);
+                            ends += 1;
+                        }
+                        other => panic!("invariant violated: timer while closing gave {other:?}"),
+                    }
+                }
+                ensure!(ends == due.len(), "{} leases due, {ends} revoked", due.len());
+            }
+        }
+    }
+
+    /// Drains the actions of one input while closing: at most the end of
+    /// `expect` (its `LeaseEnded`, then its pool shut down), nothing else.
+    fn drain_closing(&mut self, expect: Option<(LeaseId, LeaseEnd)>) {
+        if let Some((lease, end)) = expect {
+            let pool = self.leases[&lease].grant.pool;
+            let owner = self.leases[&lease].owner.clone();
+            let a = self.core.poll_action();
+            ensure!(
+                a == Some(Action::LeaseEnded { lease, pool, owner, end }),
+                "closing: {lease:?} should end {end:?}, got {a:?}"
+            );
+            let reason = if end == LeaseEnd::Expired { ShutdownReason::Expired } else { ShutdownReason::Stopped };
+            let b = self.core.poll_action();
+            ensure!(
+                b == Some(Action::ShutdownPool { pool, reason }),
+                "closing: {lease:?}'s pool not shut down ({reason:?}) but {b:?}"
+            );
+            self.end_closing_lease(lease, pool);
+        }
+        let a = self.core.poll_action();
+        ensure!(a.is_none(), "closing: unexpected {a:?} (no grant, creation or hand-off after close)");
+    }
+
+    fn end_closing_lease(&mut self, lease: LeaseId, pool: PoolId) {
+        ensure!(self.ended_leases.insert(lease), "{lease:?} ended twice");
+        ensure!(self.live.remove(&pool), "{pool:?} shut down, not live");
+        self.totals.lease_ends += 1;
+        self.forget_lease(lease);
+    }
+
+    /// What holds at every step of a close: no waiter, no idle pool, no
+    /// creation of this run, no check; the core's leases are the model's.
+    fn check_closing(&mut self) {
+        let c = &self.core;
+        ensure!(c.is_running() && c.is_closing(), "closing core not running and closing");
+        ensure!(c.waiting_count() == 0 && self.queue.is_empty(), "a waiter while closing");
+        ensure!(c.available_count() == 0, "an idle pool while closing");
+        ensure!(c.leased_count() == self.leases.len(), "core has {} leases, model {}", c.leased_count(), self.leases.len());
+        ensure!(c.creating_count() == self.disowned.len(), "creations while closing");
+        ensure!(self.live.len() == self.leases.len(), "live pools not all leased while closing");
+        ensure!(c.check_due(self.now).is_none(), "a check due while closing");
+        ensure!(c.is_drained() == self.leases.is_empty(), "is_drained disagrees");
     }
 
     /// Inputs naming things that no longer exist.

@@ -11,8 +11,8 @@
 //! leases and waiters), the `ensure!` macro and [`run`]; the rest is split
 //! by job, each an `impl Sim` block: `driver` (performing the actions),
 //! `inputs` (the random step and the lease, waiter and job inputs), `clock`
-//! (time, the timer and scale changes), `lifecycle` (stop, start, stale
-//! inputs, quiescing), `invariants` (the checks after every step) and
+//! (time, the timer and scale changes), `lifecycle` (stop, start, a
+//! graceful close and its wind-down, stale inputs, quiescing), `invariants` (the checks after every step) and
 //! `totals` (the counters, [`Totals`]).
 
 #![allow(dead_code, unreachable_pub)]

@@ -31,6 +31,8 @@ pub struct Totals {
     pub shrinks: u64,
     pub checks: u64,
     pub stops: u64,
+    pub closes: u64,
+    pub closes_drained: u64,
     pub quiescences: u64,
 }
 
@@ -64,6 +66,8 @@ impl Totals {
         self.shrinks += o.shrinks;
         self.checks += o.checks;
         self.stops += o.stops;
+        self.closes += o.closes;
+        self.closes_drained += o.closes_drained;
         self.quiescences += o.quiescences;
     }
 }
