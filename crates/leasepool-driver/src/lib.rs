@@ -40,10 +40,10 @@ pub use job::JobHandle;
 pub use lease::Lease;
 pub use leasepool_core::{self as core, Config, ConfigError, LeaseId, LeaseStats, PoolId};
 pub use manager::{Builder, LeasedExecutorManager, Stats};
-pub use shutdown::ShutdownReport;
 #[cfg(feature = "async-io")]
 pub use runtime::async_io_sleep_until;
 pub use runtime::{BoxFuture, Runtime};
+pub use shutdown::ShutdownReport;
 
 /// Declares the ready-to-use API of one runtime adapter: type aliases that
 /// fix the runtime parameter, plus the runtime-independent re-exports.

@@ -68,7 +68,10 @@ pub(crate) async fn shutdown<R: Runtime>(shared: &Arc<Shared<R>>, timeout: Durat
         st.close(now).map(|failed| (failed, leases, st.run_epoch()))
     });
     let Some((waiters_failed, leases_at_start, run)) = closed else {
-        return ShutdownReport { elapsed: runtime.now().saturating_duration_since(began), ..Default::default() };
+        return ShutdownReport {
+            elapsed: runtime.now().saturating_duration_since(began),
+            ..Default::default()
+        };
     };
     tracing::info!(waiters_failed, leases = leases_at_start, ?timeout, "lease manager shutting down");
     sleep_or(runtime, deadline, |cx| {

@@ -16,10 +16,13 @@ fn close_fails_waiters_and_acquires_with_stopped_and_keeps_the_leases() {
 
     assert_eq!(core.close(now), Ok(()));
     let actions = drain_raw(&mut core);
-    assert_eq!(actions, vec![
-        Action::FailWaiter { waiter: w1, error: AcquireError::Stopped },
-        Action::FailWaiter { waiter: w2, error: AcquireError::Stopped },
-    ]);
+    assert_eq!(
+        actions,
+        vec![
+            Action::FailWaiter { waiter: w1, error: AcquireError::Stopped },
+            Action::FailWaiter { waiter: w2, error: AcquireError::Stopped },
+        ]
+    );
     assert!(core.is_closing() && core.is_running() && !core.is_drained());
     assert_eq!((core.waiting_count(), core.leased_count()), (0, 1), "the lease lives on");
     assert_eq!(core.lease_owner(a.lease), None);
@@ -93,10 +96,13 @@ fn stop_after_close_cuts_the_leases_still_live() {
     drain_raw(&mut core);
     assert_eq!(core.stop(now + secs(1)), Ok(()));
     let actions = drain_raw(&mut core);
-    assert_eq!(actions, vec![
-        lease_ended(&a, None, LeaseEnd::Stopped),
-        Action::ShutdownPool { pool: a.pool, reason: ShutdownReason::Stopped },
-    ]);
+    assert_eq!(
+        actions,
+        vec![
+            lease_ended(&a, None, LeaseEnd::Stopped),
+            Action::ShutdownPool { pool: a.pool, reason: ShutdownReason::Stopped },
+        ]
+    );
     assert_eq!(core.release(now, a.lease), Err(LeaseError::Ended));
     assert_eq!(core.job_submitted(now, a.lease), Err(LeaseError::Ended));
     // And it starts again, open.
@@ -153,7 +159,10 @@ fn creations_in_flight_at_close_are_disowned_and_shut_down_when_confirmed() {
     assert_eq!(fails(&drain_raw(&mut core)), vec![(w1, AcquireError::Stopped), (w2, AcquireError::Stopped)]);
     assert!(core.is_drained());
     core.pool_created(now, first[0]);
-    assert_eq!(drain_raw(&mut core), vec![Action::ShutdownPool { pool: first[0], reason: ShutdownReason::Stopped }]);
+    assert_eq!(
+        drain_raw(&mut core),
+        vec![Action::ShutdownPool { pool: first[0], reason: ShutdownReason::Stopped }]
+    );
     core.pool_create_failed(now, second[0]);
     assert!(drain_raw(&mut core).is_empty(), "no replacement while closing");
     assert_eq!(core.total_count(), 0);

@@ -220,7 +220,8 @@ impl<R: RngCore> Sim<R> {
                 ensure!(self.core.job_finished(now, id) == Ok(()), "job_finished while closing");
                 self.leases.get_mut(&id).expect("live").jobs -= 1;
                 // A draining lease ends with its last job (as expired, if late).
-                let end = if now >= hard { LeaseEnd::Expired } else { LeaseEnd::Released(PoolFate::ShutDown) };
+                let end =
+                    if now >= hard { LeaseEnd::Expired } else { LeaseEnd::Released(PoolFate::ShutDown) };
                 let ends = draining && jobs == 1;
                 self.drain_closing(ends.then_some((id, end)));
             }
@@ -285,7 +286,8 @@ impl<R: RngCore> Sim<R> {
                 a == Some(Action::LeaseEnded { lease, pool, owner, end }),
                 "closing: {lease:?} should end {end:?}, got {a:?}"
             );
-            let reason = if end == LeaseEnd::Expired { ShutdownReason::Expired } else { ShutdownReason::Stopped };
+            let reason =
+                if end == LeaseEnd::Expired { ShutdownReason::Expired } else { ShutdownReason::Stopped };
             let b = self.core.poll_action();
             ensure!(
                 b == Some(Action::ShutdownPool { pool, reason }),
@@ -311,7 +313,12 @@ impl<R: RngCore> Sim<R> {
         ensure!(c.is_running() && c.is_closing(), "closing core not running and closing");
         ensure!(c.waiting_count() == 0 && self.queue.is_empty(), "a waiter while closing");
         ensure!(c.available_count() == 0, "an idle pool while closing");
-        ensure!(c.leased_count() == self.leases.len(), "core has {} leases, model {}", c.leased_count(), self.leases.len());
+        ensure!(
+            c.leased_count() == self.leases.len(),
+            "core has {} leases, model {}",
+            c.leased_count(),
+            self.leases.len()
+        );
         ensure!(c.creating_count() == self.disowned.len(), "creations while closing");
         ensure!(self.live.len() == self.leases.len(), "live pools not all leased while closing");
         ensure!(c.check_due(self.now).is_none(), "a check due while closing");

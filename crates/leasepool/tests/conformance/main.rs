@@ -40,5 +40,6 @@ mod jobs;
 mod lease;
 mod lifecycle;
 mod scaling;
+mod shutdown;
 mod stats;
 mod waiters;

@@ -51,6 +51,7 @@ macro_rules! faults {
 
 mod expiry;
 mod panics;
+mod shutdown;
 mod sizing;
 mod stop;
 mod storm;
