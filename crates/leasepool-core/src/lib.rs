@@ -13,7 +13,7 @@
 //! # The driving contract
 //!
 //! 1. **Inputs** are method calls on [`Core`], each carrying `now` first:
-//!    [`start`](Core::start), [`stop`](Core::stop),
+//!    [`start`](Core::start), [`close`](Core::close), [`stop`](Core::stop),
 //!    [`acquire`](Core::acquire), [`cancel_waiter`](Core::cancel_waiter),
 //!    [`release`](Core::release) (or [`release_busy`](Core::release_busy)),
 //!    [`job_submitted`](Core::job_submitted),
@@ -53,8 +53,8 @@
 //!    that skips it spins. Any input can move the deadline earlier (a grant
 //!    schedules its hard expiry,
 //!    [`notify_scale_changed`](Core::notify_scale_changed) makes a check due
-//!    now), so re-read it after every input. `None` means stopped: nothing
-//!    is scheduled.
+//!    now), so re-read it after every input. `None` means nothing is
+//!    scheduled (stopped, or closing with no lease left).
 //! 5. **Sizing.** The desired count is
 //!    `min(max_pools, max(min_pools, ceil(units / units_per_pool)))`
 //!    ([`Config::desired_executor_count`]). Units go in at
@@ -65,6 +65,16 @@
 //!    `check_interval`, on [`notify_scale_changed`](Core::notify_scale_changed),
 //!    and, with [`has_size_provider`](ConfigBuilder::has_size_provider),
 //!    after every grant and every release that ends a lease.
+//!
+//! 6. **Graceful shutdown.** [`Core::close`] refuses every acquire with
+//!    [`AcquireError::Stopped`], fails the waiters, shuts idle pools down
+//!    and lets the leases run on; each lease that ends shuts its pool down,
+//!    and nothing is created, granted or checked. After each input's drain,
+//!    [`Core::is_drained`] says whether the last lease has ended: then call
+//!    [`Core::stop`]. At your own deadline call it anyway: it cuts the
+//!    leases still live ([`LeaseEnd::Stopped`]). Either way the core ends
+//!    stopped, and [`poll_timeout`](Core::poll_timeout) while closing names
+//!    only hard expiries.
 //!
 //! Waiters are first come, first served: each freed or created pool is
 //! granted to exactly one waiter ([`Action::Grant`]). Every lease granted
@@ -164,6 +174,15 @@
 //! d.advance(25);
 //! assert_eq!(d.pools.len(), 3);
 //!
+//! // A graceful shutdown: waiters fail, the lease lives on until released.
+//! let Acquired::Granted(last) = d.core.acquire(d.clock, Acquire::no_wait())? else { unreachable!() };
+//! d.core.close(d.clock)?;
+//! d.drain();
+//! assert_eq!(d.pools.len(), 1); // the idle pools shut down
+//! assert!(!d.core.is_drained());
+//! d.core.release(d.clock, last.lease)?;
+//! d.drain();
+//! assert!(d.core.is_drained() && d.pools.is_empty());
 //! d.core.stop(d.clock)?;
 //! d.drain();
 //! assert!(d.pools.is_empty());
