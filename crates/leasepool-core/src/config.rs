@@ -101,6 +101,8 @@ pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3
 /// | `default_lease_for` | 300 s |
 /// | `lease_grace` | 15 s (0 = no grace) |
 /// | `workers_per_pool` | 4 |
+/// | `idle_timeout` | 60 s (0 = shut a surplus pool down on release) |
+/// | `max_waiters` | unbounded |
 ///
 /// ```
 /// use std::time::Duration;
@@ -121,6 +123,8 @@ pub struct Config {
     pub(crate) lease_grace: Duration,
     pub(crate) workers_per_pool: usize,
     pub(crate) has_size_provider: bool,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_waiters: Option<usize>,
 }
 
 impl Config {
@@ -204,6 +208,27 @@ impl Config {
         self.workers_per_pool
     }
 
+    /// How long a released pool above the desired count stays available
+    /// before it is shut down; zero shuts it down on release.
+    ///
+    /// ```
+    /// # let config = leasepool_core::Config::builder().max_pools(3).build().unwrap();
+    /// assert_eq!(config.idle_timeout().as_secs(), 60);
+    /// ```
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// Most acquires queued at once; `None` is unbounded.
+    ///
+    /// ```
+    /// # let config = leasepool_core::Config::builder().max_pools(3).max_waiters(8).build().unwrap();
+    /// assert_eq!(config.max_waiters(), Some(8));
+    /// ```
+    pub fn max_waiters(&self) -> Option<usize> {
+        self.max_waiters
+    }
+
     /// The sizing rule for `units`:
     /// `min(max_pools, max(min_pools, ceil(units / units_per_pool)))`.
     ///
@@ -260,6 +285,8 @@ fn not_too_long(field: &'static str, value: Duration) -> Result<(), ConfigError>
 ///     .default_lease_for(Duration::from_secs(60))
 ///     .lease_grace(Duration::ZERO)
 ///     .workers_per_pool(2)
+///     .idle_timeout(Duration::from_secs(10))
+///     .max_waiters(100)
 ///     .build()?;
 /// assert_eq!(config.desired_executor_count(120), 3);
 /// # Ok::<(), leasepool_core::ConfigError>(())
@@ -275,6 +302,8 @@ pub struct ConfigBuilder {
     lease_grace: Duration,
     workers_per_pool: usize,
     has_size_provider: bool,
+    idle_timeout: Duration,
+    max_waiters: Option<usize>,
 }
 
 impl Default for ConfigBuilder {
@@ -288,6 +317,8 @@ impl Default for ConfigBuilder {
             lease_grace: Duration::from_secs(15),
             workers_per_pool: 4,
             has_size_provider: false,
+            idle_timeout: Duration::from_secs(60),
+            max_waiters: None,
         }
     }
 }
@@ -381,6 +412,41 @@ impl ConfigBuilder {
         self
     }
 
+    /// How long a pool released above the desired count stays available,
+    /// idle, before it is shut down ([`ShutdownReason::Idle`](crate::ShutdownReason::Idle));
+    /// default 60 s, at most 100 years. A lease in that time takes it
+    /// again, so a steady load above the desired count does not create
+    /// and shut down a pool per lease. Zero shuts such a pool down on
+    /// release. Pools at or below the desired count never time out, and a
+    /// check whose units lower the desired count shrinks idle pools above
+    /// it at once, whatever their idle time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = leasepool_core::Config::builder().max_pools(4).idle_timeout(Duration::from_secs(5));
+    /// ```
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+
+    /// Most acquires queued at once (default unbounded, >= 1): an acquire
+    /// that would queue behind `n` others fails at once with
+    /// [`AcquireError::Unavailable`](crate::AcquireError::Unavailable), so
+    /// that an overloaded service sheds load instead of piling up waiters.
+    /// Zero is refused ([`ConfigError::TooSmall`]): an acquire waits for a
+    /// pool being created, so a limit of 0 would also forbid the pools to
+    /// grow; to never wait, acquire with [`Wait::No`](crate::Wait::No).
+    ///
+    /// ```
+    /// let err = leasepool_core::Config::builder().max_pools(4).max_waiters(0).build().unwrap_err();
+    /// assert_eq!(err.field(), "max_waiters");
+    /// ```
+    pub fn max_waiters(mut self, n: usize) -> Self {
+        self.max_waiters = Some(n);
+        self
+    }
+
     /// Validates every field and returns the configuration, or an error that
     /// names the first bad field.
     ///
@@ -400,6 +466,10 @@ impl ConfigBuilder {
         positive("check_interval", self.check_interval)?;
         positive("default_lease_for", self.default_lease_for)?;
         not_too_long("lease_grace", self.lease_grace)?;
+        not_too_long("idle_timeout", self.idle_timeout)?;
+        if let Some(n) = self.max_waiters {
+            at_least_one("max_waiters", n as u64)?;
+        }
         Ok(Config {
             max_pools,
             min_pools: self.min_pools,
@@ -409,6 +479,8 @@ impl ConfigBuilder {
             lease_grace: self.lease_grace,
             workers_per_pool: self.workers_per_pool,
             has_size_provider: self.has_size_provider,
+            idle_timeout: self.idle_timeout,
+            max_waiters: self.max_waiters,
         })
     }
 }

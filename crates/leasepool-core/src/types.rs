@@ -201,7 +201,9 @@ pub enum AcquireError {
     /// The manager was stopped (before the acquire, or while it waited).
     #[error("the manager is stopped")]
     Stopped,
-    /// No-wait acquire, no pool free and none can be created.
+    /// No-wait acquire, no pool free and none can be created; or
+    /// `max_waiters` acquires already queued
+    /// ([`ConfigBuilder::max_waiters`](crate::ConfigBuilder::max_waiters)).
     #[error("no pool is free and the manager is at max_pools")]
     Unavailable,
     /// The wait deadline passed.
@@ -300,10 +302,15 @@ pub enum PoolError {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShutdownReason {
-    /// Idle and above the desired count.
+    /// Idle and above the desired count when a check lowered it (or found
+    /// it lower): shut down at once, whatever its idle time.
     Shrink,
-    /// Its lease was released, and keeping the pool would exceed the
-    /// desired count.
+    /// Idle above the desired count for `idle_timeout`
+    /// ([`ConfigBuilder::idle_timeout`](crate::ConfigBuilder::idle_timeout)).
+    Idle,
+    /// Its lease was released, keeping the pool would exceed the desired
+    /// count, and `idle_timeout` is zero (otherwise it is kept, idle, and
+    /// shut down with [`ShutdownReason::Idle`] if nobody leases it in time).
     NotKept,
     /// Its lease passed hard expiry and was revoked.
     Expired,
@@ -317,6 +324,7 @@ impl std::fmt::Display for ShutdownReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             ShutdownReason::Shrink => "idle above target",
+            ShutdownReason::Idle => "idle timeout above target",
             ShutdownReason::NotKept => "released and not kept",
             ShutdownReason::Expired => "lease expired",
             ShutdownReason::Broken => "broken",

@@ -39,8 +39,12 @@ fn drain_kept(core: &mut Core) {
 }
 
 fn started(max_pools: usize) -> (Core, Instant) {
+    started_with(Config::builder().max_pools(max_pools))
+}
+
+fn started_with(builder: leasepool_core::ConfigBuilder) -> (Core, Instant) {
     let now = Instant::now();
-    let config = Config::builder().max_pools(max_pools).build().expect("valid config");
+    let config = builder.build().expect("valid config");
     let mut core = Core::new(config);
     core.start(now, 0).expect("stopped");
     // Two-step creation: confirm the pool the start asked for.
@@ -158,8 +162,9 @@ fn waiter_with_deadline_cancel_cycle_allocates_nothing() {
 #[test]
 fn create_confirm_grant_release_cycle_allocates_nothing() {
     // The idle pool is held for good: every acquire waits for a pool created
-    // for it (two steps), and its release shuts that pool down again.
-    let (mut core, now) = started(4);
+    // for it (two steps), and its release shuts that pool down again (no
+    // idle timeout keeps it).
+    let (mut core, now) = started_with(Config::builder().max_pools(4).idle_timeout(Duration::ZERO));
     let Ok(Acquired::Granted(_held)) = core.acquire(now, Acquire::no_wait()) else { panic!("no grant") };
     let info = steady_state(|| {
         let Ok(Acquired::Queued(w)) = core.acquire(now, Acquire::no_wait()) else { panic!("not queued") };
@@ -175,5 +180,29 @@ fn create_confirm_grant_release_cycle_allocates_nothing() {
         assert_eq!(drain(&mut core), 0);
     });
     report("acquire waiting for a created pool + confirm + release", &info);
+    assert_eq!(info.count_total, 0);
+}
+
+#[test]
+fn idle_deadline_cycle_allocates_nothing() {
+    // Two pools with one desired: the second is kept idle with a deadline
+    // on every release and loses it on every acquire (a slab and a heap
+    // entry each time, reused).
+    let (mut core, now) = started(2);
+    // The first pool stays leased throughout.
+    let Ok(Acquired::Granted(_held)) = core.acquire(now, Acquire::no_wait()) else { panic!("no grant") };
+    let Ok(Acquired::Queued(_)) = core.acquire(now, Acquire::no_wait()) else { panic!("not queued") };
+    let Some(Action::CreatePool(pool)) = core.poll_action() else { panic!("no CreatePool") };
+    core.pool_created(now, pool);
+    let Some(Action::Grant { grant, .. }) = core.poll_action() else { panic!("no grant") };
+    assert_eq!(core.release(now, grant.lease), Ok(Released::Ended));
+    drain_kept(&mut core);
+    assert!(core.poll_timeout() < Some(now + Duration::from_secs(120)), "an idle deadline");
+    let info = steady_state(|| {
+        let Ok(Acquired::Granted(g)) = core.acquire(now, Acquire::no_wait()) else { panic!("no grant") };
+        assert_eq!(core.release(now, g.lease), Ok(Released::Ended));
+        drain_kept(&mut core);
+    });
+    report("acquire + release of a pool above the desired count (idle deadline)", &info);
     assert_eq!(info.count_total, 0);
 }

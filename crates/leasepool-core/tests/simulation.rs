@@ -83,6 +83,9 @@ fn seeded_random_simulation_keeps_every_invariant() {
             ("stale check tickets", t.stale_checks),
             ("start failures", t.start_failures),
             ("shrinks", t.shrinks),
+            ("idle deadlines set", t.idle_deadlines),
+            ("idle timeouts", t.idle_shutdowns),
+            ("acquires shed at max_waiters", t.shed),
             ("checks", t.checks),
             ("quiescences", t.quiescences),
         ] {

@@ -443,6 +443,8 @@ pub struct Stats {
 /// | `default_lease_for` | 300 s |
 /// | `lease_grace` | 15 s |
 /// | `workers_per_pool` | 4 |
+/// | `idle_timeout` | 60 s (0 = shut a surplus pool down on release) |
+/// | `max_waiters` | unbounded (>= 1) |
 /// | `name_prefix` | `"leasepool"` |
 /// | `backend` | [`Backend::Thread`] |
 ///
@@ -616,6 +618,42 @@ impl<R: Runtime> Builder<R> {
     /// ```
     pub fn workers_per_pool(mut self, n: usize) -> Self {
         self.config = self.config.workers_per_pool(n);
+        self
+    }
+
+    /// How long a pool released above the desired count stays idle before
+    /// it is shut down (default 60 s; at most 100 years). A lease in that
+    /// time reuses it, so a steady load above `min_pools` (with no size
+    /// provider, every load above 1) does not create and shut down a pool
+    /// per lease. Zero shuts such a pool down on release. A check whose
+    /// size signal lowers the desired count still shrinks idle pools above
+    /// it at once.
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder()
+    ///     .max_pools(4)
+    ///     .idle_timeout(std::time::Duration::from_secs(300));
+    /// # }
+    /// ```
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.config = self.config.idle_timeout(d);
+        self
+    }
+
+    /// Most acquires waiting at once (default unbounded; >= 1, 0 is refused
+    /// with a [`ConfigError`] naming `max_waiters`). An acquire that would
+    /// wait behind `n` others fails at once with [`Error::Unavailable`], so
+    /// an overloaded service sheds load instead of queueing without bound.
+    /// To never wait, use [`LeasedExecutorManager::try_acquire`].
+    ///
+    /// ```
+    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
+    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).max_waiters(64);
+    /// # }
+    /// ```
+    pub fn max_waiters(mut self, n: usize) -> Self {
+        self.config = self.config.max_waiters(n);
         self
     }
 

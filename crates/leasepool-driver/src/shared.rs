@@ -216,7 +216,7 @@ impl<R: Runtime> Shared<R> {
                 self.runtime.now(),
                 |st, now| match created {
                     Ok(pool) => {
-                        tracing::info!(pool = %id, workers = st.core.config().workers_per_pool(), "pool created");
+                        tracing::debug!(pool = %id, workers = st.core.config().workers_per_pool(), "pool created");
                         let broken = pool.broken().is_some();
                         st.pools.insert(id, pool);
                         st.core.pool_created(now, id);
@@ -361,7 +361,7 @@ impl<R: Runtime> Shared<R> {
             let released =
                 if jobs > 0 { st.core.release_busy(now, lease) } else { st.core.release(now, lease) };
             if let Ok(Released::Draining { .. }) = released {
-                tracing::info!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
+                tracing::debug!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
             }
         });
     }
@@ -494,7 +494,7 @@ impl State {
 fn log_shutdown(pool: PoolId, reason: ShutdownReason) {
     match reason {
         ShutdownReason::Broken => tracing::info!(pool = %pool, "broken pool shut down"),
-        reason => tracing::info!(pool = %pool, %reason, "pool shut down"),
+        reason => tracing::debug!(pool = %pool, %reason, "pool shut down"),
     }
 }
 

@@ -394,3 +394,43 @@ fn a_start_after_a_drain_lost_with_its_runtime_finishes_it() {
         });
     });
 }
+
+/// The default idle timeout (60 s) on a paused clock: after two concurrent
+/// leases, the surplus pool stays idle 59 s in and is shut down once the
+/// clock passes 60 s, leaving the desired count (1).
+#[test]
+fn a_surplus_pool_times_out_after_the_default_idle_timeout() {
+    watchdog(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a paused runtime");
+        rt.block_on(async {
+            let m = LeasedExecutorManager::builder().max_pools(2).workers_per_pool(1).build().expect("valid");
+            assert_eq!(m.config().idle_timeout(), Duration::from_secs(60));
+            m.start().await.expect("start");
+            let a = m.acquire().await.expect("first lease");
+            let b = m.acquire().await.expect("second lease");
+            a.release();
+            b.release();
+            assert_eq!((m.total_count(), m.available_count()), (2, 2));
+
+            tokio::time::advance(Duration::from_secs(59)).await;
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(m.total_count(), 2, "59 s idle: the surplus pool is kept");
+
+            tokio::time::advance(Duration::from_secs(2)).await;
+            let mut yields = 0;
+            while m.total_count() != 1 {
+                yields += 1;
+                assert!(yields <= 1_000, "the idle pool was not shut down: {:?}", m.stats());
+                tokio::task::yield_now().await;
+            }
+            assert_eq!((m.available_count(), m.desired_executor_count()), (1, 1));
+            m.stop().await;
+        });
+    });
+}

@@ -19,7 +19,9 @@ impl Core {
     /// desired count): it is granted, first come first served, when a pool
     /// is created or released ([`Action::Grant`]). A [`Wait::No`] request
     /// waits only when a pool is being created for it; with none free and
-    /// none creatable it fails with [`AcquireError::Unavailable`]. A
+    /// none creatable it fails with [`AcquireError::Unavailable`]. So does
+    /// any acquire that would queue behind `max_waiters` others
+    /// ([`ConfigBuilder::max_waiters`](crate::ConfigBuilder::max_waiters)). A
     /// deadline at or before `now` fails at once with
     /// [`AcquireError::Timeout`]. After [`Core::close`] or [`Core::stop`]
     /// every acquire fails with [`AcquireError::Stopped`].
@@ -53,7 +55,7 @@ impl Core {
         };
         self.revoke_expired(now);
         if self.waiters.is_empty() {
-            if let Some(pool) = self.available.pop_front() {
+            if let Some(pool) = self.take_available() {
                 let grant = self.lease_pool(pool, now, lease_for, request.owner);
                 self.request_check_on_lease_change();
                 return Ok(Acquired::Granted(grant));
@@ -65,6 +67,10 @@ impl Core {
             Wait::Until(deadline) => Some(deadline),
             Wait::No | Wait::Forever => None,
         };
+        // Load shedding: fail at once rather than queue behind `max_waiters`.
+        if self.config.max_waiters.is_some_and(|max| self.waiters.len() >= max) {
+            return Err(AcquireError::Unavailable);
+        }
         let waiter = self.waiters.push_back(self.tag, lease_for, request.owner, deadline);
         self.create_for_waiters();
         Ok(Acquired::Queued(waiter))
@@ -147,7 +153,7 @@ impl Core {
     #[inline] // the usual case, nobody waiting, costs one length check
     pub(super) fn serve_waiters(&mut self, now: Instant) {
         while self.someone_waits(now) {
-            let Some(pool) = self.available.pop_front() else {
+            let Some(pool) = self.take_available() else {
                 self.create_for_waiters();
                 break;
             };

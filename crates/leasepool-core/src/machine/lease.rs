@@ -13,7 +13,10 @@ impl Core {
     ///
     /// With no job in flight the lease ends now ([`Released::Ended`] and an
     /// [`Action::LeaseEnded`]): its pool goes straight to the first waiter
-    /// if there is one; otherwise it is kept (made available) if keeping it
+    /// if there is one; otherwise it is kept (made available): idle for at
+    /// most `idle_timeout` if that leaves this run above the desired count
+    /// ([`ConfigBuilder::idle_timeout`](crate::ConfigBuilder::idle_timeout));
+    /// with a zero `idle_timeout`, kept only if keeping it
     /// leaves `total <= desired`, or shut down. A lease released at or past
     /// its hard expiry ends as [`LeaseEnd::Expired`] instead, its pool shut
     /// down, whether jobs are in flight or not. With jobs in flight the
@@ -227,9 +230,11 @@ impl Core {
             self.actions.push_back(ended(PoolFate::HandedOff));
             self.grant_to_first(pool, now);
             PoolFate::HandedOff
-        } else if !self.closing && self.live_count() < self.desired {
+        } else if !self.closing && (self.live_count() < self.desired || !self.config.idle_timeout.is_zero()) {
+            // Above the desired count it is kept idle for `idle_timeout`
+            // (`make_available` gives it a deadline); never while closing.
             self.actions.push_back(ended(PoolFate::Kept));
-            self.available.push_back(pool);
+            self.make_available(pool, now);
             PoolFate::Kept
         } else {
             // While closing nobody waits, and no pool is kept for later.

@@ -12,7 +12,8 @@
 //! * `pools`: `pool_created`, `pool_create_failed`, `pool_broken`, and the
 //!   creations asked for;
 //! * `timers`: `handle_timeout`, the due check, `notify_scale_changed`,
-//!   `poll_action` and `poll_timeout`.
+//!   `poll_action` and `poll_timeout`;
+//! * `idle`: the available pools and their idle deadlines.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -28,10 +29,21 @@ use crate::types::{Action, Grant};
 use crate::waiters::WaiterQueue;
 
 mod acquire;
+mod idle;
 mod lease;
 mod pools;
 mod run;
 mod timers;
+
+/// An available pool.
+#[derive(Debug, Clone, Copy)]
+struct Available {
+    pool: PoolId,
+    /// Its key in `Core::idle` and `Core::idle_deadlines` while it carries
+    /// an idle deadline: it became available above the desired count with
+    /// a non-zero `idle_timeout`. `None` for a pool at or below the count.
+    idle_key: Option<usize>,
+}
 
 #[derive(Debug)]
 struct LeaseSlot {
@@ -151,7 +163,17 @@ pub struct Core {
     replacing_paused: bool,
     /// Idle pools, oldest returned at the front. Never non-empty while a
     /// waiter is queued (a freed pool goes to the first waiter).
-    available: VecDeque<PoolId>,
+    available: VecDeque<Available>,
+    /// The pools of `available` that carry an idle deadline, keyed by their
+    /// `Available::idle_key`: one entry per such pool, naming it. Empty
+    /// while stopped, with a zero `idle_timeout`, and after every check
+    /// (which shrinks what is above the desired count at once).
+    idle: Slab<PoolId>,
+    /// When each pool of `idle` times out (`idle_timeout` after it became
+    /// available), keyed like `idle`: one entry per entry of `idle`.
+    /// `handle_timeout` shuts down those due while `live_count() >
+    /// desired`, and drops the deadline of the others.
+    idle_deadlines: DeadlineHeap,
     leases: Slab<LeaseSlot>,
     /// Hard expiries of live leases, keyed by lease slab key: one entry
     /// per entry of `leases`.
@@ -192,6 +214,8 @@ impl Core {
             check_requests: 0,
             replacing_paused: false,
             available: VecDeque::new(),
+            idle: Slab::new(),
+            idle_deadlines: DeadlineHeap::default(),
             leases: Slab::new(),
             expiries: DeadlineHeap::default(),
             creations: Vec::new(),

@@ -40,7 +40,7 @@ impl Core {
             return;
         }
         if !self.hand_to_first_waiter(pool, now) {
-            self.available.push_back(pool);
+            self.make_available(pool, now);
         }
     }
 
@@ -116,9 +116,7 @@ impl Core {
     pub fn pool_broken(&mut self, now: Instant, pool: PoolId) -> Result<(), PoolError> {
         let now = self.tick(now);
         self.check_tag("pool_broken", "pool", pool.core);
-        if let Some(i) = self.available.iter().position(|&p| p == pool) {
-            self.available.remove(i);
-        } else {
+        if !self.remove_available(pool) {
             let key = self.leases.iter().find(|(_, s)| s.grant.pool == pool).map(|(k, _)| k);
             let slot = self.remove_lease(key.ok_or(PoolError::Unknown)?);
             // Broken before its grant reached the waiter: the pool never

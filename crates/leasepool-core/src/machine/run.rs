@@ -143,8 +143,10 @@ impl Core {
         while let Some(w) = self.waiters.pop_front() {
             self.actions.push_back(Action::FailWaiter { waiter: w.id, error: AcquireError::Stopped });
         }
-        for pool in self.available.drain(..) {
-            self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Stopped });
+        self.clear_idle_deadlines();
+        for entry in self.available.drain(..) {
+            self.actions
+                .push_back(Action::ShutdownPool { pool: entry.pool, reason: ShutdownReason::Stopped });
         }
     }
 }

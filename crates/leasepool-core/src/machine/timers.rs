@@ -10,8 +10,10 @@ use crate::types::{Action, ShutdownReason};
 
 impl Core {
     /// Runs what the clock makes due at `now`: fails waiters past their
-    /// deadline and revokes leases past hard expiry (their pools are shut
-    /// down and replaced up to the desired count). A check that is due is
+    /// deadline, revokes leases past hard expiry (their pools are shut
+    /// down and replaced up to the desired count), and shuts down idle
+    /// pools past their idle deadline while there are more pools than
+    /// desired ([`ShutdownReason::Idle`](crate::ShutdownReason::Idle)). A check that is due is
     /// not run here: see [`Core::check_due`].
     ///
     /// ```
@@ -33,6 +35,7 @@ impl Core {
         }
         self.fail_expired_waiters(now);
         self.revoke_expired(now);
+        self.time_out_idle(now);
     }
 
     /// Whether a check is due at `now` (its interval passed, or it was
@@ -134,7 +137,8 @@ impl Core {
 
     /// When [`Core::handle_timeout`] (or, for a check,
     /// [`Core::check_due`]) must next be looked at: the earliest of the
-    /// next check, the next hard expiry and the next waiter deadline.
+    /// next check, the next hard expiry, the next waiter deadline and the
+    /// next idle deadline.
     /// `None` while stopped. O(1): deadlines are kept in indexed heaps.
     ///
     /// ```
@@ -158,6 +162,9 @@ impl Core {
             next = next.min(at);
         }
         if let Some(at) = self.waiters.next_deadline() {
+            next = next.min(at);
+        }
+        if let Some(at) = self.next_idle_deadline() {
             next = next.min(at);
         }
         Some(next)
@@ -188,9 +195,11 @@ impl Core {
         let desired = self.desired;
         self.grow_to(desired);
         while self.live_count() > desired {
-            let Some(pool) = self.available.pop_back() else { break };
+            let Some(pool) = self.take_newest_available() else { break };
             self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Shrink });
         }
+        // What is left available is within the desired count: no deadline.
+        self.clear_idle_deadlines();
         self.serve_waiters(now);
     }
 }

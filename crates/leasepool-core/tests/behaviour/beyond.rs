@@ -57,7 +57,11 @@ fn a_grant_handed_back_goes_to_the_next_waiter_without_losing_capacity() {
 fn poll_timeout_is_an_index_over_ten_thousand_leases() {
     const N: u64 = 10_000;
     let t0 = Instant::now();
-    let b = builder(N as usize).lease_grace(Duration::ZERO).check_interval(secs(50 * 365 * 24 * 3600));
+    // No idle timeout: released pools above the desired count add no deadline.
+    let b = builder(N as usize)
+        .lease_grace(Duration::ZERO)
+        .check_interval(secs(50 * 365 * 24 * 3600))
+        .idle_timeout(Duration::ZERO);
     let (mut core, _) = started(b, t0, 0);
     // Lease i expires at t0 + 1000 + perm(i) seconds, with perm a bijection
     // (7919 is prime, so i * 7919 mod N visits every residue once).
@@ -119,7 +123,12 @@ fn poll_timeout_is_an_index_over_ten_thousand_waiter_deadlines() {
 #[test]
 fn every_granted_lease_ends_with_exactly_one_lease_ended() {
     let t0 = Instant::now();
-    let b = builder(3).default_lease_for(secs(10)).lease_grace(Duration::ZERO).check_interval(secs(3600));
+    // No idle timeout, so that a release can also shut its pool down.
+    let b = builder(3)
+        .default_lease_for(secs(10))
+        .lease_grace(Duration::ZERO)
+        .check_interval(secs(3600))
+        .idle_timeout(Duration::ZERO);
     let (mut core, _) = started(b, t0, 0);
     let mut log: Vec<Action> = Vec::new();
     let mut seen: Vec<Grant> = Vec::new();

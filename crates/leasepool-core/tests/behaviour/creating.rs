@@ -9,7 +9,8 @@ use super::*;
 #[test]
 fn a_waiter_for_a_pool_being_created_still_times_out_at_its_deadline() {
     let now = Instant::now();
-    let mut core = core_with(builder(2));
+    // No idle timeout: the surplus pool is shut down on release at the end.
+    let mut core = core_with(builder(2).idle_timeout(Duration::ZERO));
     core.start(now, 0).unwrap();
     let [Action::CreatePool(p1)] = drain_raw(&mut core)[..] else { panic!("one creation") };
     let w = queued(core.acquire(now, Acquire::wait_until(now + secs(3))));

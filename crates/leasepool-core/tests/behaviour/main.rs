@@ -1,7 +1,8 @@
 //! One test (or a few) per behaviour of the sans-IO core, in numbered
 //! sections: 1 start, 2 stop (2b close: the graceful shutdown), 3 acquire (then waiter timeout and cancel),
 //! 4 submitting through a lease, 5 release, 6 the checker pass, 7 counts and
-//! stats, 8 configuration validation, then the sizing rule; and, under
+//! stats, 8 configuration validation, then the sizing rule, the idle
+//! timeout and `max_waiters` (`idle`); and, under
 //! "beyond the original", what the Python original (leasepool 0.1.3) does
 //! not promise: FIFO waiters with one grant per freed pool, a grant handed
 //! back without losing capacity, and an indexed next timeout.
@@ -15,7 +16,8 @@
 //!
 //! This file holds the shared helpers; each section is a module of its own
 //! (`start`, `stop`, `close`, `acquire`, `waiters`, `creating`, `submitting`,
-//! `release`, `checker`, `stats`, `config`, `sizing`, `beyond`, `misuse`).
+//! `release`, `checker`, `stats`, `config`, `sizing`, `idle`, `beyond`,
+//! `misuse`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -32,6 +34,7 @@ mod checker;
 mod close;
 mod config;
 mod creating;
+mod idle;
 mod misuse;
 mod release;
 mod sizing;

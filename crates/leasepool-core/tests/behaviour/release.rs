@@ -39,7 +39,8 @@ fn release_with_jobs_in_flight_drains_until_the_last_job_finishes() {
 #[test]
 fn finalise_keeps_the_pool_only_while_total_stays_within_desired() {
     let now = Instant::now();
-    let (mut core, _) = started(builder(3), now, 0);
+    // The release-time rule without an idle timeout (`idle.rs` has the default).
+    let (mut core, _) = started(builder(3).idle_timeout(Duration::ZERO), now, 0);
     let gs: Vec<Grant> = (0..3).map(|_| take(&mut core, now)).collect();
     assert_eq!(core.total_count(), 3);
     for g in &gs[..2] {

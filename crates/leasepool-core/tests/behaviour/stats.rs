@@ -5,7 +5,8 @@ use super::*;
 #[test]
 fn counts_track_available_leased_total_desired_and_waiting() {
     let now = Instant::now();
-    let (mut core, _) = started(builder(3).min_pools(2), now, 0);
+    // No idle timeout: a surplus pool released is shut down at once.
+    let (mut core, _) = started(builder(3).min_pools(2).idle_timeout(Duration::ZERO), now, 0);
     assert_eq!(
         (core.available_count(), core.leased_count(), core.total_count(), core.desired_executor_count()),
         (2, 0, 2, 2)

@@ -38,8 +38,32 @@ impl<R: RngCore> Sim<R> {
     pub(super) fn handle_timeout(&mut self) {
         let now = self.now;
         self.core.handle_timeout(now);
-        let mut ctx = Ctx::default();
+        let mut ctx = Ctx { timer_ran: true, ..Ctx::default() };
+        let idle_before = self.idle_deadlines.len();
         self.drain(&mut ctx);
+        let desired = self.core.desired_executor_count();
+        if self.idle_deadlines.len() < idle_before {
+            // Idle timeouts never shrink below the desired count.
+            ensure!(
+                self.run_pools() >= desired,
+                "idle timeouts left {} pools, desired {desired}",
+                self.run_pools()
+            );
+        }
+        // No idle pool past its deadline survives while this run is above
+        // the desired count; those that do are within it and lose their
+        // deadline, as in the core.
+        let due: Vec<_> = self.idle_deadlines.iter().filter(|&(_, &at)| at <= now).map(|(&p, _)| p).collect();
+        if !due.is_empty() {
+            ensure!(
+                self.run_pools() <= desired,
+                "{due:?} past their idle deadline with {} pools, desired {desired}",
+                self.run_pools()
+            );
+            for pool in due {
+                self.idle_deadlines.remove(&pool);
+            }
+        }
         if self.running {
             self.ensure_nothing_expired();
             ensure!(
@@ -64,6 +88,8 @@ impl<R: RngCore> Sim<R> {
         ensure!(self.core.units() == units, "check did not record units");
         let mut ctx = Ctx { check_ran: true, ..Ctx::default() };
         self.drain(&mut ctx);
+        // What a check leaves idle is within the desired count: no deadline.
+        self.idle_deadlines.clear();
         let stale = self.check_requests != ticket;
         self.next_check = Some(if stale { now } else { now + self.config.check_interval() });
         if stale {

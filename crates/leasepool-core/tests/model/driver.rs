@@ -47,6 +47,18 @@ impl<R: RngCore> Sim<R> {
         if self.queue.is_empty() {
             self.uncovered_ok = false;
         }
+        // A pool that became idle above the desired count (this run's other
+        // pools already made it) times out `idle_timeout` later; at or below
+        // it, never. Nothing after the pool became idle in this step changed
+        // the count: the core only creates pools up to `desired`.
+        let timeout = self.config.idle_timeout();
+        let above = self.run_pools() > self.core.desired_executor_count();
+        for pool in std::mem::take(&mut ctx.became_idle) {
+            if self.available.contains(&pool) && !timeout.is_zero() && above {
+                self.idle_deadlines.insert(pool, self.now + timeout);
+                self.totals.idle_deadlines += 1;
+            }
+        }
     }
 
     /// A check was requested (the core counts the same requests).
@@ -115,6 +127,7 @@ impl<R: RngCore> Sim<R> {
             // Idle until a grant takes it (the first live waiter's, if any).
             self.live.insert(pool);
             self.available.push_back(pool);
+            ctx.became_idle.push(pool);
         }
         self.drain(&mut ctx);
     }
@@ -130,6 +143,7 @@ impl<R: RngCore> Sim<R> {
 
     fn on_shutdown(&mut self, pool: PoolId, reason: ShutdownReason, ctx: &mut Ctx) {
         ensure!(self.live.remove(&pool), "ShutdownPool({pool:?}, {reason}) of a pool that is not live");
+        let idle_deadline = self.idle_deadlines.remove(&pool);
         ensure!(self.lease_on(pool).is_none(), "ShutdownPool({pool:?}) before the LeaseEnded of its lease");
         if let Some(i) = ctx.retiring.iter().position(|(p, _)| *p == pool) {
             let (_, want) = ctx.retiring.swap_remove(i);
@@ -165,6 +179,14 @@ impl<R: RngCore> Sim<R> {
                     "shrink took {pool:?} at {idle_at:?}, not the most recently returned idle pool"
                 );
                 self.totals.shrinks += 1;
+            }
+            ShutdownReason::Idle => {
+                ensure!(ctx.timer_ran, "Idle shutdown of {pool:?} outside handle_timeout");
+                ensure!(
+                    idle_deadline.is_some_and(|at| at <= self.now),
+                    "{pool:?} shut down Idle before its idle deadline {idle_deadline:?}"
+                );
+                self.totals.idle_shutdowns += 1;
             }
             ShutdownReason::Expired | ShutdownReason::NotKept => {
                 panic!("invariant violated: idle {pool:?} shut down {reason:?}")
@@ -203,6 +225,7 @@ impl<R: RngCore> Sim<R> {
                 match fate {
                     PoolFate::Kept => {
                         self.available.push_back(pool);
+                        ctx.became_idle.push(pool);
                         self.totals.kept += 1;
                     }
                     PoolFate::HandedOff => {
@@ -210,6 +233,10 @@ impl<R: RngCore> Sim<R> {
                         self.totals.handed_off += 1;
                     }
                     PoolFate::ShutDown => {
+                        ensure!(
+                            self.config.idle_timeout().is_zero(),
+                            "{pool:?} not kept with an idle timeout"
+                        );
                         ctx.retiring.push((pool, ShutdownReason::NotKept));
                         self.totals.not_kept += 1;
                     }
@@ -254,6 +281,12 @@ impl<R: RngCore> Sim<R> {
         ensure!(self.live.contains(&grant.pool), "Grant of {:?}, which is not confirmed created", grant.pool);
         ensure!(!self.in_flight.contains(&grant.pool), "Grant of {:?}, still being created", grant.pool);
         ensure!(self.lease_on(grant.pool).is_none(), "Grant of {:?}, which is already leased", grant.pool);
+        ensure!(
+            !self.idle_deadlines.contains_key(&grant.pool) || self.available.front() == Some(&grant.pool),
+            "Grant of {:?}, an idle pool with a deadline, out of order",
+            grant.pool
+        );
+        self.idle_deadlines.remove(&grant.pool);
         if ctx.handed_off == Some(grant.pool) {
             ctx.handed_off = None;
         } else {

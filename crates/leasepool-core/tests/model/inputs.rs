@@ -94,6 +94,8 @@ impl<R: RngCore> Sim<R> {
                     "granted {:?}, not the oldest idle",
                     g.pool
                 );
+                // A pool leased again loses its idle deadline.
+                self.idle_deadlines.remove(&g.pool);
                 ensure!(self.live.contains(&g.pool), "granted {:?}, not confirmed created", g.pool);
                 self.leases.insert(
                     g.lease,
@@ -114,6 +116,12 @@ impl<R: RngCore> Sim<R> {
                     _ => None,
                 };
                 self.queue.push_back(ModelWaiter { id: *w, deadline, lease: effective, owner });
+                ensure!(
+                    self.config.max_waiters().is_none_or(|max| self.queue.len() <= max),
+                    "{} waiters queued, max_waiters {:?}",
+                    self.queue.len(),
+                    self.config.max_waiters()
+                );
                 self.totals.queued += 1;
                 // Every waiter has a pool coming, or max_pools is reached.
                 ensure!(
@@ -132,6 +140,13 @@ impl<R: RngCore> Sim<R> {
                     );
                 }
                 self.uncovered_ok = false;
+            }
+            Err(AcquireError::Unavailable)
+                if self.config.max_waiters().is_some_and(|m| self.queue.len() >= m) =>
+            {
+                // Load shedding: it would have queued behind max_waiters.
+                ensure!(self.core.available_count() == 0, "shed while a pool was free");
+                self.totals.shed += 1;
             }
             Err(AcquireError::Unavailable) => {
                 ensure!(wait == Wait::No, "Unavailable for a waiting acquire");
@@ -224,8 +239,8 @@ impl<R: RngCore> Sim<R> {
 
     /// How a lease ends now, as the spec states it: past hard expiry it
     /// expires; otherwise its pool goes to the first waiter still in time,
-    /// or is kept while this run's total stays within the desired count,
-    /// or is shut down.
+    /// or is kept while this run's total stays within the desired count (or,
+    /// with an idle timeout, kept idle above it), or is shut down.
     fn expected_end(&self, lease: LeaseId) -> LeaseEnd {
         let l = &self.leases[&lease];
         if self.now >= l.grant.hard_expires_at() {
@@ -238,7 +253,7 @@ impl<R: RngCore> Sim<R> {
         let live_waiter = self.queue.iter().any(|w| w.deadline.is_none_or(|d| d > self.now));
         LeaseEnd::Released(if live_waiter {
             PoolFate::HandedOff
-        } else if total_after < self.core.desired_executor_count() {
+        } else if total_after < self.core.desired_executor_count() || !self.config.idle_timeout().is_zero() {
             PoolFate::Kept
         } else {
             PoolFate::ShutDown

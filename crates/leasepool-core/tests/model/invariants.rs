@@ -95,6 +95,14 @@ impl<R: RngCore> Sim<R> {
             self.available.iter().all(|p| self.live.contains(p) && !pools.contains(p)),
             "an idle pool is dead or leased"
         );
+        ensure!(
+            self.idle_deadlines.keys().all(|p| self.available.contains(p)),
+            "an idle deadline on a pool that is not idle"
+        );
+        ensure!(
+            self.config.idle_timeout().is_zero() || self.idle_deadlines.is_empty() || self.running,
+            "idle deadlines on a stopped core"
+        );
 
         // Waiters: the same queue in the same order, only when nothing is
         // free, and each with a pool coming unless max_pools is reached.
@@ -127,7 +135,8 @@ impl<R: RngCore> Sim<R> {
         if self.running {
             let expiry = self.leases.values().map(|l| l.grant.hard_expires_at()).min();
             let deadline = self.queue.iter().filter_map(|w| w.deadline).min();
-            let want = [self.next_check, expiry, deadline].into_iter().flatten().min();
+            let idle = self.idle_deadlines.values().min().copied();
+            let want = [self.next_check, expiry, deadline, idle].into_iter().flatten().min();
             ensure!(core.poll_timeout() == want, "poll_timeout {:?}, model {want:?}", core.poll_timeout());
         }
         if !self.running {

@@ -127,6 +127,8 @@ impl<R: RngCore> Sim<R> {
                 "close: idle {pool:?} not shut down in order: {a:?}"
             );
             ensure!(self.live.remove(pool), "close shut down {pool:?}, not live");
+            // Shut down with it: its idle deadline, if it had one.
+            self.idle_deadlines.remove(pool);
         }
         ensure!(self.core.poll_action().is_none(), "close did more than fail waiters and shut idle pools");
         // This run's creations are disowned, as by a stop.

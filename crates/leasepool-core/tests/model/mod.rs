@@ -91,6 +91,12 @@ struct Ctx {
     check_ran: bool,
     /// A lease was revoked (ended `Expired`) in this step.
     revoked: bool,
+    /// `handle_timeout` ran in this step (idle timeouts are allowed).
+    timer_ran: bool,
+    /// Pools that became idle in this step (kept on release, or created
+    /// with nobody to grant them to): whether each carries an idle
+    /// deadline is settled once the step is drained.
+    became_idle: Vec<PoolId>,
 }
 
 pub struct Sim<R: RngCore> {
@@ -126,6 +132,9 @@ pub struct Sim<R: RngCore> {
     /// Idle pools in the order they became idle (oldest first), as the
     /// driver can tell from the actions and outcomes it saw.
     available: VecDeque<PoolId>,
+    /// The idle deadline of each idle pool that has one: it became idle
+    /// while this run had more pools than desired, `idle_timeout` before.
+    idle_deadlines: BTreeMap<PoolId, Instant>,
     ever_pools: HashSet<PoolId>,
     leases: BTreeMap<LeaseId, ModelLease>,
     ever_leases: HashSet<LeaseId>,
@@ -148,6 +157,14 @@ pub struct Sim<R: RngCore> {
     totals: Totals,
 }
 
+impl<R: RngCore> Sim<R> {
+    /// This run's pools, as the driver counts them: confirmed and live, or
+    /// being created for this run (what the core compares with `desired`).
+    fn run_pools(&self) -> usize {
+        self.live.len() + self.in_flight.len()
+    }
+}
+
 fn pick<T: Copy>(rng: &mut impl RngCore, items: &[T]) -> Option<T> {
     (!items.is_empty()).then(|| items[rng.random_range(0..items.len())])
 }
@@ -164,7 +181,16 @@ impl<R: RngCore> Sim<R> {
             Duration::from_millis(rng.random_range(1..=10_000))
         };
         let size_provider = rng.random_ratio(1, 3);
-        let config = Config::builder()
+        let idle_timeout = if rng.random_ratio(1, 3) {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(rng.random_range(1..=30_000))
+        };
+        let mut builder = Config::builder().idle_timeout(idle_timeout);
+        if rng.random_ratio(1, 3) {
+            builder = builder.max_waiters(rng.random_range(1..=2 * max));
+        }
+        let config = builder
             .has_size_provider(size_provider)
             .max_pools(max)
             .min_pools(min)
@@ -192,6 +218,7 @@ impl<R: RngCore> Sim<R> {
             ended_leases: HashSet::new(),
             uncovered_ok: false,
             available: VecDeque::new(),
+            idle_deadlines: BTreeMap::new(),
             ever_pools: HashSet::new(),
             leases: BTreeMap::new(),
             ever_leases: HashSet::new(),

@@ -29,6 +29,9 @@ pub struct Totals {
     pub stale_checks: u64,
     pub start_failures: u64,
     pub shrinks: u64,
+    pub idle_deadlines: u64,
+    pub idle_shutdowns: u64,
+    pub shed: u64,
     pub checks: u64,
     pub stops: u64,
     pub closes: u64,
@@ -64,6 +67,9 @@ impl Totals {
         self.stale_checks += o.stale_checks;
         self.start_failures += o.start_failures;
         self.shrinks += o.shrinks;
+        self.idle_deadlines += o.idle_deadlines;
+        self.idle_shutdowns += o.idle_shutdowns;
+        self.shed += o.shed;
         self.checks += o.checks;
         self.stops += o.stops;
         self.closes += o.closes;

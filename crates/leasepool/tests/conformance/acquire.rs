@@ -13,9 +13,12 @@ use crate::common::*;
 
 /// An acquire takes an available pool, then creates pools up to
 /// `max_pools` (above the desired count); released pools above the desired
-/// count are shut down again.
+/// count are shut down again on release with a zero `idle_timeout` (the
+/// default keeps them idle for a while: `churn.rs`).
 async fn acquire_takes_then_creates_pools<R: Runtime + Default>() {
-    let m = started(builder::<R>().max_pools(3).min_pools(1).workers_per_pool(1)).await;
+    let m =
+        started(builder::<R>().max_pools(3).min_pools(1).workers_per_pool(1).idle_timeout(Duration::ZERO))
+            .await;
     assert_eq!(counts(&m), (1, 0, 1, 0));
     let a = m.acquire().await.unwrap();
     assert_eq!(counts(&m), (0, 1, 1, 0), "the first acquire takes the idle pool");
