@@ -11,6 +11,10 @@
 //! * before `start()`, acquires fail with `Error::NotStarted`; after
 //!   `stop()`, with `Error::Stopped`, and held leases
 //!   with `Error::LeaseExpired`;
+//! * `Error::kind()` sorts every error into an `ErrorKind` a service maps
+//!   to its answer (here an HTTP status: 503 + `Retry-After` for overload
+//!   and a stopped manager, 500 for a panic or a broken pool), and
+//!   `is_retryable()` / `is_overload()` answer the usual questions;
 //! * `Error` is `#[non_exhaustive]`: match what you handle, keep a `_` arm.
 //!
 //! Run it with `cargo run --example error_handling`, or on another runtime:
@@ -20,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use leasepool::Error;
+use leasepool::{Error, ErrorKind};
 
 // The runtime this example runs on: tokio by default, or the one chosen with
 // `--no-default-features --features runtime-smol` (or `runtime-async-std`).
@@ -34,31 +38,36 @@ use leasepool::smol as rt;
 use leasepool::tokio as rt;
 use rt::LeasedExecutorManager;
 
-/// What a service might do with each error.
-fn advice(err: &Error) -> &'static str {
-    match err {
-        Error::NotStarted => "start the manager first",
-        Error::Stopped => "the service is shutting down: stop sending work",
-        Error::RuntimeGone => "start the manager again inside a live async runtime",
-        Error::LeaseReleased | Error::LeaseEnded => "acquire a new lease",
-        Error::Unavailable => "shed load: every pool is busy",
-        Error::Timeout(_) => "shed load: no pool freed up in time",
-        Error::LeaseExpired => "acquire a new lease",
-        Error::Panicked(_) => "a bug in the job; the pool is fine",
-        Error::Broken(_) => "fix the worker initializer; acquire a new lease",
-        Error::Cancelled => "the pool was shut down before the job ran; retry on a new lease",
-        Error::GrinderNotRunning => "start the work grinder first",
-        Error::Spawn(_) => "the OS refused new threads",
-        Error::Config(_) => "fix the configuration",
-        _ => "unknown error",
+/// What an HTTP service would answer for an error, by its kind: the
+/// status, and whether to add `Retry-After`. `ErrorKind` is
+/// `#[non_exhaustive]`: keep a `_` arm.
+fn http_status(err: &Error) -> (u16, bool) {
+    match err.kind() {
+        // Busy or not serving: come back later (or try another instance).
+        ErrorKind::Overload | ErrorKind::Stopped | ErrorKind::Spawn => (503, true),
+        // The service retries on a new lease first; if that fails too, 503.
+        ErrorKind::LeaseGone | ErrorKind::Cancelled => (503, true),
+        // A bad per-acquire value; a 400 if the client supplied it.
+        ErrorKind::Config => (500, false),
+        // A bug in the job, or a pool whose initializer failed.
+        ErrorKind::JobPanicked | ErrorKind::PoolBroken => (500, false),
+        _ => (500, false),
     }
 }
 
-/// Prints a result (with advice for an error) and hands it back to be checked.
+/// Prints a result (with the HTTP answer for an error) and hands it back to be checked.
 fn report<T: std::fmt::Debug>(what: &str, result: Result<T, Error>) -> Result<T, Error> {
     match &result {
         Ok(v) => println!("{what}: Ok({v:?})"),
-        Err(e) => println!("{what}: {e:?}\n    -> {}", advice(e)),
+        Err(e) => {
+            let (status, retry_after) = http_status(e);
+            let retry = if retry_after { " + Retry-After" } else { "" };
+            println!(
+                "{what}: {e:?}\n    -> kind {:?}, retryable: {}, answer {status}{retry}",
+                e.kind(),
+                e.is_retryable()
+            );
+        }
     }
     result
 }
@@ -120,7 +129,11 @@ fn main() -> Result<(), Error> {
         let panicked = report("panicking job", lease.run(|| -> u32 { panic!("boom") }).await);
         std::panic::set_hook(default_hook);
         match panicked {
-            Err(Error::Panicked(msg)) => assert_eq!(msg, "boom", "the panic message is kept"),
+            Err(e @ Error::Panicked(_)) => {
+                assert!(matches!(&e, Error::Panicked(msg) if msg == "boom"), "the panic message is kept");
+                assert_eq!((e.kind(), e.is_retryable()), (ErrorKind::JobPanicked, false));
+                assert_eq!(http_status(&e), (500, false));
+            }
             other => panic!("expected Error::Panicked, got {other:?}"),
         }
         match report("next job on the same lease", lease.run(|| 2 + 2).await) {
@@ -150,11 +163,24 @@ fn main() -> Result<(), Error> {
         }
         drop(fresh);
 
-        // 4. After stop.
+        // 4. Overload: every pool leased, a non-waiting acquire is refused.
+        println!("-- overload");
+        let busy = manager.acquire().owner("busy").await?;
+        match report("try_acquire with every pool leased", manager.try_acquire().await.map(|l| l.id())) {
+            Err(e @ Error::Unavailable) => {
+                assert_eq!(e.kind(), ErrorKind::Overload);
+                assert!(e.is_overload() && e.is_retryable());
+                assert_eq!(http_status(&e), (503, true), "shed load: 503 + Retry-After");
+            }
+            other => panic!("expected Error::Unavailable, got {other:?}"),
+        }
+        drop(busy);
+
+        // 5. After stop.
         println!("-- after stop");
         manager.stop().await;
         match report("acquire after stop", manager.acquire().await.map(|l| l.id())) {
-            Err(Error::Stopped) => {}
+            Err(e @ Error::Stopped) => assert_eq!(http_status(&e), (503, true)),
             other => panic!("expected Error::Stopped, got {other:?}"),
         }
         match report("job on a lease held across stop", lease.run(|| 1).await) {

@@ -74,10 +74,11 @@ pub struct LeaseStats {
     pub soft_remaining: Duration,
     /// Time left to hard expiry (zero once past).
     pub hard_remaining: Duration,
-    /// Jobs in flight, as the driver reported them through
-    /// `job_submitted`/`job_finished` (a driver that counts jobs itself
-    /// reports none, see `release_busy`; leasepool's async API shows its own
-    /// counts in its stats).
+    /// Jobs submitted through the lease and not finished yet (queued or
+    /// running). leasepool's manager counts its leases' jobs itself and
+    /// fills this in for its stats; a custom driver of the core sees here
+    /// the jobs it reported with `Core::job_submitted` and
+    /// `Core::job_finished`.
     pub jobs: u64,
     /// Released, waiting for its jobs to finish.
     pub draining: bool,

@@ -19,6 +19,24 @@ use crate::shared::{Handover, Shared, WaiterSlot};
 /// `block_on`, wrap it (`async move { m.acquire().await }`) or call
 /// `.into_future()`.
 ///
+/// # Errors
+///
+/// Awaited (or [`blocking`](Self::blocking)), it gives a [`Lease`], or:
+///
+/// * [`Error::NotStarted`]: the manager was never started;
+/// * [`Error::Stopped`]: the manager was stopped, before the acquire or
+///   while it waited;
+/// * [`Error::RuntimeGone`]: the runtime that drove the manager has shut
+///   down;
+/// * [`Error::Timeout`]: no pool was granted within
+///   [`timeout`](Self::timeout);
+/// * [`Error::Config`]: [`lease_for`](Self::lease_for) was zero or too
+///   long;
+/// * [`Error::Spawn`]: the pool created for this acquire could not start
+///   its threads;
+/// * [`Error::Broken`]: the pool granted broke before the lease was handed
+///   over.
+///
 /// ```
 /// # async fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
 /// use std::time::Duration;
@@ -99,6 +117,10 @@ impl<R: Runtime> AcquireBuilder<R> {
     /// run the checker, which enforces [`AcquireBuilder::timeout`] (on a
     /// current-thread runtime it waits forever).
     ///
+    /// # Errors
+    ///
+    /// Those of awaiting it: see [`AcquireBuilder`].
+    ///
     /// ```
     /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
     /// std::thread::spawn(move || {
@@ -121,6 +143,115 @@ impl<R: Runtime> IntoFuture for AcquireBuilder<R> {
     }
 }
 
+/// A non-waiting acquire request, from
+/// [`LeasedExecutorManager::try_acquire`](crate::LeasedExecutorManager::try_acquire):
+/// it is granted an idle pool at once, or fails with
+/// [`Error::Unavailable`]. Set options, then `.await` it (or call
+/// [`TryAcquireBuilder::blocking`] from a plain thread). It has no
+/// `timeout`: it never waits.
+///
+/// # Errors
+///
+/// Awaited, it gives a [`Lease`], or:
+///
+/// * [`Error::Unavailable`]: no pool is free and the manager is at
+///   `max_pools`;
+/// * [`Error::NotStarted`], [`Error::Stopped`], [`Error::RuntimeGone`]: the
+///   manager is not serving;
+/// * [`Error::Config`]: [`lease_for`](Self::lease_for) was zero or too
+///   long;
+/// * [`Error::Spawn`], [`Error::Broken`]: the pool created for it could
+///   not start, or broke before the lease was handed over.
+///
+/// ```
+/// # async fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// use std::time::Duration;
+/// match manager.try_acquire().owner("preview").lease_for(Duration::from_secs(2)).await {
+///     Ok(lease) => lease.run(|| ()).await?,
+///     Err(e) if e.is_overload() => { /* shed load: answer 503 */ }
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// A timeout would mean nothing here, so there is none:
+///
+/// ```compile_fail
+/// # async fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+/// let _ = manager.try_acquire().timeout(std::time::Duration::from_secs(1)).await;
+/// # }
+/// ```
+#[must_use = "an acquire does nothing until awaited"]
+pub struct TryAcquireBuilder<R: Runtime> {
+    shared: Arc<Shared<R>>,
+    request: Acquire,
+}
+
+impl<R: Runtime> std::fmt::Debug for TryAcquireBuilder<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TryAcquireBuilder").field("request", &self.request).finish()
+    }
+}
+
+impl<R: Runtime> TryAcquireBuilder<R> {
+    pub(crate) fn new(shared: Arc<Shared<R>>) -> Self {
+        TryAcquireBuilder { shared, request: Acquire::no_wait() }
+    }
+
+    /// Labels the lease (shown in stats and logs).
+    ///
+    /// ```
+    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let lease = m.try_acquire().owner("tenant-7").await?;
+    /// assert_eq!(lease.owner(), Some("tenant-7"));
+    /// # Ok(()) }
+    /// ```
+    pub fn owner(mut self, owner: impl Into<Arc<str>>) -> Self {
+        self.request.owner = Some(owner.into());
+        self
+    }
+
+    /// The lease duration (default: the manager's `default_lease_for`); must be > 0.
+    ///
+    /// ```
+    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let lease = m.try_acquire().lease_for(std::time::Duration::from_secs(10)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn lease_for(mut self, lease: Duration) -> Self {
+        self.request.lease_for = Some(lease);
+        self
+    }
+
+    /// Tries to acquire from a plain thread. It never waits for a pool, but
+    /// a pool being created for it is awaited.
+    ///
+    /// # Errors
+    ///
+    /// Those of awaiting it: see [`TryAcquireBuilder`].
+    ///
+    /// ```
+    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// std::thread::spawn(move || match m.try_acquire().blocking() {
+    ///     Ok(lease) => drop(lease.submit(|| 1 + 1)),
+    ///     Err(e) => eprintln!("busy: {e}"),
+    /// });
+    /// # }
+    /// ```
+    pub fn blocking(self) -> Result<Lease<R>, Error> {
+        futures_executor::block_on(self.into_future())
+    }
+}
+
+impl<R: Runtime> IntoFuture for TryAcquireBuilder<R> {
+    type Output = Result<Lease<R>, Error>;
+    type IntoFuture = Acquiring<R>;
+
+    fn into_future(self) -> Acquiring<R> {
+        Acquiring { timeout: None, step: Step::Start(self.shared, self.request) }
+    }
+}
+
 /// Where an acquire is. The handle on the manager moves into the lease at
 /// the end, so a grant clones nothing.
 enum Step<R: Runtime> {
@@ -132,6 +263,19 @@ enum Step<R: Runtime> {
 
 /// The future of an acquire. Cancel-safe: dropped while queued it leaves
 /// the queue; dropped after a grant it hands the lease to the next waiter.
+///
+/// # Errors
+///
+/// Those of the builder it came from: see [`AcquireBuilder`] and
+/// [`TryAcquireBuilder`].
+///
+/// ```
+/// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// use std::future::IntoFuture;
+/// let acquiring = m.acquire().owner("report").into_future();
+/// let lease = acquiring.await?;
+/// # Ok(()) }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquiring<R: Runtime> {
     timeout: Option<Duration>,

@@ -75,6 +75,118 @@ pub enum Error {
     Config(ConfigError),
 }
 
+/// The broad class of an [`Error`], for a service that maps errors to its
+/// own answers (HTTP status, gRPC code, retry policy) without matching
+/// every variant. See [`Error::kind`].
+///
+/// What a service would typically answer for each, over HTTP:
+///
+/// | Kind | Variants | Retryable | HTTP status |
+/// |------|----------|-----------|-------------|
+/// | [`Overload`](Self::Overload) | [`Error::Unavailable`], [`Error::Timeout`] | yes | 503 Service Unavailable + `Retry-After` |
+/// | [`Stopped`](Self::Stopped) | [`Error::NotStarted`], [`Error::Stopped`], [`Error::RuntimeGone`], [`Error::GrinderNotRunning`] | yes (elsewhere, or later) | 503 + `Retry-After` |
+/// | [`LeaseGone`](Self::LeaseGone) | [`Error::LeaseExpired`], [`Error::LeaseReleased`], [`Error::LeaseEnded`] | yes, on a new lease | retry inside the service; if that fails, 503 |
+/// | [`Cancelled`](Self::Cancelled) | [`Error::Cancelled`] | yes | 503 (the pool or grinder shut down); nobody to answer if the client left |
+/// | [`JobPanicked`](Self::JobPanicked) | [`Error::Panicked`] | no | 500 Internal Server Error |
+/// | [`PoolBroken`](Self::PoolBroken) | [`Error::Broken`] | yes, on a new lease | 500 |
+/// | [`Spawn`](Self::Spawn) | [`Error::Spawn`] | yes | 503 + `Retry-After` (the OS ran out of threads) |
+/// | [`Config`](Self::Config) | [`Error::Config`] | no | 400 Bad Request if the value came from the request (a client's `lease_for`), else 500 |
+///
+/// ```
+/// use leasepool_driver::{Error, ErrorKind};
+///
+/// fn status(err: &Error) -> u16 {
+///     match err.kind() {
+///         ErrorKind::Overload | ErrorKind::Stopped | ErrorKind::Spawn => 503,
+///         ErrorKind::LeaseGone | ErrorKind::Cancelled => 503,
+///         ErrorKind::Config => 400,
+///         _ => 500, // JobPanicked, PoolBroken, and kinds added later
+///     }
+/// }
+/// assert_eq!(status(&Error::Unavailable), 503);
+/// assert_eq!(status(&Error::Panicked("boom".into())), 500);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Every pool is busy: [`Error::Unavailable`], [`Error::Timeout`].
+    /// Shed load, retry later.
+    Overload,
+    /// The manager or grinder is not serving: [`Error::NotStarted`],
+    /// [`Error::Stopped`], [`Error::RuntimeGone`],
+    /// [`Error::GrinderNotRunning`].
+    Stopped,
+    /// The lease a job was submitted to is no longer valid:
+    /// [`Error::LeaseExpired`], [`Error::LeaseReleased`],
+    /// [`Error::LeaseEnded`]. Acquire a new lease.
+    LeaseGone,
+    /// The job never ran: [`Error::Cancelled`].
+    Cancelled,
+    /// The job panicked: [`Error::Panicked`]. A bug in the job; the same
+    /// input will likely panic again.
+    JobPanicked,
+    /// The pool's worker initializer failed: [`Error::Broken`]. The pool
+    /// was retired; a new lease gets another pool.
+    PoolBroken,
+    /// Worker threads could not be started: [`Error::Spawn`].
+    Spawn,
+    /// A configuration or per-acquire value is invalid: [`Error::Config`].
+    Config,
+}
+
+impl Error {
+    /// The broad class of this error (see [`ErrorKind`] for the HTTP
+    /// status a service would answer for each).
+    ///
+    /// ```
+    /// use leasepool_driver::{Error, ErrorKind};
+    /// assert_eq!(Error::Timeout(std::time::Duration::from_secs(1)).kind(), ErrorKind::Overload);
+    /// assert_eq!(Error::LeaseExpired.kind(), ErrorKind::LeaseGone);
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        // No catch-all: a new variant fails to compile until it has a kind.
+        match self {
+            Error::Unavailable | Error::Timeout(_) => ErrorKind::Overload,
+            Error::NotStarted | Error::Stopped | Error::RuntimeGone | Error::GrinderNotRunning => {
+                ErrorKind::Stopped
+            }
+            Error::LeaseExpired | Error::LeaseReleased | Error::LeaseEnded => ErrorKind::LeaseGone,
+            Error::Cancelled => ErrorKind::Cancelled,
+            Error::Panicked(_) => ErrorKind::JobPanicked,
+            Error::Broken(_) => ErrorKind::PoolBroken,
+            Error::Spawn(_) => ErrorKind::Spawn,
+            Error::Config(_) => ErrorKind::Config,
+        }
+    }
+
+    /// Whether trying again, unchanged (on a new lease where a lease was
+    /// involved, perhaps later or on another instance), can succeed. False
+    /// only for a panicking job and an invalid configuration, which fail
+    /// the same way every time.
+    ///
+    /// ```
+    /// use leasepool_driver::Error;
+    /// assert!(Error::Unavailable.is_retryable());
+    /// assert!(Error::LeaseExpired.is_retryable());
+    /// assert!(!Error::Panicked("boom".into()).is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self.kind(), ErrorKind::JobPanicked | ErrorKind::Config)
+    }
+
+    /// Whether the manager is at capacity ([`ErrorKind::Overload`]): shed
+    /// load, answer 503 with `Retry-After`.
+    ///
+    /// ```
+    /// use leasepool_driver::Error;
+    /// assert!(Error::Unavailable.is_overload());
+    /// assert!(!Error::Stopped.is_overload());
+    /// ```
+    pub fn is_overload(&self) -> bool {
+        self.kind() == ErrorKind::Overload
+    }
+}
+
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
         Error::Config(e)
@@ -182,6 +294,36 @@ mod tests {
             let chain = report(&err);
             println!("{err:?}:\n  {}", chain.join("\n  caused by: "));
             assert_eq!(chain, want, "{err:?}");
+        }
+    }
+
+    /// Every variant's kind, retryability and overload flag, pinned: a
+    /// service's status mapping must not move under it.
+    #[test]
+    fn every_variant_has_its_kind() {
+        use ErrorKind::*;
+        let io = || Arc::new(std::io::Error::other("no threads"));
+        // (error, kind, retryable, overload)
+        let cases: Vec<(Error, ErrorKind, bool, bool)> = vec![
+            (Error::Unavailable, Overload, true, true),
+            (Error::Timeout(Duration::from_millis(5)), Overload, true, true),
+            (Error::NotStarted, Stopped, true, false),
+            (Error::Stopped, Stopped, true, false),
+            (Error::RuntimeGone, Stopped, true, false),
+            (Error::GrinderNotRunning, Stopped, true, false),
+            (Error::LeaseExpired, LeaseGone, true, false),
+            (Error::LeaseReleased, LeaseGone, true, false),
+            (Error::LeaseEnded, LeaseGone, true, false),
+            (Error::Cancelled, Cancelled, true, false),
+            (Error::Panicked("boom".into()), JobPanicked, false, false),
+            (Error::Broken(Arc::from("no device")), PoolBroken, true, false),
+            (Error::Spawn(io()), Spawn, true, false),
+            (Error::Config(ConfigError::TooSmall { field: "max_pools", value: 0 }), Config, false, false),
+        ];
+        for (err, kind, retryable, overload) in cases {
+            assert_eq!(err.kind(), kind, "{err:?}");
+            assert_eq!(err.is_retryable(), retryable, "{err:?}");
+            assert_eq!(err.is_overload(), overload, "{err:?}");
         }
     }
 

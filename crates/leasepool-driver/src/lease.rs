@@ -9,7 +9,7 @@ use leasepool_core::{Grant, LeaseId, PoolId};
 
 use crate::backend::ThreadPool;
 use crate::error::Error;
-use crate::job::{Job, JobHandle};
+use crate::job::{CancelToken, Job, JobHandle};
 use crate::runtime::Runtime;
 use crate::shared::{Handover, Shared};
 
@@ -150,12 +150,22 @@ impl<R: Runtime> Lease<R> {
 
     /// Queues `f` on the lease's pool and returns a handle to its result.
     ///
-    /// Fails at once with [`Error::LeaseReleased`] if the lease was
-    /// released, with [`Error::LeaseExpired`] if it was revoked or its
-    /// manager stopped (a lease past hard expiry is revoked on the spot),
-    /// and with [`Error::Broken`] if the pool's worker
-    /// initializer failed (the pool is retired). A panic in `f` fails only
-    /// this job, with [`Error::Panicked`].
+    /// A panic in `f` fails only this job, with [`Error::Panicked`]. To let
+    /// `f` learn that its result is no longer wanted, use
+    /// [`Lease::submit_cancellable`].
+    ///
+    /// # Errors
+    ///
+    /// At once, with no job queued:
+    ///
+    /// * [`Error::LeaseReleased`]: the lease was released (or is draining);
+    /// * [`Error::LeaseExpired`]: the lease was revoked at hard expiry (a
+    ///   lease past it is revoked on the spot), or its manager stopped;
+    /// * [`Error::Broken`]: the pool's worker initializer failed (the pool
+    ///   is retired).
+    ///
+    /// Later, from the handle: see [`JobHandle`] ([`Error::Panicked`],
+    /// [`Error::Cancelled`], [`Error::Broken`]).
     ///
     /// ```
     /// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
@@ -226,8 +236,14 @@ impl<R: Runtime> Lease<R> {
         self.pool.submit(job);
     }
 
-    /// Runs `f` on the lease's pool and awaits its result. See
-    /// [`Lease::submit`] for the errors.
+    /// Runs `f` on the lease's pool and awaits its result. Dropping the
+    /// future does not stop `f` once it runs (see [`Lease::run_cancellable`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Lease::submit`], then those of awaiting its
+    /// [`JobHandle`]: [`Error::LeaseReleased`], [`Error::LeaseExpired`],
+    /// [`Error::Broken`], [`Error::Panicked`], [`Error::Cancelled`].
     ///
     /// ```
     /// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
@@ -241,6 +257,88 @@ impl<R: Runtime> Lease<R> {
         T: Send + 'static,
     {
         self.submit(f)?.await
+    }
+
+    /// Like [`Lease::submit`], but `f` receives a [`CancelToken`] that
+    /// turns true once its result is no longer wanted: the lease was
+    /// revoked at hard expiry, the manager stopped, or the returned handle
+    /// was dropped unfinished. `f` should check it now and then and return
+    /// early; its worker is busy until it does.
+    ///
+    /// If the caller still waits (revocation, stop), it receives what `f`
+    /// returned; if it dropped the handle, the value is dropped on the
+    /// worker. Either way the job ends once and the lease counts it as
+    /// finished once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lease::submit`]: at once [`Error::LeaseReleased`],
+    /// [`Error::LeaseExpired`] or [`Error::Broken`]; from the handle
+    /// [`Error::Panicked`], [`Error::Cancelled`] (never ran) or
+    /// [`Error::Broken`].
+    ///
+    /// ```
+    /// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let handle = lease.submit_cancellable(|token| {
+    ///     let mut steps = 0u32;
+    ///     while steps < 1_000_000 && !token.is_cancelled() {
+    ///         steps += 1;
+    ///     }
+    ///     steps
+    /// })?;
+    /// drop(handle); // nobody wants the result: the job sees its token turn true
+    /// # Ok(()) }
+    /// ```
+    pub fn submit_cancellable<T, F>(&self, f: F) -> Result<JobHandle<T>, Error>
+    where
+        F: FnOnce(CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let finish = self.reserve()?;
+        let (job, handle, cancel) = Job::cancellable(f, move || finish.done());
+        cancel.bind_pool(&self.pool);
+        self.pool.submit(job);
+        Ok(handle)
+    }
+
+    /// Like [`Lease::run`], but `f` receives a [`CancelToken`] (see
+    /// [`Lease::submit_cancellable`]): dropping this future, say because
+    /// the client went away and the request task was cancelled, turns it
+    /// true, and so do revocation and stop.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Lease::submit_cancellable`]: [`Error::LeaseReleased`],
+    /// [`Error::LeaseExpired`], [`Error::Broken`], [`Error::Panicked`],
+    /// [`Error::Cancelled`].
+    ///
+    /// ```
+    /// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let digest = lease
+    ///     .run_cancellable(|token| {
+    ///         let mut h = 0u64;
+    ///         for chunk in 0..4_096u64 {
+    ///             if token.is_cancelled() {
+    ///                 return None;
+    ///             }
+    ///             h = h.rotate_left(5) ^ chunk;
+    ///         }
+    ///         Some(h)
+    ///     })
+    ///     .await?;
+    /// # let _ = digest; Ok(()) }
+    /// ```
+    pub async fn run_cancellable<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_cancellable(f)?.await
+    }
+
+    /// The lease's pool (a grinder binds its items' cancel tokens to it).
+    pub(crate) fn pool(&self) -> &Arc<ThreadPool> {
+        &self.pool
     }
 
     /// Gives the pool back (idempotent). With jobs in flight the lease

@@ -32,11 +32,11 @@ mod task;
 #[doc(hidden)]
 pub mod testing;
 
-pub use acquire::{AcquireBuilder, Acquiring};
+pub use acquire::{AcquireBuilder, Acquiring, TryAcquireBuilder};
 pub use backend::Backend;
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use grinder::{GrinderBuilder, GrinderShutdownReport, GrinderStats, StopMode, WorkGrinder, WorkHandle};
-pub use job::JobHandle;
+pub use job::{CancelToken, JobHandle};
 pub use lease::Lease;
 pub use leasepool_core::{self as core, Config, ConfigError, LeaseId, LeaseStats, PoolId};
 pub use manager::{Builder, LeasedExecutorManager, Stats};
@@ -67,8 +67,8 @@ pub use shutdown::ShutdownReport;
 macro_rules! runtime_api {
     ($rt:ty, $name:literal, $krate:ident) => {
         pub use $crate::{
-            Backend, Config, ConfigError, Error, GrinderShutdownReport, GrinderStats, JobHandle, LeaseId,
-            LeaseStats, PoolId, Runtime, ShutdownReport, Stats, StopMode, WorkHandle,
+            Backend, CancelToken, Config, ConfigError, Error, ErrorKind, GrinderShutdownReport, GrinderStats,
+            JobHandle, LeaseId, LeaseStats, PoolId, Runtime, ShutdownReport, Stats, StopMode, WorkHandle,
         };
 
         #[doc = concat!("[`leasepool_driver::LeasedExecutorManager`] on ", $name, ".")]
@@ -104,6 +104,15 @@ macro_rules! runtime_api {
         /// }
         /// ```
         pub type AcquireBuilder = $crate::AcquireBuilder<$rt>;
+
+        #[doc = concat!("[`leasepool_driver::TryAcquireBuilder`] on ", $name, ".")]
+        ///
+        /// ```
+        #[doc = concat!("fn demo(m: &", stringify!($krate), "::LeasedExecutorManager) -> ", stringify!($krate), "::TryAcquireBuilder {")]
+        ///     m.try_acquire().owner("example")
+        /// }
+        /// ```
+        pub type TryAcquireBuilder = $crate::TryAcquireBuilder<$rt>;
 
         #[doc = concat!("[`leasepool_driver::Acquiring`] on ", $name, ".")]
         ///

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use leasepool_core::{Config, ConfigBuilder, ConfigError, Core, LeaseStats};
 
-use crate::acquire::AcquireBuilder;
+use crate::acquire::{AcquireBuilder, TryAcquireBuilder};
 use crate::backend::{Backend, Initializer};
 use crate::error::Error;
 use crate::runtime::Runtime;
@@ -217,8 +217,8 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// }
     /// # }
     /// ```
-    pub fn try_acquire(&self) -> AcquireBuilder<R> {
-        AcquireBuilder::new(Arc::clone(&self.shared), false)
+    pub fn try_acquire(&self) -> TryAcquireBuilder<R> {
+        TryAcquireBuilder::new(Arc::clone(&self.shared))
     }
 
     /// Wakes the checker now, so pools follow a changed size signal without

@@ -39,8 +39,8 @@
 //! own [`Runtime`].
 //!
 //! **The crate root is tokio's.** `LeasedExecutorManager`, `Lease`,
-//! `Builder`, `AcquireBuilder`, `Acquiring`, `WorkGrinder`,
-//! `GrinderBuilder`, `DefaultRuntime` (`TokioRuntime`), `block_on` and
+//! `Builder`, `AcquireBuilder`, `TryAcquireBuilder`, `Acquiring`,
+//! `WorkGrinder`, `GrinderBuilder`, `DefaultRuntime` (`TokioRuntime`), `block_on` and
 //! `sleep` at the root are the `tokio` module's, and exist only with
 //! `runtime-tokio`; the runtime-independent types (`Error`, `Config`,
 //! `Stats`, `StopMode`, ...) are at the root whatever the features. On
@@ -97,8 +97,9 @@
 pub use leasepool_core as core;
 pub use leasepool_driver as driver;
 pub use leasepool_driver::{
-    Backend, BoxFuture, Config, ConfigError, Error, GrinderShutdownReport, GrinderStats, JobHandle, LeaseId,
-    LeaseStats, PoolId, Runtime, ShutdownReport, Stats, StopMode, WorkHandle,
+    Backend, BoxFuture, CancelToken, Config, ConfigError, Error, ErrorKind, GrinderShutdownReport,
+    GrinderStats, JobHandle, LeaseId, LeaseStats, PoolId, Runtime, ShutdownReport, Stats, StopMode,
+    WorkHandle,
 };
 
 /// leasepool on tokio: the same items are at the crate root.
@@ -134,5 +135,5 @@ pub mod async_std {
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime-tokio")))]
 pub use self::tokio::{
     AcquireBuilder, Acquiring, Builder, GrinderBuilder, Lease, LeasedExecutorManager,
-    TokioRuntime as DefaultRuntime, WorkGrinder, block_on, sleep,
+    TokioRuntime as DefaultRuntime, TryAcquireBuilder, WorkGrinder, block_on, sleep,
 };

@@ -3,13 +3,13 @@
 
 use std::future::{IntoFuture, poll_fn};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::job::{Job, JobHandle};
+use crate::job::{CancelSource, CancelState, CancelToken, Job, JobHandle};
 use crate::lease::Lease;
 use crate::runtime::Runtime;
 use crate::signal::Signal;
@@ -19,6 +19,8 @@ use super::{Grinder, State, lock};
 pub(super) struct Item {
     pub(super) job: Job,
     owner: Option<Arc<str>>,
+    /// A cancellable item's token state, bound to its batch when it runs.
+    cancel: Option<Arc<CancelState>>,
 }
 
 impl Item {
@@ -29,12 +31,29 @@ impl Item {
         T: Send + 'static,
     {
         let (job, handle) = Job::replying(f, || ());
-        (Item { job, owner }, handle)
+        (Item { job, owner, cancel: None }, handle)
     }
 
+    /// An item running `f` with a [`CancelToken`], and its handle.
+    pub(super) fn cancellable<T, F>(owner: Option<Arc<str>>, f: F) -> (Item, JobHandle<T>)
+    where
+        F: FnOnce(CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (job, handle, cancel) = Job::cancellable(f, || ());
+        (Item { job, owner, cancel: Some(cancel) }, handle)
+    }
+
+    /// Fails an item that never made it into a batch (not counted).
     pub(super) fn fail(self, error: &Error) {
         tracing::debug!(owner = self.owner.as_deref(), %error, "grinder item failed before it ran");
         self.job.cancel(error.clone());
+    }
+
+    /// Fails an item of a batch, counting it before its caller hears.
+    fn fail_counted(self, error: &Error, batch: &BatchCancel) {
+        tracing::debug!(owner = self.owner.as_deref(), %error, "grinder item failed before it ran");
+        self.job.cancel_counted(error.clone(), &batch.completed);
     }
 }
 
@@ -42,6 +61,11 @@ impl Item {
 pub(super) struct BatchCancel {
     cancelled: AtomicBool,
     signal: Mutex<Signal>,
+    /// Items of the batch whose result (or error) is out, counted before it
+    /// was delivered: [`WorkGrinder::stats`](super::WorkGrinder::stats)
+    /// adds these to the finished batches' items, so that a caller who
+    /// holds a result sees it counted.
+    pub(super) completed: AtomicU64,
 }
 
 impl BatchCancel {
@@ -52,6 +76,12 @@ impl BatchCancel {
 
     fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+impl CancelSource for BatchCancel {
+    fn is_cancelled(&self) -> bool {
+        BatchCancel::is_cancelled(self)
     }
 }
 
@@ -87,8 +117,8 @@ pub(super) async fn run_batch<R: Runtime>(g: Arc<Grinder<R>>, batch: Batch, _end
     .await;
     drop(acquire); // a pending acquire withdraws; a grant goes to the next waiter
     match acquired {
-        None => items.into_iter().for_each(|item| item.fail(&Error::Cancelled)),
-        Some(Err(error)) => items.into_iter().for_each(|item| item.fail(&error)),
+        None => items.into_iter().for_each(|item| item.fail_counted(&Error::Cancelled, &cancel)),
+        Some(Err(error)) => items.into_iter().for_each(|item| item.fail_counted(&error, &cancel)),
         Some(Ok(lease)) => run_on(&lease, g.workers, items, &cancel).await,
     }
 }
@@ -106,6 +136,9 @@ impl<R: Runtime> Drop for BatchEnd<R> {
     fn drop(&mut self) {
         let mut st = lock(&self.g.state);
         st.queue.batch_finished();
+        // The batch's own count (every item, once the batch is over) moves
+        // into the total in one step under the lock: `stats` never counts
+        // an item twice or drops one.
         st.in_flight.remove(self.key);
         st.items_completed += self.count;
         st.wake.notify();
@@ -121,7 +154,13 @@ pub(super) async fn run_on<R: Runtime>(
     items: Vec<Item>,
     cancel: &Arc<BatchCancel>,
 ) {
-    let done = submit_chunks(items, workers, |chunk| {
+    // Cancellable items learn of a revoked lease (pool shut down) and of a
+    // cancelling stop (the batch cancelled) through their tokens.
+    for state in items.iter().filter_map(|item| item.cancel.as_ref()) {
+        state.bind_pool(lease.pool());
+        state.bind_source(Arc::clone(cancel) as Arc<dyn CancelSource>);
+    }
+    let done = submit_chunks_counted(items, workers, Some(cancel), |chunk| {
         let finish = match lease.reserve() {
             Ok(finish) => finish,
             Err(error) => return Err((chunk, error)),
@@ -129,15 +168,16 @@ pub(super) async fn run_on<R: Runtime>(
         let cancel = Arc::clone(cancel);
         let (tx, finished) = JobHandle::<()>::channel();
         let job = Job::new(move |cancelled| {
+            let counted = &cancel.completed;
             for item in chunk {
                 match &cancelled {
-                    Some(error) => item.job.cancel(error.clone()),
+                    Some(error) => item.job.cancel_counted(error.clone(), counted),
                     // A chunk is one job: once the lease's pool is shut down
                     // (revoked, or the manager stopped), the rest of a
                     // running chunk must not run either.
-                    None if finish.is_shut() => item.job.cancel(Error::LeaseExpired),
-                    None if cancel.is_cancelled() => item.job.cancel(Error::Cancelled),
-                    None => item.job.run(),
+                    None if finish.is_shut() => item.job.cancel_counted(Error::LeaseExpired, counted),
+                    None if cancel.is_cancelled() => item.job.cancel_counted(Error::Cancelled, counted),
+                    None => item.job.run_counted(counted),
                 }
             }
             finish.done();
@@ -157,9 +197,21 @@ pub(super) async fn run_on<R: Runtime>(
 /// first failure `submit` is not called again: that chunk and every later
 /// one fail with its error, while the chunks already submitted are left to
 /// report their real results.
+#[cfg(test)]
 pub(super) fn submit_chunks<D>(
     items: Vec<Item>,
     workers: usize,
+    submit: impl FnMut(Vec<Item>) -> Result<D, (Vec<Item>, Error)>,
+) -> Vec<D> {
+    submit_chunks_counted(items, workers, None, submit)
+}
+
+/// [`submit_chunks`], counting the items it fails in `batch` (if given)
+/// before their callers hear.
+fn submit_chunks_counted<D>(
+    items: Vec<Item>,
+    workers: usize,
+    batch: Option<&BatchCancel>,
     mut submit: impl FnMut(Vec<Item>) -> Result<D, (Vec<Item>, Error)>,
 ) -> Vec<D> {
     let chunks = workers.clamp(1, items.len().max(1));
@@ -174,7 +226,10 @@ pub(super) fn submit_chunks<D>(
         match submit(chunk) {
             Ok(d) => done.push(d),
             Err((chunk, error)) => {
-                chunk.into_iter().chain(items).for_each(|item| item.fail(&error));
+                chunk.into_iter().chain(items).for_each(|item| match batch {
+                    Some(batch) => item.fail_counted(&error, batch),
+                    None => item.fail(&error),
+                });
                 break;
             }
         }

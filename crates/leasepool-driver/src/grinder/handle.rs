@@ -18,7 +18,17 @@ use super::{State, lock};
 ///
 /// `.await` it, or [`wait`](Self::wait) for it from a plain thread.
 /// Dropping it before the item's batch starts removes the item from the
-/// queue at once.
+/// queue at once; dropping it while the item runs does not stop the item
+/// (a thread cannot be killed), but an item queued with
+/// [`WorkGrinder::enqueue_cancellable`](super::WorkGrinder::enqueue_cancellable)
+/// sees its [`CancelToken`](crate::CancelToken) turn true.
+///
+/// # Errors
+///
+/// Awaited (or waited on), it gives the item's value, or one of the errors
+/// listed under [`WorkGrinder::submit`](super::WorkGrinder::submit):
+/// [`Error::Panicked`], [`Error::Cancelled`], [`Error::LeaseExpired`], or
+/// the error that kept the item's batch from getting or using a lease.
 ///
 /// ```
 /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
@@ -44,6 +54,10 @@ impl<T> WorkHandle<T> {
     /// OS threads: on an async runtime's thread it blocks the very runtime
     /// the grinder's loop runs on (on a current-thread runtime, forever);
     /// `.await` the handle there instead.
+    ///
+    /// # Errors
+    ///
+    /// As for `.await`: see [`WorkHandle`].
     ///
     /// ```
     /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {

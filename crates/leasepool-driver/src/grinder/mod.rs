@@ -29,6 +29,7 @@ use leasepool_core::{BatchPolicy, BatchQueue};
 use slab::Slab;
 
 use crate::error::Error;
+use crate::job::{CancelToken, JobHandle};
 use crate::manager::LeasedExecutorManager;
 use crate::runtime::Runtime;
 use crate::signal::Signal;
@@ -133,6 +134,20 @@ impl<R: Runtime> WorkGrinder<R> {
     /// Queues `f` now and returns a future of its result: creating several
     /// `submit` futures before awaiting any lets them share a batch.
     ///
+    /// # Errors
+    ///
+    /// * [`Error::GrinderNotRunning`]: the grinder is not started, or is
+    ///   stopping (at once, nothing queued);
+    /// * [`Error::Panicked`]: the item panicked (only its caller fails);
+    /// * [`Error::Cancelled`]: the item never ran: the grinder was stopped
+    ///   with [`StopMode::CancelPending`] or dropped;
+    /// * [`Error::LeaseExpired`]: the batch's lease was revoked (or the
+    ///   manager stopped) before the item ran;
+    /// * an acquire error of the batch's lease (the item never ran):
+    ///   [`Error::Stopped`], [`Error::NotStarted`], [`Error::RuntimeGone`],
+    ///   [`Error::Spawn`]; or [`Error::Broken`] / [`Error::LeaseReleased`]
+    ///   from submitting to it.
+    ///
     /// ```
     /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
     /// let len = g.submit(|| "hello".len()).await?;
@@ -149,6 +164,10 @@ impl<R: Runtime> WorkGrinder<R> {
 
     /// Like [`submit`](Self::submit), with an owner label for this item
     /// (shown in logs when the item fails before running).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
     ///
     /// ```
     /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
@@ -172,6 +191,12 @@ impl<R: Runtime> WorkGrinder<R> {
     /// from any thread, no async context needed. Dropping the handle before
     /// the item's batch starts removes the item from the queue.
     ///
+    /// # Errors
+    ///
+    /// [`Error::GrinderNotRunning`] at once if the grinder is not started
+    /// or is stopping; the handle then gives the errors listed under
+    /// [`submit`](Self::submit) (and on [`WorkHandle`]).
+    ///
     /// ```
     /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
     /// let handle = g.enqueue(|| 2 + 2)?;
@@ -183,10 +208,14 @@ impl<R: Runtime> WorkGrinder<R> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.push(None, f)
+        self.push_fn(None, f)
     }
 
     /// Like [`enqueue`](Self::enqueue), with an owner label for this item.
+    ///
+    /// # Errors
+    ///
+    /// As [`enqueue`](Self::enqueue).
     ///
     /// ```
     /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
@@ -198,15 +227,86 @@ impl<R: Runtime> WorkGrinder<R> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.push(Some(owner.into()), f)
+        self.push_fn(Some(owner.into()), f)
     }
 
-    fn push<T, F>(&self, owner: Option<Arc<str>>, f: F) -> Result<WorkHandle<T>, Error>
+    /// Like [`submit`](Self::submit), but `f` receives a [`CancelToken`]
+    /// that turns true once the item's result is no longer wanted: this
+    /// future (or the handle inside it) was dropped, the batch's lease was
+    /// revoked or its manager stopped, or the grinder was stopped with
+    /// [`StopMode::CancelPending`]. An item is short work by design, but
+    /// one that loops can check the token and return early.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// ```
+    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let primes = g
+    ///     .submit_cancellable(|token| {
+    ///         let mut found = Vec::new();
+    ///         for n in 2u32..10_000 {
+    ///             if token.is_cancelled() {
+    ///                 break;
+    ///             }
+    ///             if (2..n).take_while(|d| d * d <= n).all(|d| n % d != 0) {
+    ///                 found.push(n);
+    ///             }
+    ///         }
+    ///         found
+    ///     })
+    ///     .await?;
+    /// # let _ = primes; Ok(()) }
+    /// ```
+    pub fn submit_cancellable<T, F>(&self, f: F) -> impl Future<Output = Result<T, Error>> + Send + 'static
+    where
+        F: FnOnce(CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = self.enqueue_cancellable(f);
+        async move { handle?.await }
+    }
+
+    /// Like [`enqueue`](Self::enqueue), but `f` receives a [`CancelToken`]
+    /// (see [`submit_cancellable`](Self::submit_cancellable)); dropping the
+    /// returned handle unfinished turns it true.
+    ///
+    /// # Errors
+    ///
+    /// As [`enqueue`](Self::enqueue).
+    ///
+    /// ```
+    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// let handle = g.enqueue_cancellable(|token| {
+    ///     let mut spins = 0u64;
+    ///     while spins < 1_000 && !token.is_cancelled() {
+    ///         spins += 1;
+    ///     }
+    ///     spins
+    /// })?;
+    /// drop(handle); // withdrawn if its batch has not started, told to stop if it runs
+    /// # Ok(()) }
+    /// ```
+    pub fn enqueue_cancellable<T, F>(&self, f: F) -> Result<WorkHandle<T>, Error>
+    where
+        F: FnOnce(CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (item, handle) = Item::cancellable(None, f);
+        self.push(item, handle)
+    }
+
+    fn push_fn<T, F>(&self, owner: Option<Arc<str>>, f: F) -> Result<WorkHandle<T>, Error>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         let (item, handle) = Item::new(owner, f);
+        self.push(item, handle)
+    }
+
+    fn push<T>(&self, item: Item, handle: JobHandle<T>) -> Result<WorkHandle<T>, Error> {
         let now = self.g.manager.shared().runtime.now();
         let mut st = lock(&self.g.state);
         if st.phase != Phase::Running {

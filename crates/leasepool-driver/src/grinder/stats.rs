@@ -1,5 +1,6 @@
 //! [`GrinderStats`], the snapshot [`WorkGrinder::stats`] takes.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::runtime::Runtime;
@@ -31,7 +32,10 @@ impl<R: Runtime> WorkGrinder<R> {
             running_batches: st.queue.running(),
             max_concurrent_batches: policy.max_concurrent_value(),
             batches_run: st.batch_seq - st.queue.running() as u64,
-            items_completed: st.items_completed,
+            // Finished batches, plus the items of running batches whose
+            // result is already out (counted before it was delivered).
+            items_completed: st.items_completed
+                + st.in_flight.iter().map(|(_, batch)| batch.completed.load(Ordering::Acquire)).sum::<u64>(),
         }
     }
 }
@@ -67,6 +71,10 @@ pub struct GrinderStats {
     pub max_concurrent_batches: usize,
     /// Batches finished since the grinder was built.
     pub batches_run: u64,
-    /// Items finished (run, failed or cancelled) in those batches.
+    /// Items of batches (finished or running) whose result or error has
+    /// been delivered: run, failed or cancelled. An item is counted before
+    /// its caller receives its result, so a caller holding the result of
+    /// its last item sees every item counted. Items withdrawn or failed
+    /// before joining a batch are not counted.
     pub items_completed: u64,
 }

@@ -115,8 +115,10 @@ async fn a_batch_takes_every_pending_item<R: Runtime + Default>() {
     for (i, handle) in first.into_iter().chain(rest).enumerate() {
         assert_eq!(within::<R, _>("every item runs", handle).await.unwrap(), i);
     }
-    eventually::<R>("both batches are counted", || g.stats().items_completed == 7).await;
-    assert_eq!(g.stats().batches_run, 2, "the five pending items left in one batch");
+    // Items are counted as their results go out, batches once they end.
+    eventually::<R>("both batches end", || g.stats().running_batches == 0).await;
+    let s = g.stats();
+    assert_eq!((s.items_completed, s.batches_run), (7, 2), "the five pending items left in one batch");
     g.stop(StopMode::Drain).await;
     m.stop().await;
 }
@@ -619,6 +621,42 @@ async fn start_during_a_drain_waits_and_restarts<R: Runtime + Default>() {
     assert_eq!(within::<R, _>("a new item runs", g.submit(|| 8)).await.unwrap(), 8);
 }
 
+/// `items_completed` counts an item before its caller gets the result:
+/// read right after a result arrives, the stats include it, even while
+/// the rest of its batch still runs, and after the last result of a large
+/// run they include every item.
+async fn stats_count_an_item_before_its_result_arrives<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(1).workers_per_pool(2)).await;
+    let g = running(grinder(&m).batch_size_threshold(4).max_wait(HOUR)).await;
+
+    // One batch, two chunks of two (one per worker): the second chunk's
+    // first item holds its worker until the gate opens.
+    let gate = Gate::default();
+    let first: Vec<_> = (0..2).map(|i| g.enqueue(move || i).unwrap()).collect();
+    let held = g.enqueue(gated(&gate, 2)).unwrap();
+    let last = g.enqueue(|| 3).unwrap();
+    for (i, handle) in first.into_iter().enumerate() {
+        assert_eq!(within::<R, _>("an item of the free chunk", handle).await.unwrap(), i);
+    }
+    let s = g.stats();
+    assert_eq!((s.running_batches, s.items_completed), (1, 2), "both delivered results are counted: {s:?}");
+    gate.open();
+    assert_eq!(within::<R, _>("the held item", held).await.unwrap(), 2);
+    assert_eq!(within::<R, _>("the last item", last).await.unwrap(), 3);
+    assert_eq!(g.stats().items_completed, 4, "every delivered result is counted");
+
+    const MANY: u64 = 20_000;
+    let handles: Vec<_> = (0..MANY).map(|i| g.enqueue(move || i).unwrap()).collect();
+    let mut sum = 0;
+    for handle in handles {
+        sum += within::<R, _>("every item ends", handle).await.unwrap();
+    }
+    assert_eq!(sum, MANY * (MANY - 1) / 2);
+    assert_eq!(g.stats().items_completed, 4 + MANY, "read right after the last result");
+    g.stop(StopMode::Drain).await;
+    m.stop().await;
+}
+
 conformance! {
     threshold_starts_a_batch_and_fewer_items_wait,
     a_batch_takes_every_pending_item,
@@ -637,4 +675,5 @@ conformance! {
     stats_report_the_grinder_state,
     items_after_the_batch_lease_expired_do_not_run,
     start_during_a_drain_waits_and_restarts,
+    stats_count_an_item_before_its_result_arrives,
 }

@@ -33,6 +33,7 @@ macro_rules! conformance {
 
 mod acquire;
 mod blocking;
+mod cancel;
 mod churn;
 mod config;
 mod expiry;
