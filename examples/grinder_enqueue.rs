@@ -32,7 +32,7 @@ fn main() -> Result<(), Error> {
             // by default, never comes into play here).
             .batch_size_threshold(7)
             .build()?;
-        grinder.start().await;
+        grinder.start().await?;
 
         // `enqueue` returns at once; the items wait for their batch.
         let handles: Vec<_> =

@@ -30,7 +30,7 @@ fn main() -> Result<(), Error> {
             .max_wait(Duration::from_millis(10))
             .max_concurrent_batches(2)
             .build()?;
-        grinder.start().await;
+        grinder.start().await?;
 
         // Four plain threads, each submitting 25 jobs and blocking on the results.
         let threads: Vec<_> = (0..4u64)

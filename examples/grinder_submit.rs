@@ -29,7 +29,7 @@ fn main() -> Result<(), leasepool::Error> {
             .max_wait(Duration::from_millis(20))
             .owner_prefix("squares")
             .build()?;
-        grinder.start().await;
+        grinder.start().await?;
 
         // 25 callers, each awaiting its own result.
         let callers: Vec<_> = (0..25u64).map(|i| grinder.submit(move || i * i)).collect();

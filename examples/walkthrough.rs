@@ -126,7 +126,7 @@ fn main() -> Result<(), Error> {
             .max_wait(Duration::from_millis(10))
             .max_concurrent_batches(2)
             .build()?;
-        grinder.start().await;
+        grinder.start().await?;
         let results: Vec<_> = (0..200u64).map(|i| grinder.submit(move || i + 1)).collect();
         let mut sum = 0;
         for r in results {
