@@ -613,7 +613,7 @@ async fn start_during_a_drain_waits_and_restarts<R: Runtime + Default>() {
     gate.open();
     assert_eq!(within::<R, _>("the held item ends", held).await.unwrap(), 7);
     stop.join().unwrap();
-    start.join().unwrap();
+    start.join().unwrap().expect("start after the drain");
     let s = g.stats();
     assert!(s.started && !s.stopping, "started again after the drain: {s:?}");
     assert_eq!(within::<R, _>("a new item runs", g.submit(|| 8)).await.unwrap(), 8);

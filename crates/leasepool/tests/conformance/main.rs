@@ -17,7 +17,12 @@
 //! test runs under a watchdog ([`common::watchdog`]) so that a hang fails
 //! instead of blocking the run; and no test asserts how fast anything is.
 
-#![cfg(any(feature = "runtime-tokio", feature = "runtime-smol", feature = "runtime-async-std"))]
+#![cfg(any(
+    feature = "runtime-tokio",
+    feature = "runtime-smol",
+    feature = "runtime-async-std",
+    feature = "runtime-threads"
+))]
 
 #[macro_use]
 #[path = "../common/mod.rs"]
