@@ -460,6 +460,10 @@ impl<R: Runtime> Drop for Shared<R> {
         for (_, pool) in st.pools.drain() {
             pool.shutdown();
         }
+        // The checker sleeps holding a weak handle: woken, it finds the
+        // manager gone and ends now, not at its deadline (on a runtime of
+        // threads, its thread would linger until then).
+        st.wake_checker();
     }
 }
 
