@@ -20,7 +20,7 @@
 //! as their tasks, so a started manager keeps its checker until it is
 //! stopped or dropped. A `spawn` the OS refuses (no thread can be
 //! created) drops the task, and `start` returns
-//! [`Error::RuntimeGone`](leasepool_driver::Error::RuntimeGone).
+//! [`Error::RuntimeGone`].
 //!
 //! ```
 //! # fn main() -> Result<(), leasepool_threads::Error> {

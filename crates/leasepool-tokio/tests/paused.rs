@@ -486,11 +486,11 @@ fn grinder_work_fails_with_runtime_gone_once_the_runtime_is_dropped() {
             .build()
             .expect("config");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        let queued = rt.block_on(async {
+        rt.block_on(async {
             m.start().await.expect("start");
             g.start().await.expect("start the grinder");
-            g.enqueue(|| 1).expect("accepted: waits for 99 more or an hour")
         });
+        let queued = g.enqueue(|| 1).expect("accepted: waits for 99 more or an hour");
         assert!(g.is_running());
         drop(rt);
         assert!(!g.is_running() && !g.stats().started);
