@@ -13,10 +13,12 @@ use leasepool::{Error, StopMode};
 // `--no-default-features --features runtime-smol` (or `runtime-async-std`).
 // A program names its own: `leasepool::tokio` (also the crate root),
 // `leasepool::smol` or `leasepool::async_std`.
-#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol", feature = "runtime-threads")))]
 use leasepool::async_std as rt;
 #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
 use leasepool::smol as rt;
+#[cfg(all(feature = "runtime-threads", not(any(feature = "runtime-tokio", feature = "runtime-smol"))))]
+use leasepool::threads as rt;
 #[cfg(feature = "runtime-tokio")]
 use leasepool::tokio as rt;
 use rt::{LeasedExecutorManager, WorkGrinder};
@@ -30,7 +32,7 @@ fn main() -> Result<(), Error> {
             .max_wait(Duration::from_millis(10))
             .max_concurrent_batches(2)
             .build()?;
-        grinder.start().await;
+        grinder.start().await?;
 
         // Four plain threads, each submitting 25 jobs and blocking on the results.
         let threads: Vec<_> = (0..4u64)

@@ -21,10 +21,12 @@ use leasepool::Stats;
 // `--no-default-features --features runtime-smol` (or `runtime-async-std`).
 // A program names its own: `leasepool::tokio` (also the crate root),
 // `leasepool::smol` or `leasepool::async_std`.
-#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol", feature = "runtime-threads")))]
 use leasepool::async_std as rt;
 #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
 use leasepool::smol as rt;
+#[cfg(all(feature = "runtime-threads", not(any(feature = "runtime-tokio", feature = "runtime-smol"))))]
+use leasepool::threads as rt;
 #[cfg(feature = "runtime-tokio")]
 use leasepool::tokio as rt;
 use rt::LeasedExecutorManager;

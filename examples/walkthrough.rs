@@ -14,10 +14,12 @@ use leasepool::{Error, StopMode};
 // `--no-default-features --features runtime-smol` (or `runtime-async-std`).
 // A program names its own: `leasepool::tokio` (also the crate root),
 // `leasepool::smol` or `leasepool::async_std`.
-#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol", feature = "runtime-threads")))]
 use leasepool::async_std as rt;
 #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
 use leasepool::smol as rt;
+#[cfg(all(feature = "runtime-threads", not(any(feature = "runtime-tokio", feature = "runtime-smol"))))]
+use leasepool::threads as rt;
 #[cfg(feature = "runtime-tokio")]
 use leasepool::tokio as rt;
 use rt::{LeasedExecutorManager, WorkGrinder};
@@ -126,7 +128,7 @@ fn main() -> Result<(), Error> {
             .max_wait(Duration::from_millis(10))
             .max_concurrent_batches(2)
             .build()?;
-        grinder.start().await;
+        grinder.start().await?;
         let results: Vec<_> = (0..200u64).map(|i| grinder.submit(move || i + 1)).collect();
         let mut sum = 0;
         for r in results {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 mod nightly;
 
 /// The facade features, one per runtime adapter.
-const RUNTIMES: [&str; 3] = ["runtime-tokio", "runtime-async-std", "runtime-smol"];
+const RUNTIMES: [&str; 4] = ["runtime-tokio", "runtime-async-std", "runtime-smol", "runtime-threads"];
 /// The runtime kept by `ci --quick`.
 const QUICK_RUNTIME: &str = "runtime-tokio";
 /// The workspace members with `publish = false`, left out of `cargo package`

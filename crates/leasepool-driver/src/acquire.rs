@@ -309,6 +309,7 @@ impl<R: Runtime> Future for Acquiring<R> {
             },
             Step::Queued(shared, waiter, owner) => {
                 let mut st = shared.lock();
+                let lost = st.checker_lost();
                 let Some(slot) = st.waiters.get_mut(waiter) else {
                     return Poll::Ready(Err(Error::Stopped));
                 };
@@ -316,6 +317,13 @@ impl<R: Runtime> Future for Acquiring<R> {
                     st.waiters.remove(waiter);
                     drop(st);
                     return Poll::Ready(outcome.map(|handover| Lease::new(shared, handover, owner)));
+                }
+                // The checker went down with its runtime and its guard has
+                // not failed the queue yet: nothing would time this out.
+                if lost {
+                    drop(st);
+                    withdraw(&shared, waiter);
+                    return Poll::Ready(Err(Error::RuntimeGone));
                 }
                 if !slot.waker.will_wake(cx.waker()) {
                     slot.waker = cx.waker().clone();
@@ -349,6 +357,11 @@ fn start<R: Runtime>(
                     None => Wait::Forever,
                 };
             }
+            // Running without a checker: nothing would enforce a timeout
+            // or the lease's expiry.
+            if st.core.is_running() && st.checker_lost() {
+                return Err(Error::RuntimeGone);
+            }
             match st.core.acquire(now, request) {
                 // Only a live pool is granted at once: it is in `pools`.
                 Ok(Acquired::Granted(grant)) => Ok(Ok((Handover::new(grant, &st.pools[&grant.pool]), owner))),
@@ -367,16 +380,21 @@ fn start<R: Runtime>(
 impl<R: Runtime> Drop for Acquiring<R> {
     fn drop(&mut self) {
         let Step::Queued(shared, waiter, _) = &self.step else { return };
-        let waiter = *waiter;
-        shared.with(|st, now| match st.waiters.remove(waiter) {
-            Some(WaiterSlot { outcome: Some(Ok(handover)), .. }) => {
-                // Granted but never taken: the next waiter gets the pool.
-                let _ = st.core.release(now, handover.grant.lease);
-            }
-            Some(WaiterSlot { outcome: None, .. }) => {
-                let _ = st.core.cancel_waiter(now, waiter);
-            }
-            _ => {}
-        });
+        withdraw(shared, *waiter);
     }
+}
+
+/// Takes a queued acquire out of the queue, handing back a grant it has
+/// not taken.
+fn withdraw<R: Runtime>(shared: &Shared<R>, waiter: WaiterId) {
+    shared.with(|st, now| match st.waiters.remove(waiter) {
+        Some(WaiterSlot { outcome: Some(Ok(handover)), .. }) => {
+            // Granted but never taken: the next waiter gets the pool.
+            let _ = st.core.release(now, handover.grant.lease);
+        }
+        Some(WaiterSlot { outcome: None, .. }) => {
+            let _ = st.core.cancel_waiter(now, waiter);
+        }
+        _ => {}
+    });
 }

@@ -78,7 +78,18 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// Starts the manager (idempotent): creates pools up to the desired
     /// count (the size provider is read now) and starts the checker. If a
     /// pool cannot be created, everything created is torn down and the
-    /// error returned. A stopped manager can be started again.
+    /// error returned. A stopped manager can be started again, and so can
+    /// one whose runtime went away (see [`is_running`](Self::is_running)):
+    /// the checker is spawned again on the runtime current now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spawn`] if a pool's threads could not be started;
+    /// [`Error::RuntimeGone`] if there is no runtime to run the checker on
+    /// (on tokio: `start` called outside a runtime, on a manager not built
+    /// inside a live one). The manager is then left as it was: a manager
+    /// that was not running stays stopped, one whose runtime went away
+    /// stays without one.
     ///
     /// ```
     /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
@@ -103,38 +114,35 @@ impl<R: Runtime> LeasedExecutorManager<R> {
             return Ok(());
         }
         let failed = failures.into_iter().next().filter(|_| started).map(|(_, e)| e);
-        let spawned = self.shared.with(|st, now| {
+        self.shared.with(|st, now| {
             // A stop (and maybe another start) came in between: this run is
             // over, and whatever runs now is not this start's to undo.
             if st.run_epoch() != run {
-                return failed.map_or(Ok(None), |err| Err(Error::Spawn(err)));
+                return failed.map_or(Ok(()), |err| Err(Error::Spawn(err)));
             }
             if let Some(err) = failed {
                 // A pool failed to start: undo everything.
                 st.halt(now);
                 return Err(Error::Spawn(err));
             }
-            // A runtime that cannot spawn (tokio outside a runtime) panics:
-            // undo the start too, or the manager would run without a checker.
-            match self.shared.spawn_checker(st) {
-                Ok(()) => {
-                    tracing::info!(
-                        pools = st.core.total_count(),
-                        units = st.core.units(),
-                        "lease manager started"
-                    );
-                    Ok(None)
-                }
-                Err(failed) => {
-                    st.halt(now);
-                    Ok(Some(failed))
-                }
+            if self.shared.spawn_checker(st) {
+                tracing::info!(
+                    pools = st.core.total_count(),
+                    units = st.core.units(),
+                    "lease manager started"
+                );
+                return Ok(());
             }
-        })?;
-        if let Some(failed) = spawned {
-            failed.resume();
-        }
-        Ok(())
+            // No runtime to run the checker on. A fresh start is undone, or
+            // the manager would run with nothing enforcing timeouts and
+            // expiries; an orphaned one stays as it was: not running, its
+            // acquires failing with `RuntimeGone`, until a start succeeds.
+            if started {
+                st.halt(now);
+            }
+            tracing::warn!("lease manager not started: no runtime to run its checker on");
+            Err(Error::RuntimeGone)
+        })
     }
 
     /// Stops the manager (idempotent): stops the checker and shuts down every
@@ -296,15 +304,21 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         self.shared.lock().core.waiting_count()
     }
 
-    /// Whether the manager is started.
+    /// Whether the manager is started and its checker alive. False once the
+    /// runtime the checker ran on has shut down (on tokio: the runtime
+    /// `start` ran in was dropped): every waiting and every new acquire then
+    /// fails with [`Error::RuntimeGone`] until `start` is called again in a
+    /// live runtime. smol's and async-std's global executors and the plain
+    /// threads runtime never shut down.
     ///
     /// ```
     /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
-    /// if !m.is_running() { println!("not started"); }
+    /// if !m.is_running() { println!("not started, or its runtime is gone"); }
     /// # }
     /// ```
     pub fn is_running(&self) -> bool {
-        self.shared.lock().core.is_running()
+        let st = self.shared.lock();
+        st.core.is_running() && !st.checker_lost()
     }
 
     /// The executor backend.
@@ -357,7 +371,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
         Stats {
             backend: self.shared.settings.backend,
             name_prefix: Arc::clone(&self.shared.settings.name_prefix),
-            running: core.running,
+            running: core.running && !st.checker_lost(),
             available: core.available,
             leased: core.leased,
             creating: core.creating,

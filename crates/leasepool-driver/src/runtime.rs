@@ -38,7 +38,13 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// }
 /// ```
 pub trait Runtime: Clone + Debug + Send + Sync + 'static {
-    /// Runs `future` to completion in the background.
+    /// Runs `future` to completion in the background. A runtime that
+    /// cannot (there is none around, or it has shut down) drops `future`
+    /// instead, at once: the manager's `start` then returns
+    /// [`Error::RuntimeGone`](crate::Error::RuntimeGone). A runtime that
+    /// shuts down later drops its tasks too, and the manager notices.
+    /// Must not poll `future` before returning (the manager's lock may be
+    /// held).
     fn spawn(&self, future: BoxFuture<()>);
 
     /// A future that completes at `deadline` (at once if it has passed).

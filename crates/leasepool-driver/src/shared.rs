@@ -1,7 +1,9 @@
 //! The state every handle shares: the core behind one mutex, the live pools,
 //! the queued acquires' wake-up slots, and the checker task.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Poll, Waker};
 use std::time::Instant;
@@ -19,7 +21,7 @@ use crate::job::catch;
 use crate::runtime::Runtime;
 use crate::signal::{Signal, sleep_or};
 use crate::slots::SlotTable;
-use crate::task::{self, SpawnFailed, TaskGuard, TaskSlot};
+use crate::task::{self, TaskGuard, TaskSlot};
 
 pub(crate) type SizeProvider = Arc<dyn Fn() -> usize + Send + Sync>;
 
@@ -98,8 +100,55 @@ pub(crate) struct Shared<R: Runtime> {
     /// Size provider calls that panicked, since the manager was built:
     /// counted outside the lock, where the provider runs.
     pub(crate) provider_failures: AtomicU64,
+    /// The checker was lost and its waiters are still to be failed: set by
+    /// the lost task's guard, which may be dropped on a thread that holds
+    /// the lock (a failed spawn in `start`); the next unlock on that thread
+    /// fails them ([`Locked`]'s `Drop`).
+    loss_pending: AtomicBool,
     state: Mutex<State>,
     me: Weak<Shared<R>>,
+}
+
+thread_local! {
+    /// How many manager locks this thread holds (0 or 1: M is never
+    /// nested). A lost checker's guard reads it to know whether it may take
+    /// the lock or must leave the work to this thread's holder.
+    static HOLDING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The manager lock, held: the state, and on unlock the waiters of a
+/// checker lost while it was held are failed.
+pub(crate) struct Locked<'a, R: Runtime> {
+    guard: Option<MutexGuard<'a, State>>,
+    shared: &'a Shared<R>,
+}
+
+impl<R: Runtime> Deref for Locked<'_, R> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.guard.as_ref().expect("held until dropped")
+    }
+}
+
+impl<R: Runtime> DerefMut for Locked<'_, R> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard.as_mut().expect("held until dropped")
+    }
+}
+
+impl<R: Runtime> Drop for Locked<'_, R> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let holding = HOLDING.with(|h| {
+            h.set(h.get() - 1);
+            h.get()
+        });
+        // One atomic load per unlock; set only by a checker lost on this
+        // thread while it held the lock.
+        if holding == 0 && self.shared.loss_pending.load(Ordering::Acquire) {
+            self.shared.fail_lost_waiters();
+        }
+    }
 }
 
 /// Effects performed once the lock is released: shutting a pool down
@@ -127,6 +176,7 @@ impl<R: Runtime> Shared<R> {
             runtime,
             settings,
             provider_failures: AtomicU64::new(0),
+            loss_pending: AtomicBool::new(false),
             state: Mutex::new(State {
                 core,
                 pools: HashMap::default(),
@@ -140,11 +190,32 @@ impl<R: Runtime> Shared<R> {
         })
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> Locked<'_, R> {
         // Nothing user-supplied runs under this lock, so a poisoned lock
         // only means a panic in our own bookkeeping; the state is still
         // consistent at every await-free step, so keep serving.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        let guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        HOLDING.with(|h| h.set(h.get() + 1));
+        Locked { guard: Some(guard), shared: self }
+    }
+
+    /// The checker's guard found it dropped while current: its runtime is
+    /// gone (or could not spawn it). Fails the queued acquires now, so that
+    /// none hangs: under the lock if this thread may take it, else on the
+    /// unlock of this thread's holder.
+    fn checker_dropped(&self) {
+        self.loss_pending.store(true, Ordering::Release);
+        if HOLDING.with(Cell::get) == 0 {
+            self.fail_lost_waiters();
+        }
+    }
+
+    /// Fails every queued acquire with [`Error::RuntimeGone`] if the checker
+    /// is (still) lost: a stop or a new start may have come first.
+    fn fail_lost_waiters(&self) {
+        if self.loss_pending.swap(false, Ordering::AcqRel) {
+            self.with(|st, now| st.fail_lost_waiters(now));
+        }
     }
 
     /// Locks, runs `f` on the state, performs every resulting action, and
@@ -374,12 +445,19 @@ impl<R: Runtime> Shared<R> {
         });
     }
 
-    /// Starts the checker task for a new epoch. A runtime that cannot spawn
-    /// it gives its panic back, for the caller to undo the start.
-    pub(crate) fn spawn_checker(&self, st: &mut State) -> Result<(), SpawnFailed> {
-        let task = st.checker.task.next();
+    /// Starts the checker task for a new epoch. Whether it was spawned: a
+    /// runtime that cannot spawn (none around, or shut down) either panics
+    /// or drops the task at once, and the caller undoes the start.
+    pub(crate) fn spawn_checker(&self, st: &mut State) -> bool {
+        let me = self.me.clone();
+        let task = st.checker.task.next(Box::new(move || {
+            if let Some(shared) = me.upgrade() {
+                shared.checker_dropped();
+            }
+        }));
         st.checker.armed = None;
-        task::spawn(&self.runtime, Box::pin(run_checker(self.me.clone(), task)))
+        let spawned = task::spawn(&self.runtime, Box::pin(run_checker(self.me.clone(), task)));
+        spawned.is_ok() && !st.checker.task.is_lost()
     }
 }
 
@@ -390,6 +468,10 @@ impl<R: Runtime> Drop for Shared<R> {
         for (_, pool) in st.pools.drain() {
             pool.shutdown();
         }
+        // The checker sleeps holding a weak handle: woken, it finds the
+        // manager gone and ends now, not at its deadline (on a runtime of
+        // threads, its thread would linger until then).
+        st.wake_checker();
     }
 }
 
@@ -471,6 +553,29 @@ impl State {
     /// its manager gone, so a drop of the current one means it was lost.
     pub(crate) fn checker_lost(&self) -> bool {
         self.checker.task.is_lost()
+    }
+
+    /// The checker is lost while the core runs: every queued acquire fails
+    /// with [`Error::RuntimeGone`] (nothing would time it out), and leaves
+    /// the core's queue. An acquire already granted keeps its lease.
+    fn fail_lost_waiters(&mut self, now: Instant) {
+        if !self.core.is_running() || !self.checker_lost() {
+            return;
+        }
+        let mut failed = Vec::new();
+        for (waiter, slot) in self.waiters.iter_mut() {
+            if slot.outcome.is_none() {
+                slot.outcome = Some(Err(Error::RuntimeGone));
+                slot.waker.wake_by_ref();
+                failed.push(waiter);
+            }
+        }
+        if !failed.is_empty() {
+            tracing::warn!(waiters = failed.len(), "checker lost with its runtime; waiting acquires failed");
+        }
+        for waiter in failed {
+            let _ = self.core.cancel_waiter(now, waiter);
+        }
     }
 
     /// Makes the current checker task exit.

@@ -72,6 +72,15 @@ impl<K: Slotted, V> SlotTable<K, V> {
         if self.overflow.is_empty() { None } else { self.overflow.remove(&id) }
     }
 
+    /// Every entry with its id, overflow included.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (K, &mut V)> {
+        self.entries
+            .iter_mut()
+            .flatten()
+            .map(|(k, v)| (*k, v))
+            .chain(self.overflow.iter_mut().map(|(k, v)| (*k, v)))
+    }
+
     pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
         self.entries.iter_mut().flatten().map(|(_, v)| v).chain(self.overflow.values_mut())
     }

@@ -7,9 +7,11 @@
 //! exiting: dropped with the runtime it was spawned on (even unpolled), or
 //! by a runtime that could not spawn it. The [`TaskGuard`] it owns records
 //! every drop in a marker kept outside the owner's lock, so the next start
-//! can tell that the current epoch has no task left and spawn a new one.
+//! can tell that the current epoch has no task left and spawn a new one,
+//! and runs the owner's `on_lost` hook when the task dropped is still the
+//! current one, so that whoever waits on the task is told at once instead
+//! of at the next start.
 
-use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,9 +25,17 @@ use crate::runtime::{BoxFuture, Runtime};
 pub(crate) struct TaskSlot {
     /// Moved on by every spawn and every stop: a task of another epoch exits.
     epoch: u64,
+    /// `epoch`, readable without the owner's lock: a dropped guard reads it
+    /// to tell a loss (its epoch still current) from a superseded task.
+    current: Arc<AtomicU64>,
     /// The newest epoch whose task was dropped; atomic so guards need no lock.
     dropped: Arc<AtomicU64>,
 }
+
+/// What a task's owner does when its current task is dropped: run by the
+/// guard's `Drop`, wherever the runtime drops the task, so it must not
+/// assume any lock is free or taken (the owner's hook finds out).
+pub(crate) type OnLost = Box<dyn FnOnce() + Send>;
 
 impl TaskSlot {
     /// The current epoch (0 until the first spawn).
@@ -41,13 +51,20 @@ impl TaskSlot {
     /// Moves the epoch on, so that the current task exits at its next look.
     pub(crate) fn supersede(&mut self) {
         self.epoch += 1;
+        self.current.store(self.epoch, Ordering::Release);
     }
 
     /// Starts a new epoch for a task about to be spawned: the guard to move
-    /// into that task.
-    pub(crate) fn next(&mut self) -> TaskGuard {
+    /// into that task, which runs `on_lost` if it is dropped while its epoch
+    /// is still current.
+    pub(crate) fn next(&mut self, on_lost: OnLost) -> TaskGuard {
         self.supersede();
-        TaskGuard { epoch: self.epoch, dropped: Arc::clone(&self.dropped) }
+        TaskGuard {
+            epoch: self.epoch,
+            current: Arc::clone(&self.current),
+            dropped: Arc::clone(&self.dropped),
+            on_lost: Some(on_lost),
+        }
     }
 
     /// Whether the current epoch's task has been dropped. The owner decides
@@ -65,8 +82,12 @@ impl TaskSlot {
 pub(crate) struct TaskGuard {
     /// The epoch the task was spawned for: fixed, compared with the slot's.
     epoch: u64,
+    /// The slot's current epoch.
+    current: Arc<AtomicU64>,
     /// The slot's marker, where the drop of this epoch's task is recorded.
     dropped: Arc<AtomicU64>,
+    /// The owner's hook, taken by the drop that finds this epoch current.
+    on_lost: Option<OnLost>,
 }
 
 impl TaskGuard {
@@ -83,25 +104,28 @@ impl Drop for TaskGuard {
         // The newest dropped task counts: a superseded one that ends after
         // the current one was lost must not hide that loss.
         self.dropped.fetch_max(self.epoch, Ordering::AcqRel);
+        // Recorded first, so the hook (and anyone it wakes) reads the loss.
+        // A stop racing this drop is sorted out by the hook, under its
+        // owner's lock.
+        if self.current.load(Ordering::Acquire) == self.epoch {
+            if let Some(on_lost) = self.on_lost.take() {
+                on_lost();
+            }
+        }
     }
 }
 
-/// The panic of a runtime that could not spawn a task (tokio's, outside a
-/// runtime): undo what the spawn was for, then [`resume`](Self::resume) it.
-pub(crate) struct SpawnFailed(Box<dyn Any + Send>);
+/// A runtime that could not spawn a task: it panicked (a custom runtime
+/// may), or it dropped the task at once (see [`Runtime::spawn`]).
+#[derive(Debug)]
+pub(crate) struct SpawnFailed;
 
-impl SpawnFailed {
-    /// Goes on with the runtime's panic.
-    pub(crate) fn resume(self) -> ! {
-        std::panic::resume_unwind(self.0)
-    }
-}
-
-/// Spawns `task` on `runtime`, catching the panic of a runtime that cannot
-/// spawn, so the caller can undo its start (or the owner would run with no
-/// task) before resuming it.
+/// Spawns `task` on `runtime`, turning the panic of a runtime that cannot
+/// spawn into [`SpawnFailed`], so the caller can undo its start instead of
+/// unwinding through it. A runtime that drops the task instead shows up as
+/// the task's loss (`TaskSlot::is_lost`), which the caller checks next.
 pub(crate) fn spawn<R: Runtime>(runtime: &R, task: BoxFuture<()>) -> Result<(), SpawnFailed> {
-    std::panic::catch_unwind(AssertUnwindSafe(|| runtime.spawn(task))).map_err(SpawnFailed)
+    std::panic::catch_unwind(AssertUnwindSafe(|| runtime.spawn(task))).map_err(|_| SpawnFailed)
 }
 
 #[cfg(test)]
@@ -114,13 +138,13 @@ mod tests {
     fn only_a_drop_of_the_current_epoch_reads_as_lost() {
         let mut slot = TaskSlot::default();
         assert!(!slot.is_lost(), "nothing spawned yet");
-        let first = slot.next();
+        let first = slot.next(Box::new(|| {}));
         assert!(slot.is_current(first.epoch()) && !slot.is_lost());
         drop(first);
         assert!(slot.is_lost(), "the current task was dropped");
         slot.supersede();
         assert!(!slot.is_lost(), "a stop moved past it");
-        let second = slot.next();
+        let second = slot.next(Box::new(|| {}));
         assert!(!slot.is_lost());
         drop(second);
         assert!(slot.is_lost());
@@ -131,11 +155,36 @@ mod tests {
     #[test]
     fn a_late_superseded_drop_does_not_hide_a_loss() {
         let mut slot = TaskSlot::default();
-        let old = slot.next();
-        let current = slot.next();
+        let old = slot.next(Box::new(|| {}));
+        let current = slot.next(Box::new(|| {}));
         assert!(!slot.is_current(old.epoch()));
         drop(current);
         drop(old);
         assert!(slot.is_lost());
+    }
+
+    /// The hook runs for the drop of the current task only: not for a
+    /// superseded one, not for one stopped before it was dropped.
+    #[test]
+    fn only_the_current_tasks_drop_runs_the_hook() {
+        use std::sync::atomic::AtomicUsize;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let hook = || -> OnLost {
+            let runs = Arc::clone(&runs);
+            Box::new(move || {
+                runs.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        let mut slot = TaskSlot::default();
+        let old = slot.next(hook());
+        let current = slot.next(hook());
+        drop(old);
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "superseded");
+        drop(current);
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "the current task was lost");
+        let stopped = slot.next(hook());
+        slot.supersede();
+        drop(stopped);
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "stopped before it was dropped");
     }
 }

@@ -39,6 +39,13 @@ use leasepool_driver::BoxFuture;
 /// plain thread, on the one current when the manager was built; sleeps
 /// with tokio's timer. [`TokioRuntime::with_handle`] pins one runtime.
 ///
+/// With no runtime to spawn on (none current, none captured, or the one
+/// captured shut down), `start` returns [`Error::RuntimeGone`]. A tokio
+/// runtime can go away under a started manager (a `block_on` that returns
+/// drops its runtime, and the checker with it): the manager then reports
+/// `is_running() == false` and fails its acquires with
+/// [`Error::RuntimeGone`] until it is started again in a live runtime.
+///
 /// ```
 /// let runtime = leasepool_tokio::TokioRuntime::default();
 /// ```
@@ -99,9 +106,10 @@ impl leasepool_driver::Runtime for TokioRuntime {
                 }
                 drop(handle.spawn(future));
             }
-            None => panic!(
-                "leasepool-tokio: start the manager inside a tokio runtime, or build it with TokioRuntime::with_handle"
-            ),
+            // No runtime to run it on: dropping the task is how a runtime
+            // says so (`Runtime::spawn`), and `start` returns
+            // `Error::RuntimeGone` instead of running with no checker.
+            None => drop(future),
         }
     }
 

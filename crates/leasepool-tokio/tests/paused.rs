@@ -189,17 +189,20 @@ async fn checker_runs(m: &LeasedExecutorManager) {
     m.stop().await;
 }
 
-/// `start` outside any runtime, on a manager built outside one, panics (as
-/// documented) and leaves the manager stopped, not running without a
-/// checker: a later start inside a runtime starts everything.
+/// `start` outside any runtime, on a manager built outside one, returns
+/// `RuntimeGone` (no panic) and leaves the manager stopped, not running
+/// without a checker: a later start inside a runtime starts everything.
 #[test]
 fn a_start_that_cannot_spawn_its_checker_leaves_the_manager_stopped() {
     watchdog(|| {
         let m = one_pool();
-        let started =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| futures_executor::block_on(m.start())));
-        assert!(started.is_err(), "no runtime to spawn the checker on");
+        let started = futures_executor::block_on(m.start());
+        assert!(
+            matches!(started, Err(Error::RuntimeGone)),
+            "no runtime to spawn the checker on: {started:?}"
+        );
         assert!(!m.is_running());
+        assert!(matches!(m.acquire().blocking(), Err(Error::Stopped)), "the start was undone");
         assert_eq!(m.total_count(), 0, "the pools it created are shut down");
         leasepool_tokio::block_on(async {
             m.start().await.expect("start inside a runtime");
@@ -251,13 +254,12 @@ fn a_grinder_start_that_cannot_spawn_its_loop_leaves_it_stopped() {
         let m = one_pool();
         rt.block_on(m.start()).expect("start in the runtime");
         let g = leasepool_tokio::WorkGrinder::builder(&m).batch_size_threshold(1).build().expect("config");
-        let started =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| futures_executor::block_on(g.start())));
-        assert!(started.is_err(), "no runtime to spawn the loop on");
-        assert!(!g.stats().started);
+        let started = futures_executor::block_on(g.start());
+        assert!(matches!(started, Err(Error::RuntimeGone)), "no runtime to spawn the loop on: {started:?}");
+        assert!(!g.stats().started && !g.is_running());
         assert!(matches!(g.enqueue(|| 0), Err(Error::GrinderNotRunning)));
         rt.block_on(async {
-            g.start().await;
+            g.start().await.expect("start the grinder");
             let item = g.enqueue(|| 1).expect("accepted");
             let ran = tokio::time::timeout(Duration::from_secs(5), item).await;
             assert!(matches!(ran, Ok(Ok(1))), "{ran:?}");
@@ -276,7 +278,8 @@ fn a_start_after_the_runtime_was_dropped_restarts_the_checker() {
         let m = one_pool();
         leasepool_tokio::block_on(async { m.start().await.expect("start on the first runtime") });
         // That runtime is gone, and its checker task with it.
-        assert!(m.is_running());
+        assert!(!m.is_running());
+        assert!(!m.stats().running);
         leasepool_tokio::block_on(async {
             m.start().await.expect("start on the second runtime");
             checker_runs(&m).await;
@@ -287,8 +290,9 @@ fn a_start_after_the_runtime_was_dropped_restarts_the_checker() {
 /// The same for a grinder: its loop, and a batch that was waiting for a
 /// lease, go down with the runtime (the batch's item fails as cancelled and
 /// its slot among the concurrent batches is freed); the next `start` runs
-/// a new loop. And a draining `stop` of a grinder whose loop is gone drains
-/// on the current runtime instead of waiting forever.
+/// a new loop. And a grinder whose loop is gone refuses work with
+/// `RuntimeGone`, and a draining `stop` of it returns instead of waiting
+/// forever.
 #[test]
 fn a_grinder_outliving_its_runtime_restarts_and_drains() {
     watchdog(|| {
@@ -305,7 +309,7 @@ fn a_grinder_outliving_its_runtime_restarts_and_drains() {
             .expect("config");
         let (held, stranded) = leasepool_tokio::block_on(async {
             m.start().await.expect("start");
-            g.start().await;
+            g.start().await.expect("start the grinder");
             let held = m.acquire().await.expect("the only pool");
             let stranded = g.enqueue(|| 1).expect("accepted");
             // Its batch waits for the held pool when the runtime goes.
@@ -320,18 +324,20 @@ fn a_grinder_outliving_its_runtime_restarts_and_drains() {
         drop(held);
         leasepool_tokio::block_on(async {
             m.start().await.expect("restart the checker");
-            g.start().await;
+            g.start().await.expect("start the grinder");
             let item = tokio::time::timeout(Duration::from_secs(5), g.enqueue(|| 2).expect("accepted")).await;
             assert!(matches!(item, Ok(Ok(2))), "the new loop and the freed batch slot run it: {item:?}");
-            lazy.start().await;
+            lazy.start().await.expect("start the grinder");
         });
-        let pending = lazy.enqueue(|| 3).expect("accepted: waits for 99 more or an hour");
+        // Its loop is gone: work is refused at once rather than queued for
+        // no loop, and a draining stop on a live runtime returns.
+        assert!(matches!(lazy.enqueue(|| 3), Err(Error::RuntimeGone)));
         leasepool_tokio::block_on(async {
             m.start().await.expect("restart the checker");
             tokio::time::timeout(Duration::from_secs(5), lazy.stop(leasepool_tokio::StopMode::Drain))
                 .await
                 .expect("the drain runs on this runtime");
-            assert!(matches!(pending.await, Ok(3)));
+            assert!(!lazy.stats().started);
             g.stop(leasepool_tokio::StopMode::CancelPending).await;
             m.stop().await;
         });
@@ -372,7 +378,7 @@ fn a_start_after_a_drain_lost_with_its_runtime_finishes_it() {
         let g = leasepool_tokio::WorkGrinder::builder(&m).batch_size_threshold(1).build().expect("config");
         let held = leasepool_tokio::block_on(async {
             m.start().await.expect("start");
-            g.start().await;
+            g.start().await.expect("start the grinder");
             let held = m.acquire().await.expect("the only pool");
             let item = g.enqueue(|| 1).expect("accepted");
             // The drain cannot finish while the pool is held.
@@ -385,7 +391,8 @@ fn a_start_after_a_drain_lost_with_its_runtime_finishes_it() {
         drop(held);
         leasepool_tokio::block_on(async {
             m.start().await.expect("restart the checker");
-            tokio::time::timeout(Duration::from_secs(5), g.start()).await.expect("start finishes the drain");
+            let started = tokio::time::timeout(Duration::from_secs(5), g.start()).await;
+            started.expect("start finishes the drain").expect("start the grinder");
             assert!(g.stats().started);
             let item = tokio::time::timeout(Duration::from_secs(5), g.enqueue(|| 2).expect("accepted")).await;
             assert!(matches!(item, Ok(Ok(2))), "{item:?}");
@@ -430,6 +437,113 @@ fn a_surplus_pool_times_out_after_the_default_idle_timeout() {
                 tokio::task::yield_now().await;
             }
             assert_eq!((m.available_count(), m.desired_executor_count()), (1, 1));
+            m.stop().await;
+        });
+    });
+}
+
+/// How long a test waits for something that should happen at once: only
+/// a hang reaches it.
+const AT_ONCE: Duration = Duration::from_secs(5);
+
+/// Runs `f` on a plain thread and returns its result, failing the test if
+/// it has not returned within [`AT_ONCE`] (a hung blocking acquire).
+fn on_thread<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || drop(tx.send(f())));
+    rx.recv_timeout(AT_ONCE).unwrap_or_else(|_| panic!("{what}: still blocked after {AT_ONCE:?}"))
+}
+
+/// A manager started on a current-thread runtime that is then dropped:
+/// `is_running` turns false, an acquire already waiting (async on another
+/// runtime, and blocking on a plain thread) fails with `RuntimeGone` at
+/// once, and so does every new one (not `NotStarted`, never a hang); the
+/// held lease still works. A start on a live runtime recovers everything.
+#[test]
+fn acquires_fail_with_runtime_gone_once_the_runtime_is_dropped() {
+    watchdog(|| {
+        let m = one_pool();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        let held = rt.block_on(async {
+            m.start().await.expect("start");
+            m.acquire().await.expect("the only pool")
+        });
+        // A blocking waiter on a plain thread, and an async one polled by
+        // another runtime, both queued behind the held pool.
+        let blocked = {
+            let m = m.clone();
+            std::thread::spawn(move || m.acquire().blocking().map(drop))
+        };
+        let other = tokio::runtime::Runtime::new().expect("another runtime");
+        let waiting = {
+            let m = m.clone();
+            other.spawn(async move { m.acquire().await.map(drop) })
+        };
+        let t0 = Instant::now();
+        while m.waiting_count() < 2 {
+            assert!(t0.elapsed() < AT_ONCE, "the acquires never queued");
+            std::thread::yield_now();
+        }
+        assert!(m.is_running());
+        drop(rt);
+        assert!(!m.is_running(), "the checker went with its runtime");
+        let blocked = on_thread("the blocking waiter", move || blocked.join().expect("no panic"));
+        assert!(matches!(blocked, Err(Error::RuntimeGone)), "{blocked:?}");
+        let waited = other.block_on(async { tokio::time::timeout(AT_ONCE, waiting).await });
+        assert!(matches!(waited, Ok(Ok(Err(Error::RuntimeGone)))), "{waited:?}");
+        assert_eq!(m.waiting_count(), 0, "no waiter left queued");
+        let m2 = m.clone();
+        let fresh = on_thread("a new blocking acquire", move || {
+            m2.acquire().timeout(Duration::from_millis(100)).blocking().map(drop)
+        });
+        assert!(matches!(fresh, Err(Error::RuntimeGone)), "{fresh:?}");
+        let m2 = m.clone();
+        let tried = on_thread("a try_acquire", move || m2.try_acquire().blocking().map(drop));
+        assert!(matches!(tried, Err(Error::RuntimeGone)), "{tried:?}");
+        assert!(
+            matches!(held.submit(|| 5).map(|job| job.wait()), Ok(Ok(5))),
+            "the held lease still runs jobs"
+        );
+        drop(held);
+        other.block_on(async {
+            m.start().await.expect("a start on a live runtime recovers");
+            assert!(m.is_running());
+            checker_runs(&m).await;
+        });
+    });
+}
+
+/// The grinder's loop goes with its runtime too: queued work fails with
+/// `RuntimeGone` at once (no hung handle), new work is refused with it,
+/// `is_running` and the stats say so; a start on a live runtime recovers.
+#[test]
+fn grinder_work_fails_with_runtime_gone_once_the_runtime_is_dropped() {
+    watchdog(|| {
+        let m = one_pool();
+        let g = leasepool_tokio::WorkGrinder::builder(&m)
+            .batch_size_threshold(100)
+            .max_wait(Duration::from_secs(3600))
+            .build()
+            .expect("config");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        rt.block_on(async {
+            m.start().await.expect("start");
+            g.start().await.expect("start the grinder");
+        });
+        let queued = g.enqueue(|| 1).expect("accepted: waits for 99 more or an hour");
+        assert!(g.is_running());
+        drop(rt);
+        assert!(!g.is_running() && !g.stats().started);
+        let waited = on_thread("a queued item", move || queued.wait());
+        assert!(matches!(waited, Err(Error::RuntimeGone)), "{waited:?}");
+        assert!(matches!(g.enqueue(|| 2), Err(Error::RuntimeGone)));
+        leasepool_tokio::block_on(async {
+            m.start().await.expect("restart the checker");
+            g.start().await.expect("restart the loop");
+            assert!(g.is_running());
+            let item = g.enqueue(|| 3).expect("accepted");
+            g.stop(leasepool_tokio::StopMode::Drain).await;
+            assert!(matches!(item.await, Ok(3)));
             m.stop().await;
         });
     });

@@ -31,9 +31,11 @@
 //! # Runtimes
 //!
 //! Pick one with a cargo feature: `runtime-tokio` (default),
-//! `runtime-smol`, `runtime-async-std`. Features are additive: each enabled
-//! runtime is reachable under its own module (`leasepool::tokio`,
-//! `leasepool::smol`, `leasepool::async_std`), with the same names inside.
+//! `runtime-smol`, `runtime-async-std`, or `runtime-threads` for programs
+//! with no async runtime at all (plain std threads drive the manager).
+//! Features are additive: each enabled runtime is reachable under its own
+//! module (`leasepool::tokio`, `leasepool::smol`, `leasepool::async_std`,
+//! `leasepool::threads`), with the same names inside.
 //! With no runtime feature the crate still builds, with the
 //! runtime-independent types and the [`driver`] layer for plugging in your
 //! own [`Runtime`].
@@ -44,7 +46,7 @@
 //! `sleep` at the root are the `tokio` module's, and exist only with
 //! `runtime-tokio`; the runtime-independent types (`Error`, `Config`,
 //! `Stats`, `StopMode`, ...) are at the root whatever the features. On
-//! smol or async-std, name the runtime's module:
+//! smol, async-std or plain threads, name the runtime's module:
 //!
 //! ```
 //! # #[cfg(feature = "runtime-smol")]
@@ -68,7 +70,7 @@
 //! Cargo features unify across a dependency graph: if any crate in your
 //! build depends on `leasepool` with default features, `runtime-tokio` is
 //! on, and root names in a smol program would silently be tokio's (and
-//! `start` would panic outside a tokio runtime). Naming the runtime's module
+//! `start` would fail with `Error::RuntimeGone` outside a tokio runtime). Naming the runtime's module
 //! keeps a program on its runtime whatever else is enabled. For the same
 //! reason, a library that uses leasepool should depend on it with
 //! `default-features = false`, plus only the runtime features it needs (or
@@ -90,6 +92,11 @@
 //!   breaks its pool, which is retired and replaced.
 //! * `stop` fails waiters, cancels queued jobs and shuts every pool down
 //!   without waiting for running jobs.
+//! * A manager whose runtime shuts down (on tokio: the runtime `start` ran
+//!   in is dropped) stops reporting `is_running`, and its waiting and new
+//!   acquires fail with [`Error::RuntimeGone`] until it is started again;
+//!   smol's and async-std's global executors and the threads runtime never
+//!   shut down.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -125,6 +132,33 @@ pub mod smol {
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime-async-std")))]
 pub mod async_std {
     pub use leasepool_async_std::*;
+}
+
+/// leasepool with no async runtime, on plain std threads: write
+/// `leasepool::threads::LeasedExecutorManager` and so on (the crate root is
+/// tokio's). For CLIs and synchronous services: acquire with
+/// `.blocking()`, wait for jobs with `wait()`, and call the `async`
+/// methods (`start`, `stop`) through [`threads::block_on`].
+///
+/// ```
+/// # #[cfg(feature = "runtime-threads")]
+/// # fn main() -> Result<(), leasepool::Error> {
+/// use leasepool::threads::{LeasedExecutorManager, block_on};
+///
+/// let manager = LeasedExecutorManager::builder().max_pools(2).build()?;
+/// block_on(manager.start())?;
+/// let lease = manager.acquire().blocking()?;
+/// assert_eq!(lease.submit(|| 2 + 2)?.wait()?, 4);
+/// drop(lease);
+/// block_on(manager.stop());
+/// # Ok(()) }
+/// # #[cfg(not(feature = "runtime-threads"))]
+/// # fn main() {}
+/// ```
+#[cfg(feature = "runtime-threads")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime-threads")))]
+pub mod threads {
+    pub use leasepool_threads::*;
 }
 
 // The crate root is tokio's, and only tokio's: no other runtime's types

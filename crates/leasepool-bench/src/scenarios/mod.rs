@@ -125,7 +125,7 @@ async fn grinder<R: Runtime + Default>(
         .max_concurrent_batches(concurrent)
         .build()
         .expect("valid grinder config");
-    g.start().await;
+    g.start().await.expect("start the grinder");
     g
 }
 

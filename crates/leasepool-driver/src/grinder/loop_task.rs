@@ -3,19 +3,56 @@
 use std::sync::{Arc, Weak};
 use std::task::Poll;
 
+use crate::error::Error;
 use crate::runtime::Runtime;
 use crate::signal::sleep_or;
-use crate::task::{self, SpawnFailed, TaskGuard};
+use crate::task::{self, TaskGuard};
 
 use super::batch::{BatchEnd, run_batch, start_batch};
 use super::phase::Phase;
-use super::{Grinder, lock};
+use super::{Grinder, State, lock};
 
-/// Spawns the loop task of `task`'s epoch. Called with the state's lock
-/// released: the loop takes it on its first turn, which a runtime may run
-/// before `spawn` returns.
-pub(super) fn spawn_loop<R: Runtime>(g: &Arc<Grinder<R>>, task: TaskGuard) -> Result<(), SpawnFailed> {
-    task::spawn(&g.manager.shared().runtime, Box::pin(run_loop(Arc::downgrade(g), task)))
+/// Starts a new epoch for a loop about to be spawned. The guard's hook
+/// runs if that loop is dropped while current (its runtime shut down, or
+/// could not spawn it), with the state's lock free (the loop is spawned
+/// with it released, and runtimes drop tasks holding none of ours): the
+/// queued items, which no loop would batch, fail with
+/// [`Error::RuntimeGone`], and a drain with nothing left running ends.
+pub(super) fn loop_guard<R: Runtime>(g: &Arc<Grinder<R>>, st: &mut State) -> TaskGuard {
+    let state = Arc::downgrade(&g.state);
+    st.loop_task.next(Box::new(move || {
+        let Some(state) = state.upgrade() else { return };
+        let stranded = {
+            let mut st = lock(&state);
+            if st.phase == Phase::Stopped || !st.loop_task.is_lost() {
+                return;
+            }
+            let stranded = st.queue.take_all();
+            if st.phase == Phase::Draining && st.queue.running() == 0 {
+                st.finish_stop();
+            }
+            stranded
+        };
+        if !stranded.is_empty() {
+            tracing::warn!(
+                items = stranded.len(),
+                "work grinder loop lost with its runtime; queued work failed"
+            );
+        }
+        stranded.into_iter().for_each(|item| item.fail(&Error::RuntimeGone));
+    }))
+}
+
+/// Spawns the loop task of `task`'s epoch; whether it was spawned (a
+/// runtime that cannot spawn panics or drops the task at once). Called
+/// with the state's lock released: the loop takes it on its first turn,
+/// which a runtime may run before `spawn` returns, and a task dropped at
+/// once runs its guard's hook, which takes it too.
+pub(super) fn spawn_loop<R: Runtime>(g: &Arc<Grinder<R>>, task: TaskGuard) -> bool {
+    let epoch = task.epoch();
+    let spawned = task::spawn(&g.manager.shared().runtime, Box::pin(run_loop(Arc::downgrade(g), task)));
+    let st = lock(&g.state);
+    spawned.is_ok() && !(st.loop_task.is_current(epoch) && st.loop_task.is_lost())
 }
 
 /// The batching loop: starts due batches, then sleeps until the next

@@ -93,7 +93,7 @@ impl<R: Runtime> Drop for Grinder<R> {
 ///     .batch_size_threshold(64)
 ///     .max_wait(Duration::from_millis(5))
 ///     .build()?;
-/// grinder.start().await;
+/// grinder.start().await?;
 /// let doubled = grinder.submit(|| 21 * 2).await?;
 /// assert_eq!(doubled, 42);
 /// grinder.stop(StopMode::Drain).await;
@@ -309,6 +309,11 @@ impl<R: Runtime> WorkGrinder<R> {
     fn push<T>(&self, item: Item, handle: JobHandle<T>) -> Result<WorkHandle<T>, Error> {
         let now = self.g.manager.shared().runtime.now();
         let mut st = lock(&self.g.state);
+        // Its loop went down with its runtime: nothing would batch the item.
+        if st.phase != Phase::Stopped && st.loop_task.is_lost() {
+            drop(st);
+            return Err(Error::RuntimeGone);
+        }
         if st.phase != Phase::Running {
             drop(st);
             return Err(Error::GrinderNotRunning);

@@ -11,7 +11,7 @@ use crate::runtime::Runtime;
 use crate::signal::sleep_or;
 
 use super::batch::Item;
-use super::loop_task::spawn_loop;
+use super::loop_task::{loop_guard, spawn_loop};
 use super::{State, WorkGrinder, lock};
 
 /// How [`WorkGrinder::stop`] treats queued and in-flight work.
@@ -101,16 +101,24 @@ impl State {
 
 impl<R: Runtime> WorkGrinder<R> {
     /// Starts the batching loop (idempotent). A stopped grinder can be
-    /// started again; a start during `stop(StopMode::Drain)` waits for the
-    /// drain to finish first.
+    /// started again, and so can one whose loop went down with its runtime
+    /// (see [`is_running`](Self::is_running)); a start during
+    /// `stop(StopMode::Drain)` waits for the drain to finish first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RuntimeGone`] if there is no runtime to run the loop on (on
+    /// tokio: `start` called outside a runtime, on a manager not built
+    /// inside a live one). The grinder is then stopped: it refuses work
+    /// with [`Error::GrinderNotRunning`] instead of queueing it for no loop.
     ///
     /// ```
-    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
-    /// g.start().await;
-    /// assert!(g.stats().started);
-    /// # }
+    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// g.start().await?;
+    /// assert!(g.is_running());
+    /// # Ok(()) }
     /// ```
-    pub async fn start(&self) {
+    pub async fn start(&self) -> Result<(), Error> {
         // A start during a draining stop waits for the drain, then starts;
         // if the drain's loop went down with its runtime, a new one drains.
         let mut st = loop {
@@ -118,7 +126,7 @@ impl<R: Runtime> WorkGrinder<R> {
                 let mut st = lock(&self.g.state);
                 if st.phase == Phase::Draining {
                     if st.loop_task.is_lost() {
-                        return Poll::Ready(Err(st.loop_task.next()));
+                        return Poll::Ready(Err(loop_guard(&self.g, &mut st)));
                     }
                     st.wait_for_stop(cx.waker());
                     return Poll::Pending;
@@ -129,8 +137,9 @@ impl<R: Runtime> WorkGrinder<R> {
             match next {
                 Ok(st) => break st,
                 Err(task) => {
-                    if let Err(failed) = spawn_loop(&self.g, task) {
-                        failed.resume();
+                    // The lost drain's guard already failed its queue.
+                    if !spawn_loop(&self.g, task) {
+                        return Err(Error::RuntimeGone);
                     }
                 }
             }
@@ -138,15 +147,15 @@ impl<R: Runtime> WorkGrinder<R> {
         // Running, unless its loop went down with the runtime it ran on:
         // then this start spawns a new one.
         if st.phase == Phase::Running && !st.loop_task.is_lost() {
-            return;
+            return Ok(());
         }
         st.phase = Phase::Running;
-        let task = st.loop_task.next();
+        let task = loop_guard(&self.g, &mut st);
         let epoch = task.epoch();
         drop(st);
-        // A runtime that cannot spawn (tokio outside a runtime) panics: undo
-        // the start, or the grinder would take work with no loop to run it.
-        if let Err(failed) = spawn_loop(&self.g, task) {
+        // No runtime to run the loop on: undo the start, or the grinder
+        // would take work with no loop to run it.
+        if !spawn_loop(&self.g, task) {
             let mut st = lock(&self.g.state);
             // Work accepted meanwhile has no loop to run it: fail it.
             let stranded = if st.loop_task.is_current(epoch) {
@@ -157,10 +166,30 @@ impl<R: Runtime> WorkGrinder<R> {
                 Vec::new()
             };
             drop(st);
-            stranded.into_iter().for_each(|item| item.fail(&Error::GrinderNotRunning));
-            failed.resume();
+            stranded.into_iter().for_each(|item| item.fail(&Error::RuntimeGone));
+            tracing::warn!(
+                prefix = &*self.g.owner_prefix,
+                "work grinder not started: no runtime to run its loop on"
+            );
+            return Err(Error::RuntimeGone);
         }
         tracing::info!(prefix = &*self.g.owner_prefix, "work grinder started");
+        Ok(())
+    }
+
+    /// Whether the grinder is started and its loop alive. False once the
+    /// runtime its loop ran on has shut down: [`enqueue`](Self::enqueue)
+    /// and [`submit`](Self::submit) then fail with [`Error::RuntimeGone`]
+    /// until `start` is called again in a live runtime.
+    ///
+    /// ```
+    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
+    /// if !g.is_running() { println!("not started, or its runtime is gone"); }
+    /// # }
+    /// ```
+    pub fn is_running(&self) -> bool {
+        let st = lock(&self.g.state);
+        st.phase == Phase::Running && !st.loop_task.is_lost()
     }
 
     /// Stops the grinder; see [`StopMode`]. New submissions fail with
@@ -189,7 +218,7 @@ impl<R: Runtime> WorkGrinder<R> {
             // The loop went down with the runtime it ran on: a new one, on
             // this runtime, drains.
             if mode == StopMode::Drain && st.loop_task.is_lost() {
-                respawn = Some(st.loop_task.next());
+                respawn = Some(loop_guard(&self.g, &mut st));
             }
             epoch = st.loop_task.epoch();
             match mode {
@@ -205,9 +234,15 @@ impl<R: Runtime> WorkGrinder<R> {
             items.into_iter().for_each(|item| item.fail(&Error::Cancelled));
             return;
         }
+        // No runtime to drain on: the lost loop's guard failed the queue.
         if let Some(task) = respawn {
-            if let Err(failed) = spawn_loop(&self.g, task) {
-                failed.resume();
+            if !spawn_loop(&self.g, task) {
+                let mut st = lock(state);
+                if st.loop_task.is_current(epoch) {
+                    st.loop_task.supersede();
+                    st.finish_stop();
+                }
+                return;
             }
         }
         // Done when this drain finished: stopped, or already started again

@@ -22,7 +22,7 @@ impl<R: Runtime> WorkGrinder<R> {
         let st = lock(&self.g.state);
         let policy = st.queue.policy();
         GrinderStats {
-            started: st.phase != Phase::Stopped,
+            started: st.phase != Phase::Stopped && !st.loop_task.is_lost(),
             stopping: st.phase == Phase::Draining,
             pending: st.queue.len(),
             batch_size_threshold: policy.batch_size_threshold_value(),

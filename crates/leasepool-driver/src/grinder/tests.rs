@@ -83,7 +83,7 @@ fn a_pending_drain_registers_each_task_once() {
         // The only pool is held, so the pending item's batch cannot run.
         let held = m.acquire().await.unwrap();
         let g = WorkGrinder::builder(&m).batch_size_threshold(1).build().unwrap();
-        g.start().await;
+        g.start().await.expect("start the grinder");
         let handle = g.enqueue(|| 1).unwrap();
         let mut stop = std::pin::pin!(g.stop(StopMode::Drain));
         let mut start = std::pin::pin!(g.start());
@@ -95,7 +95,7 @@ fn a_pending_drain_registers_each_task_once() {
         assert_eq!(lock(&g.g.state).stop_waiters.len(), 2, "one per task");
         drop(held);
         stop.await;
-        start.await;
+        start.await.expect("start after the drain");
         assert_eq!(handle.await.unwrap(), 1);
         g.stop(StopMode::Drain).await;
         m.stop().await;
@@ -133,7 +133,8 @@ impl Runtime for FailingSpawn {
     }
 }
 
-/// A start whose loop cannot be spawned leaves the grinder stopped, and
+/// A start whose loop cannot be spawned (the runtime panics) returns
+/// `RuntimeGone` instead of unwinding, leaves the grinder stopped, and
 /// fails the work accepted while it looked started instead of leaving
 /// it queued with no loop to run it.
 #[test]
@@ -146,14 +147,13 @@ fn a_start_that_cannot_spawn_its_loop_fails_the_work_it_accepted() {
     *FAIL_NEXT_SPAWN.lock().unwrap() = Some(Box::new(move || {
         *a2.lock().unwrap() = Some(g2.enqueue(|| 7).expect("accepted: the grinder looks started"));
     }));
-    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        futures_executor::block_on(g.start());
-    }));
-    assert!(started.is_err());
-    assert!(!g.stats().started);
+    let started = futures_executor::block_on(g.start());
+    assert!(matches!(started, Err(Error::RuntimeGone)), "{started:?}");
+    assert!(!g.stats().started && !g.is_running());
     assert_eq!(g.stats().pending, 0);
     let item = accepted.lock().unwrap().take().expect("the hook ran");
-    assert!(matches!(item.wait(), Err(Error::GrinderNotRunning)));
+    assert!(matches!(item.wait(), Err(Error::RuntimeGone)));
+    assert!(matches!(g.enqueue(|| 0), Err(Error::GrinderNotRunning)), "stopped, not lost");
     futures_executor::block_on(m.stop());
 }
 

@@ -11,7 +11,7 @@
 
 /// Instantiates the listed generic tests (`async fn name<R: Runtime +
 /// Default>()`) of the calling module for every enabled runtime: per
-/// runtime feature, a module (`tokio`, `smol`, `async_std`) holding one
+/// runtime feature, a module (`tokio`, `smol`, `async_std`, `threads`) holding one
 /// `#[test] fn name()` that hands `$runner` the test's full name and a
 /// closure running the body on that runtime's `block_on`. `$runner` is a
 /// `fn(&'static str, impl FnOnce() + Send + 'static)` such as [`watchdog`].
@@ -36,6 +36,18 @@ macro_rules! per_runtime {
                 fn $test() {
                     $runner(concat!(module_path!(), "::", stringify!($test)), || {
                         ::leasepool::smol::block_on(super::$test::<::leasepool::smol::SmolRuntime>())
+                    });
+                }
+            )*
+        }
+
+        #[cfg(feature = "runtime-threads")]
+        mod threads {
+            $(
+                #[test]
+                fn $test() {
+                    $runner(concat!(module_path!(), "::", stringify!($test)), || {
+                        ::leasepool::threads::block_on(super::$test::<::leasepool::threads::ThreadsRuntime>())
                     });
                 }
             )*

@@ -202,7 +202,7 @@ async fn dropped_run_future_cancels_the_job<R: Runtime + Default>() {
 async fn dropped_work_handle_cancels_the_item<R: Runtime + Default>() {
     let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
     let g = WorkGrinder::builder(&m).batch_size_threshold(1).max_wait(HOUR).build().unwrap();
-    g.start().await;
+    g.start().await.expect("the grinder starts");
     let seen = Arc::new(Seen::default());
     let handle = g.enqueue_cancellable(until_cancelled(&seen)).unwrap();
     eventually::<R>("the item starts", || seen.started()).await;
@@ -226,7 +226,7 @@ async fn dropped_work_handle_cancels_the_item<R: Runtime + Default>() {
 async fn dropped_grinder_future_cancels_the_item<R: Runtime + Default>() {
     let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
     let g = WorkGrinder::builder(&m).batch_size_threshold(1).max_wait(HOUR).build().unwrap();
-    g.start().await;
+    g.start().await.expect("the grinder starts");
     let seen = Arc::new(Seen::default());
     let request = g.submit_cancellable(until_cancelled(&seen));
     eventually::<R>("the item starts", || seen.started()).await;
@@ -248,7 +248,7 @@ async fn dropped_grinder_future_cancels_the_item<R: Runtime + Default>() {
 async fn cancelling_grinder_stop_cancels_the_running_item<R: Runtime + Default>() {
     let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
     let g = WorkGrinder::builder(&m).batch_size_threshold(1).max_wait(HOUR).build().unwrap();
-    g.start().await;
+    g.start().await.expect("the grinder starts");
     let seen = Arc::new(Seen::default());
     let handle = g.enqueue_cancellable(until_cancelled(&seen)).unwrap();
     eventually::<R>("the item starts", || seen.started()).await;
@@ -282,7 +282,7 @@ async fn batch_lease_revocation_cancels_the_item<R: Runtime + Default>() {
         .lease_for(Duration::from_millis(500))
         .build()
         .unwrap();
-    g.start().await;
+    g.start().await.expect("the grinder starts");
     let seen = Arc::new(Seen::default());
     let handle = g.enqueue_cancellable(until_cancelled(&seen)).unwrap();
     eventually::<R>("the item starts", || seen.started()).await;

@@ -30,7 +30,7 @@ fn grinder<R: Runtime>(m: &Manager<R>) -> GrinderBuilder<R> {
 /// Builds and starts a grinder.
 async fn running<R: Runtime>(builder: GrinderBuilder<R>) -> WorkGrinder<R> {
     let g = builder.build().expect("valid grinder configuration");
-    g.start().await;
+    g.start().await.expect("start the grinder");
     g
 }
 
@@ -231,7 +231,7 @@ async fn drain_stop_runs_queued_work_then_refuses_new_work<R: Runtime + Default>
     within::<R, _>("in either mode", g.stop(StopMode::CancelPending)).await;
 
     // Restart: it serves again, and a second drain works the same way.
-    g.start().await;
+    g.start().await.expect("start the grinder");
     assert!(g.stats().started);
     let again: Vec<_> = (0..3).map(|i| g.enqueue(move || i + 100).unwrap()).collect();
     within::<R, _>("the second drain ends", g.stop(StopMode::Drain)).await;
@@ -325,7 +325,7 @@ async fn restart_after_cancel_stop_serves_again<R: Runtime + Default>() {
         assert_eq!(result.unwrap(), round, "round {round}");
         g.stop(StopMode::CancelPending).await;
         assert!(!g.stats().started);
-        g.start().await;
+        g.start().await.expect("start the grinder");
     }
     g.stop(StopMode::Drain).await;
     m.stop().await;
@@ -550,8 +550,8 @@ async fn stats_report_the_grinder_state<R: Runtime + Default>() {
     assert!(matches!(g.enqueue(|| ()), Err(Error::GrinderNotRunning)), "not started yet");
     assert!(format!("{g:?}").contains("WorkGrinder"));
 
-    g.start().await;
-    g.start().await; // idempotent
+    g.start().await.expect("start the grinder");
+    g.start().await.expect("idempotent"); // idempotent
     assert!(g.stats().started);
     let a = g.enqueue(|| 1).unwrap();
     let b = g.enqueue(|| 2).unwrap();
@@ -615,7 +615,7 @@ async fn start_during_a_drain_waits_and_restarts<R: Runtime + Default>() {
     gate.open();
     assert_eq!(within::<R, _>("the held item ends", held).await.unwrap(), 7);
     stop.join().unwrap();
-    start.join().unwrap();
+    start.join().unwrap().expect("start after the drain");
     let s = g.stats();
     assert!(s.started && !s.stopping, "started again after the drain: {s:?}");
     assert_eq!(within::<R, _>("a new item runs", g.submit(|| 8)).await.unwrap(), 8);

@@ -107,7 +107,7 @@ async fn shutdown_cuts_a_lease_held_past_the_deadline<R: Runtime + Default>() {
 async fn grinder_shutdown_drains_within_the_deadline_and_cancels_the_rest<R: Runtime + Default>() {
     let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
     let grinder = WorkGrinder::builder(&m).batch_size_threshold(4).max_wait(LONG).build().unwrap();
-    grinder.start().await;
+    grinder.start().await.expect("the grinder starts");
     let items: Vec<_> = (0..10).map(|i| grinder.enqueue(move || i * 2).unwrap()).collect();
     let report = within::<R, _>("a grinder drains", grinder.shutdown(LONG)).await;
     assert!(report.was_running && report.drained, "{report:?}");
@@ -119,7 +119,7 @@ async fn grinder_shutdown_drains_within_the_deadline_and_cancels_the_rest<R: Run
     assert!(matches!(grinder.enqueue(|| 0), Err(Error::GrinderNotRunning)));
 
     // A batch stuck on a gate, and items queued behind it.
-    grinder.start().await;
+    grinder.start().await.expect("the grinder starts");
     let gate = Gate::default();
     let first = grinder.enqueue(gate.job(100)).unwrap();
     let rest: Vec<_> = (1..4).map(|i| grinder.enqueue(move || i).unwrap()).collect();

@@ -26,7 +26,12 @@
 //! The conformance suite is a separate binary (a separate process), so it
 //! is unaffected.
 
-#![cfg(any(feature = "runtime-tokio", feature = "runtime-smol", feature = "runtime-async-std"))]
+#![cfg(any(
+    feature = "runtime-tokio",
+    feature = "runtime-smol",
+    feature = "runtime-async-std",
+    feature = "runtime-threads"
+))]
 
 #[macro_use]
 #[path = "../common/mod.rs"]

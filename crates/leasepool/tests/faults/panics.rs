@@ -59,7 +59,7 @@ async fn panicking_jobs_fail_only_their_caller<R: Runtime + Default>() {
             .owner_prefix("fpanic-grinder")
             .build()
             .unwrap();
-        grinder.start().await;
+        grinder.start().await.expect("start the grinder");
         let mut items = Vec::new();
         for i in 0..60usize {
             let bad = rng.random_bool(0.5);

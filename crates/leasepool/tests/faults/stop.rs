@@ -88,7 +88,7 @@ async fn stop_under_load<R: Runtime + Default>() {
                 .owner_prefix(g)
                 .build()
                 .unwrap();
-            grinder.start().await;
+            grinder.start().await.expect("start the grinder");
             let waiting = m.waiting_count();
             let batch: Vec<_> = (0..BATCH).map(|i| grinder.enqueue(move || i).unwrap()).collect();
             eventually::<R>("the grinder's batch waits for a lease", || m.waiting_count() == waiting + 1)
