@@ -9,8 +9,7 @@
 //! * a worker initializer that fails makes its pool *broken*: jobs fail with
 //!   `Error::Broken`, the pool is retired and replaced, the lease is gone;
 //! * before `start()`, acquires fail with `Error::NotStarted`; after
-//!   `stop()`, with `Error::Stopped`, and held leases
-//!   with `Error::LeaseExpired`;
+//!   `stop()`, with `Error::Stopped`, and so do jobs on held leases;
 //! * `Error::kind()` sorts every error into an `ErrorKind` a service maps
 //!   to its answer (here an HTTP status: 503 + `Retry-After` for overload
 //!   and a stopped manager, 500 for a panic or a broken pool), and
@@ -186,8 +185,8 @@ fn main() -> Result<(), Error> {
             other => panic!("expected Error::Stopped, got {other:?}"),
         }
         match report("job on a lease held across stop", lease.run(|| 1).await) {
-            Err(Error::LeaseExpired) => {}
-            other => panic!("expected Error::LeaseExpired, got {other:?}"),
+            Err(Error::Stopped) => {}
+            other => panic!("expected Error::Stopped, got {other:?}"),
         }
         Ok(())
     })

@@ -38,7 +38,7 @@ use crate::shared::{Handover, Shared, WaiterSlot};
 ///   over.
 ///
 /// ```
-/// # async fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// # async fn demo(manager: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
 /// use std::time::Duration;
 /// let lease = manager
 ///     .acquire()
@@ -73,7 +73,7 @@ impl<R: Runtime> AcquireBuilder<R> {
     /// Labels the lease (shown in stats and logs).
     ///
     /// ```
-    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(m: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
     /// let lease = m.acquire().owner(format!("tenant-{}", 42)).await?;
     /// assert_eq!(lease.owner(), Some("tenant-42"));
     /// # Ok(()) }
@@ -86,7 +86,7 @@ impl<R: Runtime> AcquireBuilder<R> {
     /// The lease duration (default: the manager's `default_lease_for`); must be > 0.
     ///
     /// ```
-    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(m: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
     /// let lease = m.acquire().lease_for(std::time::Duration::from_secs(10)).await?;
     /// # Ok(()) }
     /// ```
@@ -99,9 +99,9 @@ impl<R: Runtime> AcquireBuilder<R> {
     /// `timeout` (default: wait until granted or the manager stops).
     ///
     /// ```
-    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # async fn demo(m: leasepool::LeasedExecutorManager) {
     /// match m.acquire().timeout(std::time::Duration::from_millis(50)).await {
-    ///     Err(leasepool_driver::Error::Timeout(limit)) => println!("no pool within {limit:?}"),
+    ///     Err(leasepool::Error::Timeout(limit)) => println!("no pool within {limit:?}"),
     ///     other => drop(other),
     /// }
     /// # }
@@ -122,7 +122,7 @@ impl<R: Runtime> AcquireBuilder<R> {
     /// Those of awaiting it: see [`AcquireBuilder`].
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # fn demo(m: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
     /// std::thread::spawn(move || {
     ///     let lease = m.acquire().blocking()?;
     ///     lease.submit(|| 1 + 1)?.wait()
@@ -164,7 +164,7 @@ impl<R: Runtime> IntoFuture for AcquireBuilder<R> {
 ///   not start, or broke before the lease was handed over.
 ///
 /// ```
-/// # async fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// # async fn demo(manager: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
 /// use std::time::Duration;
 /// match manager.try_acquire().owner("preview").lease_for(Duration::from_secs(2)).await {
 ///     Ok(lease) => lease.run(|| ()).await?,
@@ -177,7 +177,7 @@ impl<R: Runtime> IntoFuture for AcquireBuilder<R> {
 /// A timeout would mean nothing here, so there is none:
 ///
 /// ```compile_fail
-/// # async fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+/// # async fn demo(manager: leasepool::LeasedExecutorManager) {
 /// let _ = manager.try_acquire().timeout(std::time::Duration::from_secs(1)).await;
 /// # }
 /// ```
@@ -201,7 +201,7 @@ impl<R: Runtime> TryAcquireBuilder<R> {
     /// Labels the lease (shown in stats and logs).
     ///
     /// ```
-    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(m: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
     /// let lease = m.try_acquire().owner("tenant-7").await?;
     /// assert_eq!(lease.owner(), Some("tenant-7"));
     /// # Ok(()) }
@@ -214,7 +214,7 @@ impl<R: Runtime> TryAcquireBuilder<R> {
     /// The lease duration (default: the manager's `default_lease_for`); must be > 0.
     ///
     /// ```
-    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(m: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
     /// let lease = m.try_acquire().lease_for(std::time::Duration::from_secs(10)).await?;
     /// # Ok(()) }
     /// ```
@@ -231,7 +231,7 @@ impl<R: Runtime> TryAcquireBuilder<R> {
     /// Those of awaiting it: see [`TryAcquireBuilder`].
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
     /// std::thread::spawn(move || match m.try_acquire().blocking() {
     ///     Ok(lease) => drop(lease.submit(|| 1 + 1)),
     ///     Err(e) => eprintln!("busy: {e}"),
@@ -270,7 +270,7 @@ enum Step<R: Runtime> {
 /// [`TryAcquireBuilder`].
 ///
 /// ```
-/// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// # async fn demo(m: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
 /// use std::future::IntoFuture;
 /// let acquiring = m.acquire().owner("report").into_future();
 /// let lease = acquiring.await?;

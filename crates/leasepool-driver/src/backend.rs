@@ -7,7 +7,7 @@ use std::{fmt, io, thread};
 
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
-use leasepool_core::PoolId;
+use leasepool_core::{PoolId, ShutdownReason};
 
 use crate::error::Error;
 use crate::job::{Job, catch};
@@ -15,7 +15,7 @@ use crate::job::{Job, catch};
 /// Which kind of executor backs each pool.
 ///
 /// ```
-/// use leasepool_driver::Backend;
+/// use leasepool::Backend;
 /// assert_eq!(Backend::default(), Backend::Thread);
 /// assert_eq!(Backend::Thread.to_string(), "thread");
 /// ```
@@ -63,6 +63,9 @@ pub(crate) struct ThreadPool {
     rx: Receiver<Msg>,
     shut: AtomicBool,
     broken: OnceLock<Arc<str>>,
+    /// Why the core shut the pool down, set once before `shut` is: a lease
+    /// on it learns whether it expired or was cut by a stop.
+    shut_for: OnceLock<ShutdownReason>,
     /// Worker threads started and not yet returned: a pool shut down while
     /// jobs run keeps its threads until those jobs end (see
     /// `ThreadPool::is_winding_down`).
@@ -100,6 +103,7 @@ impl ThreadPool {
             rx,
             shut: AtomicBool::new(false),
             broken: OnceLock::new(),
+            shut_for: OnceLock::new(),
             running: AtomicUsize::new(0),
             word: CachePadded::new(AtomicU64::new(0)),
         });
@@ -125,6 +129,16 @@ impl ThreadPool {
     }
 
     /// Whether the pool was shut down (its lease, if any, is gone).
+    /// Records why the core shuts this pool down (before `shutdown`).
+    pub(crate) fn shut_for(&self, reason: ShutdownReason) {
+        let _ = self.shut_for.set(reason);
+    }
+
+    /// Why the pool was shut down, if the core said so.
+    pub(crate) fn shut_reason(&self) -> Option<ShutdownReason> {
+        self.shut_for.get().copied()
+    }
+
     pub(crate) fn is_shut(&self) -> bool {
         self.shut.load(Ordering::Acquire)
     }

@@ -10,7 +10,7 @@ use leasepool_core::{ConfigError, LeaseError};
 /// Each message says what happened and what to do about it.
 ///
 /// ```
-/// use leasepool_driver::Error;
+/// use leasepool::Error;
 /// let err = Error::Unavailable;
 /// assert!(err.to_string().contains("max_pools"));
 /// ```
@@ -93,7 +93,7 @@ pub enum Error {
 /// | [`Config`](Self::Config) | [`Error::Config`] | no | 400 Bad Request if the value came from the request (a client's `lease_for`), else 500 |
 ///
 /// ```
-/// use leasepool_driver::{Error, ErrorKind};
+/// use leasepool::{Error, ErrorKind};
 ///
 /// fn status(err: &Error) -> u16 {
 ///     match err.kind() {
@@ -139,7 +139,7 @@ impl Error {
     /// status a service would answer for each).
     ///
     /// ```
-    /// use leasepool_driver::{Error, ErrorKind};
+    /// use leasepool::{Error, ErrorKind};
     /// assert_eq!(Error::Timeout(std::time::Duration::from_secs(1)).kind(), ErrorKind::Overload);
     /// assert_eq!(Error::LeaseExpired.kind(), ErrorKind::LeaseGone);
     /// ```
@@ -165,7 +165,7 @@ impl Error {
     /// the same way every time.
     ///
     /// ```
-    /// use leasepool_driver::Error;
+    /// use leasepool::Error;
     /// assert!(Error::Unavailable.is_retryable());
     /// assert!(Error::LeaseExpired.is_retryable());
     /// assert!(!Error::Panicked("boom".into()).is_retryable());
@@ -178,7 +178,7 @@ impl Error {
     /// load, answer 503 with `Retry-After`.
     ///
     /// ```
-    /// use leasepool_driver::Error;
+    /// use leasepool::Error;
     /// assert!(Error::Unavailable.is_overload());
     /// assert!(!Error::Stopped.is_overload());
     /// ```

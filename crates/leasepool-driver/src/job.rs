@@ -141,7 +141,7 @@ impl Drop for Job {
 /// its own; once the job has returned it means nothing.
 ///
 /// ```
-/// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// # async fn demo(lease: leasepool::Lease) -> Result<(), leasepool::Error> {
 /// // Sums as much as it can; stops early if nobody wants the sum any more.
 /// let sum = lease
 ///     .run_cancellable(|token| {
@@ -165,7 +165,7 @@ impl CancelToken {
     /// Once true, it stays true.
     ///
     /// ```
-    /// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(lease: leasepool::Lease) -> Result<(), leasepool::Error> {
     /// let rows = lease
     ///     .run_cancellable(|token| {
     ///         let mut rows = Vec::new();
@@ -258,7 +258,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 ///   initializer failed.
 ///
 /// ```
-/// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// # async fn demo(lease: leasepool::Lease) -> Result<(), leasepool::Error> {
 /// let handle = lease.submit(|| 6 * 7)?;
 /// assert_eq!(handle.await?, 42);
 /// # Ok(()) }
@@ -293,7 +293,7 @@ impl<T> JobHandle<T> {
     /// As for `.await`: see [`JobHandle`].
     ///
     /// ```
-    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # fn demo(lease: &leasepool::Lease) -> Result<(), leasepool::Error> {
     /// let handle = lease.submit(|| "done")?;
     /// assert_eq!(handle.wait()?, "done");
     /// # Ok(()) }
@@ -305,7 +305,7 @@ impl<T> JobHandle<T> {
     /// Whether the result is ready (the job ended or was cancelled).
     ///
     /// ```
-    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # fn demo(lease: &leasepool::Lease) -> Result<(), leasepool::Error> {
     /// let handle = lease.submit(|| ())?;
     /// while !handle.is_finished() { std::thread::yield_now(); }
     /// # Ok(()) }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use leasepool_core::{Grant, LeaseId, PoolId};
+use leasepool_core::{Grant, LeaseId, PoolId, ShutdownReason};
 
 use crate::backend::ThreadPool;
 use crate::error::Error;
@@ -26,7 +26,7 @@ use crate::shared::{Handover, Shared};
 /// [`Error::LeaseExpired`].
 ///
 /// ```
-/// # async fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// # async fn demo(manager: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
 /// let lease = manager.acquire().owner("thumbnailer").await?;
 /// let size = lease.run(|| std::fs::metadata("Cargo.toml").map(|m| m.len())).await?;
 /// lease.release();
@@ -63,7 +63,7 @@ impl<R: Runtime> Lease<R> {
     /// The lease id, unique for the manager's lifetime.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// # fn demo(lease: &leasepool::Lease) {
     /// println!("holding lease {}", lease.id());
     /// # }
     /// ```
@@ -74,7 +74,7 @@ impl<R: Runtime> Lease<R> {
     /// The owner label given at acquire.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// # fn demo(lease: &leasepool::Lease) {
     /// let owner = lease.owner().unwrap_or("anonymous");
     /// # }
     /// ```
@@ -85,7 +85,7 @@ impl<R: Runtime> Lease<R> {
     /// The pool this lease runs on.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// # fn demo(lease: &leasepool::Lease) {
     /// println!("on pool {}", lease.pool_id());
     /// # }
     /// ```
@@ -96,7 +96,7 @@ impl<R: Runtime> Lease<R> {
     /// The lease duration.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// # fn demo(lease: &leasepool::Lease) {
     /// assert!(lease.lease_for() > std::time::Duration::ZERO);
     /// # }
     /// ```
@@ -107,7 +107,7 @@ impl<R: Runtime> Lease<R> {
     /// The grace period after soft expiry.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// # fn demo(lease: &leasepool::Lease) {
     /// let grace = lease.grace();
     /// # }
     /// ```
@@ -118,7 +118,7 @@ impl<R: Runtime> Lease<R> {
     /// When the lease was granted.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// # fn demo(lease: &leasepool::Lease) {
     /// assert!(lease.leased_at() < lease.soft_expires_at());
     /// # }
     /// ```
@@ -129,7 +129,7 @@ impl<R: Runtime> Lease<R> {
     /// `leased_at + lease_for`: finish by then.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// # fn demo(lease: &leasepool::Lease) {
     /// let left = lease.soft_expires_at().saturating_duration_since(std::time::Instant::now());
     /// # }
     /// ```
@@ -140,7 +140,7 @@ impl<R: Runtime> Lease<R> {
     /// `soft_expires_at + grace`: from then on the lease is revoked.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// # fn demo(lease: &leasepool::Lease) {
     /// assert!(lease.hard_expires_at() >= lease.soft_expires_at());
     /// # }
     /// ```
@@ -160,7 +160,9 @@ impl<R: Runtime> Lease<R> {
     ///
     /// * [`Error::LeaseReleased`]: the lease was released (or is draining);
     /// * [`Error::LeaseExpired`]: the lease was revoked at hard expiry (a
-    ///   lease past it is revoked on the spot), or its manager stopped;
+    ///   lease past it is revoked on the spot);
+    /// * [`Error::Stopped`]: its manager stopped (or a graceful shutdown
+    ///   reached its deadline) and cut it;
     /// * [`Error::Broken`]: the pool's worker initializer failed (the pool
     ///   is retired).
     ///
@@ -168,7 +170,7 @@ impl<R: Runtime> Lease<R> {
     /// [`Error::Cancelled`], [`Error::Broken`]).
     ///
     /// ```
-    /// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(lease: leasepool::Lease) -> Result<(), leasepool::Error> {
     /// let a = lease.submit(|| 1 + 1)?;
     /// let b = lease.submit(|| 2 + 2)?;
     /// assert_eq!(a.await? + b.await?, 6);
@@ -203,10 +205,13 @@ impl<R: Runtime> Lease<R> {
         if self.released.load(Ordering::Acquire) {
             return Err(Error::LeaseReleased);
         }
-        // Its pool shut down (revoked, or the manager stopped): the lease
-        // is gone.
+        // Its pool shut down: revoked at hard expiry, or cut by a stop (or
+        // a shutdown's deadline). The holder learns which.
         if self.pool.is_shut() {
-            return Err(Error::LeaseExpired);
+            return Err(match self.pool.shut_reason() {
+                Some(ShutdownReason::Stopped) => Error::Stopped,
+                _ => Error::LeaseExpired,
+            });
         }
         let lease = self.grant.lease;
         let now = self.shared.runtime.now();
@@ -225,7 +230,7 @@ impl<R: Runtime> Lease<R> {
         // Refused once the lease is released: a job either counts before
         // the release (which then drains) or not at all.
         if !self.pool.job_started(self.tenancy) {
-            return Err(Error::LeaseExpired);
+            return Err(Error::LeaseReleased);
         }
         Ok(Finish { shared: Arc::clone(&self.shared), lease, pool: Arc::clone(&self.pool) })
     }
@@ -246,7 +251,7 @@ impl<R: Runtime> Lease<R> {
     /// [`Error::Broken`], [`Error::Panicked`], [`Error::Cancelled`].
     ///
     /// ```
-    /// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(lease: leasepool::Lease) -> Result<(), leasepool::Error> {
     /// let path = String::from("Cargo.toml");
     /// let exists = lease.run(move || std::path::Path::new(&path).exists()).await?;
     /// # Ok(()) }
@@ -278,7 +283,7 @@ impl<R: Runtime> Lease<R> {
     /// [`Error::Broken`].
     ///
     /// ```
-    /// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(lease: leasepool::Lease) -> Result<(), leasepool::Error> {
     /// let handle = lease.submit_cancellable(|token| {
     ///     let mut steps = 0u32;
     ///     while steps < 1_000_000 && !token.is_cancelled() {
@@ -313,7 +318,7 @@ impl<R: Runtime> Lease<R> {
     /// [`Error::Cancelled`].
     ///
     /// ```
-    /// # async fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(lease: leasepool::Lease) -> Result<(), leasepool::Error> {
     /// let digest = lease
     ///     .run_cancellable(|token| {
     ///         let mut h = 0u64;
@@ -345,7 +350,7 @@ impl<R: Runtime> Lease<R> {
     /// drains first. Dropping the lease does the same.
     ///
     /// ```
-    /// # fn demo(lease: leasepool_driver::Lease<impl leasepool_driver::Runtime>) {
+    /// # fn demo(lease: leasepool::Lease) {
     /// lease.release();
     /// lease.release(); // no-op
     /// # }

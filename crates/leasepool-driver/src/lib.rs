@@ -71,7 +71,7 @@ macro_rules! runtime_api {
             JobHandle, LeaseId, LeaseStats, PoolId, Runtime, ShutdownReport, Stats, StopMode, WorkHandle,
         };
 
-        #[doc = concat!("[`leasepool_driver::LeasedExecutorManager`] on ", $name, ".")]
+        #[doc = concat!("[`leasepool::LeasedExecutorManager`] on ", $name, ".")]
         ///
         /// ```
         #[doc = concat!("let manager = ", stringify!($krate), "::LeasedExecutorManager::builder().max_pools(2).build()?;")]
@@ -79,7 +79,7 @@ macro_rules! runtime_api {
         /// ```
         pub type LeasedExecutorManager = $crate::LeasedExecutorManager<$rt>;
 
-        #[doc = concat!("[`leasepool_driver::Lease`] on ", $name, ".")]
+        #[doc = concat!("[`leasepool::Lease`] on ", $name, ".")]
         ///
         /// ```
         #[doc = concat!("async fn demo(m: ", stringify!($krate), "::LeasedExecutorManager) -> Result<(), ", stringify!($krate), "::Error> {")]
@@ -89,14 +89,14 @@ macro_rules! runtime_api {
         /// ```
         pub type Lease = $crate::Lease<$rt>;
 
-        #[doc = concat!("[`leasepool_driver::Builder`] on ", $name, ".")]
+        #[doc = concat!("[`leasepool::Builder`] on ", $name, ".")]
         ///
         /// ```
         #[doc = concat!("let builder: ", stringify!($krate), "::Builder = ", stringify!($krate), "::LeasedExecutorManager::builder();")]
         /// ```
         pub type Builder = $crate::Builder<$rt>;
 
-        #[doc = concat!("[`leasepool_driver::AcquireBuilder`] on ", $name, ".")]
+        #[doc = concat!("[`leasepool::AcquireBuilder`] on ", $name, ".")]
         ///
         /// ```
         #[doc = concat!("fn demo(m: &", stringify!($krate), "::LeasedExecutorManager) -> ", stringify!($krate), "::AcquireBuilder {")]
@@ -105,7 +105,7 @@ macro_rules! runtime_api {
         /// ```
         pub type AcquireBuilder = $crate::AcquireBuilder<$rt>;
 
-        #[doc = concat!("[`leasepool_driver::TryAcquireBuilder`] on ", $name, ".")]
+        #[doc = concat!("[`leasepool::TryAcquireBuilder`] on ", $name, ".")]
         ///
         /// ```
         #[doc = concat!("fn demo(m: &", stringify!($krate), "::LeasedExecutorManager) -> ", stringify!($krate), "::TryAcquireBuilder {")]
@@ -114,7 +114,7 @@ macro_rules! runtime_api {
         /// ```
         pub type TryAcquireBuilder = $crate::TryAcquireBuilder<$rt>;
 
-        #[doc = concat!("[`leasepool_driver::Acquiring`] on ", $name, ".")]
+        #[doc = concat!("[`leasepool::Acquiring`] on ", $name, ".")]
         ///
         /// ```
         /// use std::future::IntoFuture;
@@ -139,7 +139,7 @@ macro_rules! runtime_api {
             })
         }
 
-        #[doc = concat!("[`leasepool_driver::WorkGrinder`] on ", $name, ".")]
+        #[doc = concat!("[`leasepool::WorkGrinder`] on ", $name, ".")]
         ///
         /// ```
         #[doc = concat!("fn demo(m: &", stringify!($krate), "::LeasedExecutorManager) -> Result<", stringify!($krate), "::WorkGrinder, ", stringify!($krate), "::ConfigError> {")]
@@ -148,7 +148,7 @@ macro_rules! runtime_api {
         /// ```
         pub type WorkGrinder = $crate::WorkGrinder<$rt>;
 
-        #[doc = concat!("[`leasepool_driver::GrinderBuilder`] on ", $name, ".")]
+        #[doc = concat!("[`leasepool::GrinderBuilder`] on ", $name, ".")]
         ///
         /// ```
         #[doc = concat!("fn demo(m: &", stringify!($krate), "::LeasedExecutorManager) -> ", stringify!($krate), "::GrinderBuilder {")]

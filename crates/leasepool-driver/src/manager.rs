@@ -25,10 +25,10 @@ use crate::shutdown::ShutdownReport;
 /// queued through a released lease have run: they keep it alive until then.
 ///
 /// ```
-/// # async fn demo<R: leasepool_driver::Runtime + Default>() -> Result<(), leasepool_driver::Error> {
-/// use leasepool_driver::LeasedExecutorManager;
+/// # async fn demo() -> Result<(), leasepool::Error> {
+/// use leasepool::LeasedExecutorManager;
 ///
-/// let manager = LeasedExecutorManager::<R>::builder().max_pools(4).workers_per_pool(2).build()?;
+/// let manager = LeasedExecutorManager::builder().max_pools(4).workers_per_pool(2).build()?;
 /// manager.start().await?;
 /// let lease = manager.acquire().await?;
 /// let answer = lease.run(|| 6 * 7).await?;
@@ -61,8 +61,8 @@ impl<R: Runtime + Default> LeasedExecutorManager<R> {
     /// A builder on the runtime's default handle.
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let builder = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(2);
+    /// # fn demo() {
+    /// let builder = leasepool::LeasedExecutorManager::builder().max_pools(2);
     /// # }
     /// ```
     pub fn builder() -> Builder<R> {
@@ -92,7 +92,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// stays without one.
     ///
     /// ```
-    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(m: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
     /// m.start().await?;
     /// m.start().await?; // no-op
     /// # Ok(()) }
@@ -152,7 +152,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// [`Error::Stopped`] until the manager is started again.
     ///
     /// ```
-    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # async fn demo(m: leasepool::LeasedExecutorManager) {
     /// m.stop().await;
     /// assert_eq!(m.total_count(), 0);
     /// # }
@@ -184,7 +184,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// ends it early; a second `shutdown` joins the first.
     ///
     /// ```
-    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(m: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
     /// use std::time::Duration;
     /// let lease = m.acquire().await?;
     /// let job = lease.submit(|| 6 * 7)?;
@@ -192,7 +192,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// let report = m.shutdown(Duration::from_secs(10)).await;
     /// assert_eq!(job.await?, 42);
     /// assert_eq!(report.leases_cut, 0);
-    /// assert!(matches!(m.acquire().await, Err(leasepool_driver::Error::Stopped)));
+    /// assert!(matches!(m.acquire().await, Err(leasepool::Error::Stopped)));
     /// # Ok(()) }
     /// ```
     pub async fn shutdown(&self, timeout: Duration) -> ShutdownReport {
@@ -203,8 +203,20 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// `.owner(..)`, `.lease_for(..)` and `.timeout(..)`. Waiters are served
     /// first come, first served.
     ///
+    /// # Errors
+    ///
+    /// The acquire resolves to: [`Error::NotStarted`] (never started),
+    /// [`Error::Stopped`] (stopped or shutting down, before or while it
+    /// waited), [`Error::RuntimeGone`] (the runtime driving the manager
+    /// went away), [`Error::Timeout`] (no pool within `.timeout(..)`),
+    /// [`Error::Unavailable`] (`max_waiters` acquires already wait),
+    /// [`Error::Spawn`] (the pool created for it could not start its
+    /// threads, with nothing else coming), [`Error::Broken`] (the pool it
+    /// was granted broke before it was handed over), [`Error::Config`] (a
+    /// zero `.lease_for(..)`).
+    ///
     /// ```
-    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(m: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
     /// let lease = m.acquire().owner("importer").await?;
     /// # Ok(()) }
     /// ```
@@ -214,13 +226,19 @@ impl<R: Runtime> LeasedExecutorManager<R> {
 
     /// Like [`acquire`](Self::acquire), but never waits: fails at once with
     /// [`Error::Unavailable`] when no pool is free and the manager is at
-    /// `max_pools`.
+    /// `max_pools` (it does wait for a pool it has just asked to be
+    /// created: microseconds for threads).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`], and the errors of
+    /// [`acquire`](Self::acquire) but [`Error::Timeout`].
     ///
     /// ```
-    /// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # async fn demo(m: leasepool::LeasedExecutorManager) {
     /// match m.try_acquire().await {
     ///     Ok(lease) => { /* use it */ }
-    ///     Err(leasepool_driver::Error::Unavailable) => { /* shed load */ }
+    ///     Err(leasepool::Error::Unavailable) => { /* shed load */ }
     ///     Err(e) => eprintln!("{e}"),
     /// }
     /// # }
@@ -233,7 +251,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// waiting for `check_interval`.
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
     /// m.notify_scale_changed();
     /// # }
     /// ```
@@ -248,7 +266,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// the provider fails, the last unit count the manager acted on.
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
     /// assert!(m.desired_executor_count() >= 1);
     /// # }
     /// ```
@@ -262,7 +280,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// Idle pools.
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
     /// let idle = m.available_count();
     /// # }
     /// ```
@@ -273,7 +291,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// Leased pools, draining leases included.
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
     /// let busy = m.leased_count();
     /// # }
     /// ```
@@ -285,7 +303,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// started): never above `max_pools`.
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
     /// assert!(m.total_count() >= m.available_count() + m.leased_count());
     /// # }
     /// ```
@@ -296,7 +314,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// Acquires waiting for a pool.
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
     /// let queued = m.waiting_count();
     /// # }
     /// ```
@@ -312,7 +330,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// threads runtime never shut down.
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
     /// if !m.is_running() { println!("not started, or its runtime is gone"); }
     /// # }
     /// ```
@@ -324,8 +342,8 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// The executor backend.
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
-    /// assert_eq!(m.backend(), leasepool_driver::Backend::Thread);
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
+    /// assert_eq!(m.backend(), leasepool::Backend::Thread);
     /// # }
     /// ```
     pub fn backend(&self) -> Backend {
@@ -335,7 +353,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// The validated configuration.
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
     /// println!("up to {} pools", m.config().max_pools());
     /// # }
     /// ```
@@ -347,7 +365,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// and time left to soft and hard expiry (never negative).
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
     /// let stats = m.stats();
     /// for lease in &stats.leases {
     ///     println!("{} {:?} {:?} left", lease.id, lease.owner, lease.soft_remaining);
@@ -396,7 +414,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
 /// reads the size provider now.
 ///
 /// ```
-/// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+/// # fn demo(m: leasepool::LeasedExecutorManager) {
 /// let s = m.stats();
 /// println!("{} backend: {}/{} pools leased, desired {}", s.backend, s.leased, s.total, s.desired_executor_count);
 /// # }
@@ -463,14 +481,14 @@ pub struct Stats {
 /// | `backend` | [`Backend::Thread`] |
 ///
 /// ```
-/// # fn demo<R: leasepool_driver::Runtime + Default>() -> Result<(), leasepool_driver::Error> {
+/// # fn demo() -> Result<(), leasepool::Error> {
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::time::Duration;
 ///
 /// let devices = Arc::new(AtomicUsize::new(0));
 /// let signal = Arc::clone(&devices);
-/// let manager = leasepool_driver::LeasedExecutorManager::<R>::builder()
+/// let manager = leasepool::LeasedExecutorManager::builder()
 ///     .max_pools(8)
 ///     .units_per_pool(100)
 ///     .size_provider(move || signal.load(Ordering::Relaxed))
@@ -525,8 +543,8 @@ impl<R: Runtime> Builder<R> {
     /// The executor backend (only [`Backend::Thread`] today).
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().backend(leasepool_driver::Backend::Thread);
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder().backend(leasepool::Backend::Thread);
     /// # }
     /// ```
     pub fn backend(mut self, backend: Backend) -> Self {
@@ -537,8 +555,8 @@ impl<R: Runtime> Builder<R> {
     /// Upper bound on pools, leased and idle together (required, >= 1).
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4);
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder().max_pools(4);
     /// # }
     /// ```
     pub fn max_pools(mut self, n: usize) -> Self {
@@ -549,8 +567,8 @@ impl<R: Runtime> Builder<R> {
     /// Pools kept even when idle (default 1, >= 1, <= `max_pools`).
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).min_pools(2);
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder().max_pools(4).min_pools(2);
     /// # }
     /// ```
     pub fn min_pools(mut self, n: usize) -> Self {
@@ -561,8 +579,8 @@ impl<R: Runtime> Builder<R> {
     /// Units one pool is sized for (default 10, >= 1).
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).units_per_pool(50);
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder().max_pools(4).units_per_pool(50);
     /// # }
     /// ```
     pub fn units_per_pool(mut self, n: u64) -> Self {
@@ -578,8 +596,8 @@ impl<R: Runtime> Builder<R> {
     /// counted in [`Stats::size_provider_failures`].
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).size_provider(|| 25);
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder().max_pools(4).size_provider(|| 25);
     /// # }
     /// ```
     pub fn size_provider(mut self, provider: impl Fn() -> usize + Send + Sync + 'static) -> Self {
@@ -590,8 +608,8 @@ impl<R: Runtime> Builder<R> {
     /// Checker period (default 120 s, > 0).
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).check_interval(std::time::Duration::from_secs(10));
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder().max_pools(4).check_interval(std::time::Duration::from_secs(10));
     /// # }
     /// ```
     pub fn check_interval(mut self, d: Duration) -> Self {
@@ -602,8 +620,8 @@ impl<R: Runtime> Builder<R> {
     /// Lease duration when an acquire names none (default 300 s, > 0).
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).default_lease_for(std::time::Duration::from_secs(60));
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder().max_pools(4).default_lease_for(std::time::Duration::from_secs(60));
     /// # }
     /// ```
     pub fn default_lease_for(mut self, d: Duration) -> Self {
@@ -614,8 +632,8 @@ impl<R: Runtime> Builder<R> {
     /// Grace after soft expiry before revocation (default 15 s; 0 = none).
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).lease_grace(std::time::Duration::ZERO);
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder().max_pools(4).lease_grace(std::time::Duration::ZERO);
     /// # }
     /// ```
     pub fn lease_grace(mut self, d: Duration) -> Self {
@@ -626,8 +644,8 @@ impl<R: Runtime> Builder<R> {
     /// Dedicated worker threads per pool (default 4, >= 1).
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).workers_per_pool(2);
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder().max_pools(4).workers_per_pool(2);
     /// # }
     /// ```
     pub fn workers_per_pool(mut self, n: usize) -> Self {
@@ -644,8 +662,8 @@ impl<R: Runtime> Builder<R> {
     /// it at once.
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder()
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder()
     ///     .max_pools(4)
     ///     .idle_timeout(std::time::Duration::from_secs(300));
     /// # }
@@ -662,8 +680,8 @@ impl<R: Runtime> Builder<R> {
     /// To never wait, use [`LeasedExecutorManager::try_acquire`].
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).max_waiters(64);
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder().max_pools(4).max_waiters(64);
     /// # }
     /// ```
     pub fn max_waiters(mut self, n: usize) -> Self {
@@ -675,8 +693,8 @@ impl<R: Runtime> Builder<R> {
     /// `"leasepool"`; must not contain a NUL byte).
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(4).name_prefix("resize");
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder().max_pools(4).name_prefix("resize");
     /// # }
     /// ```
     pub fn name_prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -690,8 +708,8 @@ impl<R: Runtime> Builder<R> {
     /// and replaced.
     ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let b = leasepool_driver::LeasedExecutorManager::<R>::builder()
+    /// # fn demo() {
+    /// let b = leasepool::LeasedExecutorManager::builder()
     ///     .max_pools(4)
     ///     .initializer(|| std::env::var("HOME").map(drop));
     /// # }
@@ -706,9 +724,15 @@ impl<R: Runtime> Builder<R> {
 
     /// Validates the configuration and builds a stopped manager.
     ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] that names the first invalid field (`max_pools`
+    /// missing or 0, `min_pools` above `max_pools`, a zero duration or
+    /// count, a NUL byte in `name_prefix`, ...).
+    ///
     /// ```
-    /// # fn demo<R: leasepool_driver::Runtime + Default>() {
-    /// let err = leasepool_driver::LeasedExecutorManager::<R>::builder().max_pools(2).min_pools(3).build().unwrap_err();
+    /// # fn demo() {
+    /// let err = leasepool::LeasedExecutorManager::builder().max_pools(2).min_pools(3).build().unwrap_err();
     /// assert_eq!(err.field(), "min_pools");
     /// # }
     /// ```

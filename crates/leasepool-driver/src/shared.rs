@@ -374,6 +374,7 @@ impl<R: Runtime> Shared<R> {
             Action::ShutdownPool { pool, reason } => {
                 log_shutdown(pool, reason);
                 if let Some(pool) = st.pools.remove(&pool) {
+                    pool.shut_for(reason);
                     // Kept in sight while its running jobs end (for stats).
                     st.winding_down.retain(|p| p.is_winding_down());
                     st.winding_down.push(Arc::clone(&pool));

@@ -15,7 +15,7 @@ use crate::{Error, LeasedExecutorManager};
 /// What [`LeasedExecutorManager::shutdown`] did.
 ///
 /// ```
-/// # async fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
+/// # async fn demo(m: leasepool::LeasedExecutorManager) {
 /// let report = m.shutdown(std::time::Duration::from_secs(5)).await;
 /// if report.leases_cut > 0 {
 ///     eprintln!("{} leases still busy after {:?}: cut", report.leases_cut, report.elapsed);
@@ -50,7 +50,7 @@ impl ShutdownReport {
     /// Whether every lease ended before the deadline (nothing was cut).
     ///
     /// ```
-    /// assert!(leasepool_driver::ShutdownReport::default().drained());
+    /// assert!(leasepool::ShutdownReport::default().drained());
     /// ```
     pub fn drained(&self) -> bool {
         self.leases_cut == 0

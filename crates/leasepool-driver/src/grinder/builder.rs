@@ -26,9 +26,9 @@ use super::{Grinder, State, WorkGrinder};
 /// | `max_concurrent_batches` | 1 |
 ///
 /// ```
-/// # fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::ConfigError> {
+/// # fn demo(manager: leasepool::LeasedExecutorManager) -> Result<(), leasepool::ConfigError> {
 /// use std::time::Duration;
-/// let grinder = leasepool_driver::WorkGrinder::builder(&manager)
+/// let grinder = leasepool::WorkGrinder::builder(&manager)
 ///     .batch_size_threshold(100)
 ///     .max_wait(Duration::from_millis(2))
 ///     .lease_for(Duration::from_secs(10))
@@ -57,8 +57,8 @@ impl<R: Runtime> GrinderBuilder<R> {
     /// Pending items that start a batch at once (default 20, >= 1).
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
-    /// let b = leasepool_driver::WorkGrinder::builder(&m).batch_size_threshold(50);
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
+    /// let b = leasepool::WorkGrinder::builder(&m).batch_size_threshold(50);
     /// # }
     /// ```
     pub fn batch_size_threshold(mut self, n: usize) -> Self {
@@ -69,8 +69,8 @@ impl<R: Runtime> GrinderBuilder<R> {
     /// Longest an item waits before its batch starts (default 10 s, > 0).
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
-    /// let b = leasepool_driver::WorkGrinder::builder(&m).max_wait(std::time::Duration::from_millis(10));
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
+    /// let b = leasepool::WorkGrinder::builder(&m).max_wait(std::time::Duration::from_millis(10));
     /// # }
     /// ```
     pub fn max_wait(mut self, d: Duration) -> Self {
@@ -81,8 +81,8 @@ impl<R: Runtime> GrinderBuilder<R> {
     /// Duration of each batch's lease (default 60 s, > 0).
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
-    /// let b = leasepool_driver::WorkGrinder::builder(&m).lease_for(std::time::Duration::from_secs(5));
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
+    /// let b = leasepool::WorkGrinder::builder(&m).lease_for(std::time::Duration::from_secs(5));
     /// # }
     /// ```
     pub fn lease_for(mut self, d: Duration) -> Self {
@@ -94,8 +94,8 @@ impl<R: Runtime> GrinderBuilder<R> {
     /// `"work-grinder"`).
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
-    /// let b = leasepool_driver::WorkGrinder::builder(&m).owner_prefix("ingest");
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
+    /// let b = leasepool::WorkGrinder::builder(&m).owner_prefix("ingest");
     /// # }
     /// ```
     pub fn owner_prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -107,8 +107,8 @@ impl<R: Runtime> GrinderBuilder<R> {
     /// one batch at a time; more keeps several pools busy).
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
-    /// let b = leasepool_driver::WorkGrinder::builder(&m).max_concurrent_batches(4);
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
+    /// let b = leasepool::WorkGrinder::builder(&m).max_concurrent_batches(4);
     /// # }
     /// ```
     pub fn max_concurrent_batches(mut self, n: usize) -> Self {
@@ -119,8 +119,8 @@ impl<R: Runtime> GrinderBuilder<R> {
     /// Validates and builds a stopped grinder; the error names the field.
     ///
     /// ```
-    /// # fn demo(m: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
-    /// let err = leasepool_driver::WorkGrinder::builder(&m).batch_size_threshold(0).build().unwrap_err();
+    /// # fn demo(m: leasepool::LeasedExecutorManager) {
+    /// let err = leasepool::WorkGrinder::builder(&m).batch_size_threshold(0).build().unwrap_err();
     /// assert_eq!(err.field(), "batch_size_threshold");
     /// # }
     /// ```

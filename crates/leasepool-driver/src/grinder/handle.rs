@@ -31,7 +31,7 @@ use super::{State, lock};
 /// the error that kept the item's batch from getting or using a lease.
 ///
 /// ```
-/// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// # async fn demo(g: leasepool::WorkGrinder) -> Result<(), leasepool::Error> {
 /// let handle = g.enqueue(|| 7)?;
 /// assert_eq!(handle.await?, 7);
 /// # Ok(()) }
@@ -60,7 +60,7 @@ impl<T> WorkHandle<T> {
     /// As for `.await`: see [`WorkHandle`].
     ///
     /// ```
-    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # fn demo(g: leasepool::WorkGrinder) -> Result<(), leasepool::Error> {
     /// let v = g.enqueue(|| vec![1, 2, 3])?.wait()?;
     /// # Ok(()) }
     /// ```
@@ -71,7 +71,7 @@ impl<T> WorkHandle<T> {
     /// Whether the result is ready.
     ///
     /// ```
-    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # fn demo(g: leasepool::WorkGrinder) -> Result<(), leasepool::Error> {
     /// let h = g.enqueue(|| ())?;
     /// let ready = h.is_finished();
     /// # Ok(()) }

@@ -85,9 +85,9 @@ impl<R: Runtime> Drop for Grinder<R> {
 /// result or its own error: a panicking job fails only its caller.
 ///
 /// ```
-/// # async fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+/// # async fn demo(manager: leasepool::LeasedExecutorManager) -> Result<(), leasepool::Error> {
 /// use std::time::Duration;
-/// use leasepool_driver::{StopMode, WorkGrinder};
+/// use leasepool::{StopMode, WorkGrinder};
 ///
 /// let grinder = WorkGrinder::builder(&manager)
 ///     .batch_size_threshold(64)
@@ -119,8 +119,8 @@ impl<R: Runtime> WorkGrinder<R> {
     /// A builder for a grinder that leases pools from `manager`.
     ///
     /// ```
-    /// # fn demo(manager: leasepool_driver::LeasedExecutorManager<impl leasepool_driver::Runtime>) {
-    /// let builder = leasepool_driver::WorkGrinder::builder(&manager).batch_size_threshold(10);
+    /// # fn demo(manager: leasepool::LeasedExecutorManager) {
+    /// let builder = leasepool::WorkGrinder::builder(&manager).batch_size_threshold(10);
     /// # }
     /// ```
     pub fn builder(manager: &LeasedExecutorManager<R>) -> GrinderBuilder<R> {
@@ -149,7 +149,7 @@ impl<R: Runtime> WorkGrinder<R> {
     ///   from submitting to it.
     ///
     /// ```
-    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(g: leasepool::WorkGrinder) -> Result<(), leasepool::Error> {
     /// let len = g.submit(|| "hello".len()).await?;
     /// # Ok(()) }
     /// ```
@@ -170,7 +170,7 @@ impl<R: Runtime> WorkGrinder<R> {
     /// As [`submit`](Self::submit).
     ///
     /// ```
-    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(g: leasepool::WorkGrinder) -> Result<(), leasepool::Error> {
     /// let n = g.submit_as("tenant-9", || 9).await?;
     /// # Ok(()) }
     /// ```
@@ -198,7 +198,7 @@ impl<R: Runtime> WorkGrinder<R> {
     /// [`submit`](Self::submit) (and on [`WorkHandle`]).
     ///
     /// ```
-    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # fn demo(g: leasepool::WorkGrinder) -> Result<(), leasepool::Error> {
     /// let handle = g.enqueue(|| 2 + 2)?;
     /// assert_eq!(handle.wait()?, 4); // blocking wait, from a plain thread
     /// # Ok(()) }
@@ -218,7 +218,7 @@ impl<R: Runtime> WorkGrinder<R> {
     /// As [`enqueue`](Self::enqueue).
     ///
     /// ```
-    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # fn demo(g: leasepool::WorkGrinder) -> Result<(), leasepool::Error> {
     /// let handle = g.enqueue_as("importer", || ())?;
     /// # Ok(()) }
     /// ```
@@ -242,7 +242,7 @@ impl<R: Runtime> WorkGrinder<R> {
     /// As [`submit`](Self::submit).
     ///
     /// ```
-    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(g: leasepool::WorkGrinder) -> Result<(), leasepool::Error> {
     /// let primes = g
     ///     .submit_cancellable(|token| {
     ///         let mut found = Vec::new();
@@ -277,7 +277,7 @@ impl<R: Runtime> WorkGrinder<R> {
     /// As [`enqueue`](Self::enqueue).
     ///
     /// ```
-    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # fn demo(g: leasepool::WorkGrinder) -> Result<(), leasepool::Error> {
     /// let handle = g.enqueue_cancellable(|token| {
     ///     let mut spins = 0u64;
     ///     while spins < 1_000 && !token.is_cancelled() {

@@ -17,7 +17,7 @@ use super::{State, WorkGrinder, lock};
 /// How [`WorkGrinder::stop`] treats queued and in-flight work.
 ///
 /// ```
-/// use leasepool_driver::StopMode;
+/// use leasepool::StopMode;
 /// assert_ne!(StopMode::Drain, StopMode::CancelPending);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub enum StopMode {
 /// What [`WorkGrinder::shutdown`] did.
 ///
 /// ```
-/// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
+/// # async fn demo(g: leasepool::WorkGrinder) {
 /// let report = g.shutdown(std::time::Duration::from_secs(5)).await;
 /// if !report.drained {
 ///     eprintln!("{} queued items cancelled at the deadline", report.cancelled);
@@ -113,7 +113,7 @@ impl<R: Runtime> WorkGrinder<R> {
     /// with [`Error::GrinderNotRunning`] instead of queueing it for no loop.
     ///
     /// ```
-    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(g: leasepool::WorkGrinder) -> Result<(), leasepool::Error> {
     /// g.start().await?;
     /// assert!(g.is_running());
     /// # Ok(()) }
@@ -183,7 +183,7 @@ impl<R: Runtime> WorkGrinder<R> {
     /// until `start` is called again in a live runtime.
     ///
     /// ```
-    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
+    /// # fn demo(g: leasepool::WorkGrinder) {
     /// if !g.is_running() { println!("not started, or its runtime is gone"); }
     /// # }
     /// ```
@@ -198,8 +198,8 @@ impl<R: Runtime> WorkGrinder<R> {
     /// returns at once.
     ///
     /// ```
-    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
-    /// g.stop(leasepool_driver::StopMode::Drain).await;
+    /// # async fn demo(g: leasepool::WorkGrinder) {
+    /// g.stop(leasepool::StopMode::Drain).await;
     /// assert!(!g.stats().started);
     /// # }
     /// ```
@@ -268,7 +268,7 @@ impl<R: Runtime> WorkGrinder<R> {
     /// never waits past the deadline.
     ///
     /// ```
-    /// # async fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) -> Result<(), leasepool_driver::Error> {
+    /// # async fn demo(g: leasepool::WorkGrinder) -> Result<(), leasepool::Error> {
     /// use std::time::Duration;
     /// let job = g.enqueue(|| 2 + 2)?;
     /// let report = g.shutdown(Duration::from_secs(10)).await;

@@ -12,7 +12,7 @@ impl<R: Runtime> WorkGrinder<R> {
     /// A snapshot of the grinder, callable from any task or thread.
     ///
     /// ```
-    /// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
+    /// # fn demo(g: leasepool::WorkGrinder) {
     /// let s = g.stats();
     /// println!("{} pending, oldest waited {:?}", s.pending, s.oldest_wait);
     /// # }
@@ -43,7 +43,7 @@ impl<R: Runtime> WorkGrinder<R> {
 /// A snapshot from [`WorkGrinder::stats`].
 ///
 /// ```
-/// # fn demo(g: leasepool_driver::WorkGrinder<impl leasepool_driver::Runtime>) {
+/// # fn demo(g: leasepool::WorkGrinder) {
 /// let s = g.stats();
 /// assert!(s.running_batches <= s.max_concurrent_batches);
 /// # }

@@ -146,7 +146,7 @@ async fn stop_cancels_a_running_job<R: Runtime + Default>() {
     within::<R, _>("stop returns", m.stop()).await;
     let outcome = within::<R, _>("the job sees the stop and returns", handle).await.unwrap();
     assert!(outcome.saw_cancel && seen.saw_cancel());
-    assert!(matches!(lease.submit(|| ()), Err(Error::LeaseExpired)));
+    assert!(matches!(lease.submit(|| ()), Err(Error::Stopped)));
     drop(outcome);
     eventually::<R>("the stopped pool's worker returns", || m.stats().winding_down == 0).await;
 }

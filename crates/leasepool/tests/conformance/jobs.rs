@@ -217,7 +217,7 @@ async fn stop_cancels_queued_jobs_and_does_not_wait_for_running_ones<R: Runtime 
     assert!(matches!(within::<R, _>("q1 is cancelled", q1).await, Err(Error::Cancelled)));
     assert!(matches!(within::<R, _>("q2 is cancelled", q2).await, Err(Error::Cancelled)));
     assert!(!running.is_finished(), "the running job is not interrupted");
-    assert!(matches!(lease.submit(|| ()), Err(Error::LeaseExpired)));
+    assert!(matches!(lease.submit(|| ()), Err(Error::Stopped)));
 
     gate.open();
     assert_eq!(within::<R, _>("the running job finishes", running).await.unwrap(), "ran to the end");

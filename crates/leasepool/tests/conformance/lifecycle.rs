@@ -61,7 +61,7 @@ async fn stop_is_idempotent<R: Runtime + Default>() {
     assert!(!m.is_running());
     assert_eq!(counts(&m), (0, 0, 0, 0));
     assert!(m.stats().leases.is_empty());
-    assert!(matches!(lease.submit(|| ()), Err(Error::LeaseExpired)));
+    assert!(matches!(lease.submit(|| ()), Err(Error::Stopped)));
     lease.release();
     drop(lease);
     assert_eq!(counts(&m), (0, 0, 0, 0));
@@ -81,7 +81,7 @@ async fn restart_works<R: Runtime + Default>() {
     assert!(m.is_running());
     assert_eq!(counts(&m), (2, 0, 2, 0));
     assert_eq!(probe.spawns(), 2, "the restart spawns a fresh checker");
-    assert!(matches!(old.submit(|| ()), Err(Error::LeaseExpired)));
+    assert!(matches!(old.submit(|| ()), Err(Error::Stopped)));
 
     let lease = m.acquire().owner("second-run").await.unwrap();
     assert_eq!(lease.run(|| 40 + 2).await.unwrap(), 42);
@@ -206,7 +206,7 @@ async fn stop_fails_waiting_acquires<R: Runtime + Default>() {
     eventually::<R>("the blocking acquire returns", || c.is_finished()).await;
     assert!(matches!(c.join().unwrap(), Err(Error::Stopped)));
     assert_eq!(counts(&m), (0, 0, 0, 0));
-    assert!(matches!(holder.submit(|| ()), Err(Error::LeaseExpired)));
+    assert!(matches!(holder.submit(|| ()), Err(Error::Stopped)));
 }
 
 /// An acquire that was handed a pool but not polled since is still waiting
