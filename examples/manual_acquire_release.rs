@@ -17,6 +17,7 @@
 
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use leasepool::Error;
 
@@ -36,7 +37,14 @@ use rt::LeasedExecutorManager;
 
 fn main() -> Result<(), Error> {
     rt::block_on(async {
-        let manager = LeasedExecutorManager::builder().max_pools(2).workers_per_pool(2).build()?;
+        let manager = LeasedExecutorManager::builder()
+            .max_pools(2)
+            .workers_per_pool(2)
+            // A pool freed above the desired count is shut down at once
+            // (the default keeps it idle 60 s), so the counts below stay
+            // those of one pool.
+            .idle_timeout(Duration::ZERO)
+            .build()?;
         manager.start().await?;
 
         let lease = manager.acquire().owner("manual").await?;

@@ -38,6 +38,10 @@ fn main() -> Result<(), leasepool::Error> {
             .max_pools(3) // never more than 3 pools, leased and idle together
             .workers_per_pool(2) // each pool owns 2 dedicated threads
             .default_lease_for(Duration::from_secs(30))
+            // A pool freed above the desired count stays idle this long
+            // before it is shut down (default 60 s): bursts reuse pools
+            // instead of creating and destroying them.
+            .idle_timeout(Duration::from_millis(200))
             .build()?;
         manager.start().await?;
         println!(
@@ -94,16 +98,31 @@ fn main() -> Result<(), leasepool::Error> {
         // At most 3 at once, so the 8 jobs took at least 3 rounds of 100 ms.
         assert!(elapsed >= Duration::from_millis(300), "max_pools bounded the parallelism");
 
-        // Demand grew the manager to three pools; as leases came back, pools
-        // above the desired count (min_pools = 1 without a size signal) were
-        // shut down instead of being kept idle.
+        // Demand grew the manager to three pools; as leases came back, the
+        // pools above the desired count (min_pools = 1 without a size
+        // signal) stayed idle, ready for the next burst...
         let stats = manager.stats();
         println!(
             "pools: total={} available={} leased={} desired={}",
             stats.total, stats.available, stats.leased, stats.desired_executor_count
         );
-        assert_eq!((stats.total, stats.available, stats.leased), (1, 1, 0), "back to the desired count");
+        assert_eq!((stats.total, stats.available, stats.leased), (3, 3, 0), "kept idle after the burst");
         assert_eq!(stats.desired_executor_count, 1);
+        // ...until they had been idle for `idle_timeout`: then the checker
+        // shut them down, back to the desired count.
+        let quiet = Instant::now();
+        while manager.total_count() > 1 && quiet.elapsed() < Duration::from_secs(10) {
+            rt::sleep(Duration::from_millis(50)).await;
+        }
+        let stats = manager.stats();
+        println!(
+            "after {} ms idle: total={} available={} leased={}",
+            quiet.elapsed().as_millis() / 100 * 100,
+            stats.total,
+            stats.available,
+            stats.leased
+        );
+        assert_eq!((stats.total, stats.available, stats.leased), (1, 1, 0), "back to the desired count");
         manager.stop().await;
         println!("stopped: total={}", manager.total_count());
         assert_eq!(manager.total_count(), 0, "stop shuts every pool down");

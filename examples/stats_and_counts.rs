@@ -85,6 +85,9 @@ fn main() -> Result<(), leasepool::Error> {
             .default_lease_for(Duration::from_secs(30))
             .lease_grace(Duration::from_secs(5))
             .name_prefix("reports")
+            // Shut a pool freed above the desired count down at once (the
+            // default keeps it idle 60 s), so the counts below show it.
+            .idle_timeout(Duration::ZERO)
             .build()?;
         print_counts("built", &manager);
         assert_eq!(counts(&manager), (0, 0, 0), "no pools before start");

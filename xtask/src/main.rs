@@ -201,9 +201,40 @@ fn ci(quick: bool) -> ExitCode {
     for krate in UNPUBLISHED {
         package.extend(["--exclude", krate]);
     }
+    forget_packaged_sources();
     ci.cargo_step("package", &package, &[]);
 
     ci.print_summary()
+}
+
+/// Removes the sources cargo extracted from an earlier `cargo package
+/// --workspace` of this workspace. Cargo builds each package against the
+/// others' through a local registry whose extracted sources it keeps in
+/// `$CARGO_HOME/registry/src/-<hash of the registry's path>/NAME-VERSION`,
+/// and reuses them as long as the version is the same: a second run from
+/// the same folder (a CI clone laid anew where an earlier one was) would
+/// verify against the earlier code. Only directories of this workspace's
+/// crates (`leasepool*`) in such local registries (names starting with
+/// `-`, never crates.io's) are removed.
+fn forget_packaged_sources() {
+    let cargo_home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    let Some(src) = cargo_home.map(|home| home.join("registry").join("src")) else { return };
+    let Ok(registries) = fs::read_dir(&src) else { return };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(crates) = fs::read_dir(registry.path()) else { continue };
+        for krate in crates.flatten() {
+            if krate.file_name().to_string_lossy().starts_with("leasepool") {
+                if let Err(err) = fs::remove_dir_all(krate.path()) {
+                    eprintln!("cannot remove {}: {err}", krate.path().display());
+                }
+            }
+        }
+    }
 }
 
 /// Lists the top-level `examples/*.rs` (sorted), minus the core's own example.

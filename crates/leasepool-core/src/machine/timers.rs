@@ -13,7 +13,7 @@ impl Core {
     /// deadline, revokes leases past hard expiry (their pools are shut
     /// down and replaced up to the desired count), and shuts down idle
     /// pools past their idle deadline while there are more pools than
-    /// desired ([`ShutdownReason::Idle`](crate::ShutdownReason::Idle)). A check that is due is
+    /// desired ([`ShutdownReason::Idle`]). A check that is due is
     /// not run here: see [`Core::check_due`].
     ///
     /// ```

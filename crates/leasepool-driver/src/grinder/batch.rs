@@ -206,7 +206,7 @@ pub(super) fn submit_chunks<D>(
     submit_chunks_counted(items, workers, None, submit)
 }
 
-/// [`submit_chunks`], counting the items it fails in `batch` (if given)
+/// `submit_chunks`, counting the items it fails in `batch` (if given)
 /// before their callers hear.
 fn submit_chunks_counted<D>(
     items: Vec<Item>,
