@@ -30,6 +30,24 @@ async fn steady_load_above_the_minimum_reuses_its_pools<R: Runtime + Default>() 
     let (available, leased, total, _) = counts(&m);
     assert_eq!((available, leased, total), (2, 0, 2), "the surplus pool is idle, not gone yet");
     m.stop().await;
+
+    // The same load with `idle_timeout` zero (a surplus pool shut down on
+    // release, the behaviour before idle timeouts): a pool per round.
+    let churning =
+        started(builder::<R>().max_pools(4).workers_per_pool(1).idle_timeout(Duration::ZERO)).await;
+    let mut churned = 0;
+    for _ in 0..1_000 {
+        let a = within::<R, _>("first lease", churning.acquire()).await.expect("first lease");
+        let b = within::<R, _>("second lease", churning.acquire()).await.expect("second lease");
+        churned = churned.max(a.pool_id().get()).max(b.pool_id().get());
+        a.release();
+        b.release();
+    }
+    churning.stop().await;
+    println!(
+        "1,000 rounds of 2 concurrent leases: {highest} pools created with the default idle_timeout, {churned} with idle_timeout zero"
+    );
+    assert!(churned > 500, "with no idle timeout the surplus pool is recreated every round: {churned}");
 }
 
 /// After `idle_timeout` of quiet, the pool above the desired count is shut
