@@ -65,9 +65,11 @@ impl Core {
     }
 
     /// Runs a due check with the unit count read for it: sets the desired
-    /// count, creates pools up to it, shuts down idle pools above it (most
-    /// recently returned first; leased pools are never revoked for this)
-    /// and serves waiters. The next check is due one `check_interval`
+    /// count, creates pools up to it, and, if the desired count fell (or
+    /// `idle_timeout` is zero), shuts down idle pools above it at once
+    /// (most recently returned first; leased pools are never revoked for
+    /// this); idle pools left above an unchanged or higher count by demand
+    /// keep their idle deadlines. Then it serves waiters. The next check is due one `check_interval`
     /// later, or at once if a check was requested after `due` was issued
     /// (the units read for it may be stale). A ticket from before a stop,
     /// or a check no longer due, does nothing.
@@ -94,10 +96,11 @@ impl Core {
         }
         // Units first, so that pools replacing expired leases are sized for
         // the new signal rather than created and shrunk in the same pass.
+        let before = self.desired;
         self.set_units(units);
         self.fail_expired_waiters(now);
         self.revoke_expired(now);
-        self.check(now);
+        self.check(now, self.desired < before);
         let stale = self.check_requests != due.requests;
         self.next_check = Some(if stale { now } else { now + self.config.check_interval });
     }
@@ -190,16 +193,25 @@ impl Core {
         }
     }
 
-    fn check(&mut self, now: Instant) {
+    /// A check: up to the desired count, and down to it when the signal
+    /// `fell` (or with no idle timeout). Idle pools above a desired count
+    /// that did not fall were left by demand: they keep their idle
+    /// deadlines and age out, so that the checks a size provider asks for
+    /// after every grant and release do not churn them.
+    fn check(&mut self, now: Instant, fell: bool) {
         self.replacing_paused = false;
         let desired = self.desired;
         self.grow_to(desired);
-        while self.live_count() > desired {
-            let Some(pool) = self.take_newest_available() else { break };
-            self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Shrink });
+        if fell || self.config.idle_timeout.is_zero() {
+            while self.live_count() > desired {
+                let Some(pool) = self.take_newest_available() else { break };
+                self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Shrink });
+            }
         }
-        // What is left available is within the desired count: no deadline.
-        self.clear_idle_deadlines();
+        if self.live_count() <= desired {
+            // What is left available is within the desired count: no deadline.
+            self.clear_idle_deadlines();
+        }
         self.serve_waiters(now);
     }
 }

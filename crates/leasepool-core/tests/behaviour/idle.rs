@@ -191,3 +191,30 @@ fn max_waiters_zero_is_refused_naming_the_field() {
     assert_eq!(builder(1).build().unwrap().idle_timeout(), secs(60));
     assert_eq!(builder(1).build().unwrap().max_waiters(), None);
 }
+
+/// With a size provider every release asks for a check. A check whose
+/// desired count did not fall leaves the surplus idle pool (left by demand)
+/// with its idle deadline, so those checks do not churn it; a check whose
+/// desired count fell shrinks it at once.
+#[test]
+fn a_check_shrinks_a_surplus_only_when_the_signal_fell() {
+    let now = Instant::now();
+    let (mut core, _, surplus) = two_pools_one_released(builder(3).has_size_provider(true), now);
+    // The release asked for a check; the signal is unchanged (0 units).
+    check(&mut core, now, 0);
+    assert_eq!((core.available_count(), core.total_count()), (1, 2), "kept idle across the check");
+    assert_eq!(core.poll_timeout(), Some(now + secs(60)), "its idle deadline still counts");
+    let g = take(&mut core, now + secs(1));
+    assert_eq!(g.pool, surplus, "reused, not recreated");
+    assert_eq!(core.creating_count(), 0);
+    assert_eq!(released(&mut core, now + secs(1), g.lease).0, PoolFate::Kept);
+    // The signal rises (2 pools wanted), then falls back to 0 units: the
+    // fall is obeyed at that check, whatever the idle time.
+    check(&mut core, now + secs(2), 20);
+    assert_eq!(core.desired_executor_count(), 2);
+    let shrink_at = now + secs(3);
+    core.notify_scale_changed(shrink_at);
+    check(&mut core, shrink_at, 0);
+    assert_eq!(core.desired_executor_count(), 1);
+    assert_eq!(core.total_count(), 1, "a fall of the signal shrinks at once");
+}

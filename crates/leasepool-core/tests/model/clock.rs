@@ -83,13 +83,21 @@ impl<R: RngCore> Sim<R> {
             self.core.notify_scale_changed(now);
             self.check_requested();
         }
+        let desired_before = self.core.desired_executor_count();
         self.core.handle_units(now, due, units);
         self.totals.checks += 1;
+        // A fall of the signal (or no idle timeout) shrinks idle pools at
+        // once; a surplus left by demand ages out on its idle deadlines.
+        let shrinks =
+            self.core.desired_executor_count() < desired_before || self.config.idle_timeout().is_zero();
         ensure!(self.core.units() == units, "check did not record units");
         let mut ctx = Ctx { check_ran: true, ..Ctx::default() };
         self.drain(&mut ctx);
-        // What a check leaves idle is within the desired count: no deadline.
-        self.idle_deadlines.clear();
+        // What a shrinking check leaves idle is within the desired count:
+        // no deadline; so is anything once the total is within it.
+        if shrinks || self.core.total_count() - self.disowned.len() <= self.core.desired_executor_count() {
+            self.idle_deadlines.clear();
+        }
         let stale = self.check_requests != ticket;
         self.next_check = Some(if stale { now } else { now + self.config.check_interval() });
         if stale {
@@ -104,8 +112,8 @@ impl<R: RngCore> Sim<R> {
         let room = self.config.max_pools() - self.disowned.len();
         ensure!(total >= desired.min(room), "after a check total {total} < desired {desired} (room {room})");
         ensure!(
-            total <= desired || self.core.available_count() == 0,
-            "after a check idle pools remain above desired"
+            !shrinks || total <= desired || self.core.available_count() == 0,
+            "after a shrinking check idle pools remain above desired"
         );
         if !stale {
             // The ticket is used up: handing it in again does nothing.

@@ -412,6 +412,16 @@ impl<R: RngCore> Sim<R> {
             "desired {} != {desired}",
             self.core.desired_executor_count()
         );
+        // A surplus the check left (the desired count did not fall) ages
+        // out: once its idle deadlines pass, the total is the desired count.
+        if self.core.total_count() > desired {
+            self.now += self.config.idle_timeout();
+            self.handle_timeout();
+            while self.core.check_due(self.now).is_some() {
+                self.handle_timeout();
+                self.settle_all();
+            }
+        }
         ensure!(
             self.core.total_count() == desired,
             "quiescent total {} != desired {desired}",

@@ -50,6 +50,32 @@ async fn steady_load_above_the_minimum_reuses_its_pools<R: Runtime + Default>() 
     assert!(churned > 500, "with no idle timeout the surplus pool is recreated every round: {churned}");
 }
 
+/// The same steady load with a size provider (whose checks follow every
+/// grant and release) still reuses its two pools: a check only shrinks at
+/// once when the signal fell, and a surplus left by demand ages out.
+async fn steady_load_with_a_size_provider_reuses_its_pools<R: Runtime + Default>() {
+    let (units, provider) = units();
+    let m = started(builder::<R>().max_pools(4).workers_per_pool(1).size_provider(provider)).await;
+    let mut highest = 0;
+    for round in 0..200 {
+        let a = within::<R, _>("first lease", m.acquire()).await.expect("first lease");
+        let b = within::<R, _>("second lease", m.acquire()).await.expect("second lease");
+        highest = highest.max(a.pool_id().get()).max(b.pool_id().get());
+        assert!(highest <= 2, "round {round}: pool {highest} created; a check shut the surplus pool down");
+        a.release();
+        b.release();
+    }
+    // A fall of the signal is still obeyed at once: up to 3 pools, then
+    // back to 1 without waiting for any idle timeout.
+    units.store(30, std::sync::atomic::Ordering::SeqCst);
+    m.notify_scale_changed();
+    eventually::<R>("3 pools for 30 units", || counts(&m) == (3, 0, 3, 0)).await;
+    units.store(0, std::sync::atomic::Ordering::SeqCst);
+    m.notify_scale_changed();
+    eventually::<R>("back to 1 pool at the next check", || counts(&m) == (1, 0, 1, 0)).await;
+    m.stop().await;
+}
+
 /// After `idle_timeout` of quiet, the pool above the desired count is shut
 /// down and the total is the desired count again.
 async fn surplus_pool_is_shut_down_after_idle_timeout<R: Runtime + Default>() {
@@ -90,6 +116,7 @@ async fn acquire_beyond_max_waiters_is_shed<R: Runtime + Default>() {
 
 conformance! {
     steady_load_above_the_minimum_reuses_its_pools,
+    steady_load_with_a_size_provider_reuses_its_pools,
     surplus_pool_is_shut_down_after_idle_timeout,
     acquire_beyond_max_waiters_is_shed,
 }
