@@ -17,6 +17,7 @@
 
 mod acquire;
 mod backend;
+mod builder;
 mod error;
 mod grinder;
 mod job;
@@ -27,6 +28,7 @@ mod shared;
 mod shutdown;
 mod signal;
 mod slots;
+mod stats;
 mod task;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
@@ -34,16 +36,18 @@ pub mod testing;
 
 pub use acquire::{AcquireBuilder, Acquiring, TryAcquireBuilder};
 pub use backend::Backend;
+pub use builder::Builder;
 pub use error::{Error, ErrorKind};
 pub use grinder::{GrinderBuilder, GrinderShutdownReport, GrinderStats, StopMode, WorkGrinder, WorkHandle};
 pub use job::{CancelToken, JobHandle};
 pub use lease::Lease;
 pub use leasepool_core::{self as core, Config, ConfigError, LeaseId, LeaseStats, PoolId};
-pub use manager::{Builder, LeasedExecutorManager, Stats};
+pub use manager::LeasedExecutorManager;
 #[cfg(feature = "async-io")]
 pub use runtime::async_io_sleep_until;
 pub use runtime::{BoxFuture, Runtime};
 pub use shutdown::ShutdownReport;
+pub use stats::Stats;
 
 /// Declares the ready-to-use API of one runtime adapter: type aliases that
 /// fix the runtime parameter, plus the runtime-independent re-exports.
