@@ -253,7 +253,7 @@ impl<R: Runtime> Builder<R> {
 
     /// Runs on every worker thread as it starts (set up thread-local state,
     /// open a per-thread handle). If it returns an error or panics, the pool
-    /// is *broken*: its jobs fail with [`Error::Broken`], and it is retired
+    /// is *broken*: its jobs fail with [`Error::Broken`](crate::Error::Broken), and it is retired
     /// and replaced.
     ///
     /// ```

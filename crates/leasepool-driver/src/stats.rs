@@ -6,10 +6,10 @@ use leasepool_core::LeaseStats;
 
 use crate::backend::Backend;
 
-/// A snapshot from [`LeasedExecutorManager::stats`]: the backend and name
+/// A snapshot from [`LeasedExecutorManager::stats`](crate::LeasedExecutorManager::stats): the backend and name
 /// prefix, the counts, the configured bounds and every live lease.
 /// `desired_executor_count` and `units` are those of the last check, the
-/// values the manager acts on; [`LeasedExecutorManager::desired_executor_count`]
+/// values the manager acts on; [`LeasedExecutorManager::desired_executor_count`](crate::LeasedExecutorManager::desired_executor_count)
 /// reads the size provider now.
 ///
 /// ```
