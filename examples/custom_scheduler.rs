@@ -351,7 +351,12 @@ impl Shared {
     fn wait_for(&self, what: &str, cond: impl Fn(&State) -> bool) {
         let deadline = Instant::now() + HANG;
         while !cond(&lock(&self.state)) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            let late = Instant::now() >= deadline;
+            assert!(
+                !late,
+                "timed out waiting for {what}: {:?}",
+                lock(&self.state).core.stats(Instant::now())
+            );
             thread::sleep(Duration::from_millis(5));
         }
     }
@@ -529,6 +534,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .check_interval(Duration::from_millis(300))
         .default_lease_for(Duration::from_secs(2))
         .lease_grace(Duration::from_millis(100))
+        // Pools freed above the desired count stay idle this long (the
+        // default is 60 s): phase 1's surplus ages out before phase 2.
+        .idle_timeout(Duration::from_millis(200))
         .build()?;
     let shared = Arc::new(Shared {
         workers_per_pool: config.workers_per_pool(),
@@ -568,6 +576,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     join_all(clients);
     shared.wait_for("the queue to empty", |s| s.core.waiting_count() + s.core.leased_count() == 0);
+
+    // The pools phase 1's demand added above the desired count (1) time
+    // out once idle for `idle_timeout`.
+    shared.wait_for("the surplus to time out", |s| s.core.total_count() == 1);
 
     // Phase 2: the size signal grows to 35 units (4 pools), then drops to 5 (1).
     for (units, pools) in [(35, 4), (5, 1)] {

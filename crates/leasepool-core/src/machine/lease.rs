@@ -230,9 +230,13 @@ impl Core {
             self.actions.push_back(ended(PoolFate::HandedOff));
             self.grant_to_first(pool, now);
             PoolFate::HandedOff
-        } else if !self.closing && (self.live_count() < self.desired || !self.config.idle_timeout.is_zero()) {
+        } else if !self.closing
+            && (self.live_count() < self.desired
+                || (!self.config.idle_timeout.is_zero() && self.shrink_owed == 0))
+        {
             // Above the desired count it is kept idle for `idle_timeout`
-            // (`make_available` gives it a deadline); never while closing.
+            // (`make_available` gives it a deadline); never while closing,
+            // nor while a fall of the signal is still owed a shrink.
             self.actions.push_back(ended(PoolFate::Kept));
             self.make_available(pool, now);
             PoolFate::Kept
@@ -241,6 +245,7 @@ impl Core {
             let reason = if self.closing { ShutdownReason::Stopped } else { ShutdownReason::NotKept };
             self.actions.push_back(ended(PoolFate::ShutDown));
             self.actions.push_back(Action::ShutdownPool { pool, reason });
+            self.shrink_owed = self.shrink_owed.saturating_sub(1);
             PoolFate::ShutDown
         };
         self.request_check_on_lease_change();

@@ -161,6 +161,13 @@ pub struct Core {
     /// replacements wait for the next check, so that an initializer that
     /// always fails cannot make pools be recreated in a tight loop.
     replacing_paused: bool,
+    /// Pools the last fall of the signal could not shut down because they
+    /// were leased: each of them is shut down when released (not kept idle
+    /// for `idle_timeout`), so a fall is obeyed as soon as the leases allow.
+    /// Set by a check that lowers the desired count, clamped by every check
+    /// to this run's surplus, decremented by every pool a release shuts
+    /// down, 0 while stopped.
+    pub(super) shrink_owed: usize,
     /// Idle pools, oldest returned at the front. Never non-empty while a
     /// waiter is queued (a freed pool goes to the first waiter).
     available: VecDeque<Available>,
@@ -213,6 +220,7 @@ impl Core {
             next_check: None,
             check_requests: 0,
             replacing_paused: false,
+            shrink_owed: 0,
             available: VecDeque::new(),
             idle: Slab::new(),
             idle_deadlines: DeadlineHeap::default(),

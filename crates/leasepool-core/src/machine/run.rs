@@ -34,6 +34,7 @@ impl Core {
         self.running = true;
         self.run += 1;
         self.replacing_paused = false;
+        self.shrink_owed = 0;
         self.set_units(units);
         self.next_check = Some(now + self.config.check_interval);
         self.grow_to(self.desired);

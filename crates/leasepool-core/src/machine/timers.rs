@@ -213,5 +213,10 @@ impl Core {
             self.clear_idle_deadlines();
         }
         self.serve_waiters(now);
+        // What a fall could not shut down (leased pools) is shut down as
+        // they are released; a check without a fall only lowers the debt
+        // to the surplus left.
+        let surplus = self.live_count().saturating_sub(desired);
+        self.shrink_owed = if fell { surplus } else { self.shrink_owed.min(surplus) };
     }
 }

@@ -218,3 +218,28 @@ fn a_check_shrinks_a_surplus_only_when_the_signal_fell() {
     assert_eq!(core.desired_executor_count(), 1);
     assert_eq!(core.total_count(), 1, "a fall of the signal shrinks at once");
 }
+
+/// A fall of the signal that finds the surplus pools leased is obeyed as
+/// they come back: each is shut down on release (`NotKept`), not kept idle
+/// for `idle_timeout`; once the debt is paid, a release above the desired
+/// count is kept idle again.
+#[test]
+fn a_fall_that_finds_pools_leased_shuts_them_down_on_release() {
+    let now = Instant::now();
+    let (mut core, _) = started(builder(4).has_size_provider(true), now, 30);
+    assert_eq!(core.total_count(), 3);
+    let leases: Vec<Grant> = (0..3).map(|_| take(&mut core, now)).collect();
+    // The signal falls to 0 units (1 pool) while all three are leased.
+    core.notify_scale_changed(now);
+    check(&mut core, now, 0);
+    assert_eq!((core.desired_executor_count(), core.total_count()), (1, 3), "nothing idle to shrink yet");
+    let (fate, actions) = released(&mut core, now, leases[0].lease);
+    assert_eq!(fate, PoolFate::ShutDown, "owed to the fall: {actions:?}");
+    assert!(shut_down(&actions).contains(&(leases[0].pool, ShutdownReason::NotKept)));
+    let (fate, _) = released(&mut core, now, leases[1].lease);
+    assert_eq!(fate, PoolFate::ShutDown);
+    assert_eq!(core.total_count(), 1, "the fall is obeyed as the leases allow");
+    // Debt paid: demand above the desired count is kept idle again.
+    let extra = take(&mut core, now);
+    assert_eq!(released(&mut core, now, extra.lease).0, PoolFate::Kept);
+}

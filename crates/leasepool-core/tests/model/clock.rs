@@ -93,6 +93,12 @@ impl<R: RngCore> Sim<R> {
         ensure!(self.core.units() == units, "check did not record units");
         let mut ctx = Ctx { check_ran: true, ..Ctx::default() };
         self.drain(&mut ctx);
+        // A fall sets the shrink debt to the surplus it could not shut down
+        // (leased pools); any check lowers it to the surplus left.
+        let surplus = (self.core.total_count() - self.disowned.len())
+            .saturating_sub(self.core.desired_executor_count());
+        let fell = self.core.desired_executor_count() < desired_before;
+        self.shrink_owed = if fell { surplus } else { self.shrink_owed.min(surplus) };
         // What a shrinking check leaves idle is within the desired count:
         // no deadline; so is anything once the total is within it.
         if shrinks || self.core.total_count() - self.disowned.len() <= self.core.desired_executor_count() {

@@ -234,9 +234,10 @@ impl<R: RngCore> Sim<R> {
                     }
                     PoolFate::ShutDown => {
                         ensure!(
-                            self.config.idle_timeout().is_zero(),
-                            "{pool:?} not kept with an idle timeout"
+                            self.config.idle_timeout().is_zero() || self.shrink_owed > 0,
+                            "{pool:?} not kept with an idle timeout and no shrink owed"
                         );
+                        self.shrink_owed = self.shrink_owed.saturating_sub(1);
                         ctx.retiring.push((pool, ShutdownReason::NotKept));
                         self.totals.not_kept += 1;
                     }

@@ -253,7 +253,9 @@ impl<R: RngCore> Sim<R> {
         let live_waiter = self.queue.iter().any(|w| w.deadline.is_none_or(|d| d > self.now));
         LeaseEnd::Released(if live_waiter {
             PoolFate::HandedOff
-        } else if total_after < self.core.desired_executor_count() || !self.config.idle_timeout().is_zero() {
+        } else if total_after < self.core.desired_executor_count()
+            || (!self.config.idle_timeout().is_zero() && self.shrink_owed == 0)
+        {
             PoolFate::Kept
         } else {
             PoolFate::ShutDown

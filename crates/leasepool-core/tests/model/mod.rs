@@ -135,6 +135,9 @@ pub struct Sim<R: RngCore> {
     /// The idle deadline of each idle pool that has one: it became idle
     /// while this run had more pools than desired, `idle_timeout` before.
     idle_deadlines: BTreeMap<PoolId, Instant>,
+    /// Leased pools a fall of the signal could not shut down: each is shut
+    /// down on release instead of kept idle (the spec's shrink debt).
+    shrink_owed: usize,
     ever_pools: HashSet<PoolId>,
     leases: BTreeMap<LeaseId, ModelLease>,
     ever_leases: HashSet<LeaseId>,
@@ -219,6 +222,7 @@ impl<R: RngCore> Sim<R> {
             uncovered_ok: false,
             available: VecDeque::new(),
             idle_deadlines: BTreeMap::new(),
+            shrink_owed: 0,
             ever_pools: HashSet::new(),
             leases: BTreeMap::new(),
             ever_leases: HashSet::new(),
