@@ -54,6 +54,9 @@ impl Core {
             None => self.config.default_lease_for,
         };
         self.revoke_expired(now);
+        // A waiter past its deadline (the driver's timer is late) neither
+        // counts toward `max_waiters` nor holds a place in line.
+        self.fail_expired_waiters(now);
         if self.waiters.is_empty() {
             if let Some(pool) = self.take_available() {
                 let grant = self.lease_pool(pool, now, lease_for, request.owner);
@@ -103,11 +106,14 @@ impl Core {
         let Some(Action::Grant { grant, .. }) = undrained.and_then(|i| self.actions.remove(i)) else {
             return Err(WaiterError::Ended);
         };
-        // Never seen by the driver: hand the pool on as if released, and
-        // say nothing of a lease the driver never heard of.
-        let before = self.actions.len();
-        self.finalise(grant.lease.key as usize, now);
-        let ended = (before..self.actions.len())
+        // Never seen by the driver: hand the pool on as if released (if the
+        // lease is still live: it may have ended, and its slot been reused,
+        // while the grant waited in the queue), and say nothing of a lease
+        // the driver never heard of, however it ended.
+        if let Some(key) = self.lease_key("cancel_waiter", grant.lease) {
+            self.finalise(key, now);
+        }
+        let ended = (0..self.actions.len())
             .find(|&i| matches!(self.actions[i], Action::LeaseEnded { lease, .. } if lease == grant.lease));
         if let Some(i) = ended {
             self.actions.remove(i);

@@ -179,6 +179,8 @@ impl Core {
     /// Ends the lease at `key` as expired and shuts its pool down.
     fn expire(&mut self, key: usize) {
         let slot = self.remove_lease(key);
+        // Its pool leaves: one fewer owed to a fall of the signal.
+        self.shrink_owed = self.shrink_owed.saturating_sub(1);
         let (lease, pool, owner) = (slot.grant.lease, slot.grant.pool, slot.owner);
         self.actions.push_back(Action::LeaseEnded { lease, pool, owner, end: LeaseEnd::Expired });
         self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Expired });
@@ -215,6 +217,7 @@ impl Core {
             let (lease, owner) = (slot.grant.lease, slot.owner);
             self.actions.push_back(Action::LeaseEnded { lease, pool, owner, end: LeaseEnd::Expired });
             self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Expired });
+            self.shrink_owed = self.shrink_owed.saturating_sub(1);
             self.restore_and_serve(now);
             return None;
         }

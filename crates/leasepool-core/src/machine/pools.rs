@@ -48,9 +48,11 @@ impl Core {
     /// pool is forgotten. If the waiters now outnumber the pools still
     /// being created, the first in line fails with
     /// [`AcquireError::PoolCreationFailed`], so that no acquire waits for a
-    /// pool that is not coming (each failure fails at most one waiter, so
-    /// a creation that always fails cannot spin). The desired count is not
-    /// restored until the next check.
+    /// pool that is not coming, and a pool is asked for the waiters still
+    /// uncovered if there is room (each failure fails at most one waiter
+    /// and asks for at most one pool, so a creation that always fails
+    /// cannot spin). The desired count is not restored until the next
+    /// check.
     ///
     /// # Panics
     ///
@@ -82,6 +84,11 @@ impl Core {
             let w = self.waiters.pop_front().expect("someone waits");
             let error = AcquireError::PoolCreationFailed { pool };
             self.actions.push_back(Action::FailWaiter { waiter: w.id, error });
+            // The room the failed creation held may be owed to the waiters
+            // still uncovered: at most one new creation per failure (the
+            // failure freed one place under `max_pools`), so a creation
+            // that always fails cannot spin.
+            self.create_for_waiters();
         }
     }
 
@@ -123,6 +130,8 @@ impl Core {
             // served anyone, and the waiter learns why; the driver never
             // heard of that lease, so no LeaseEnded names it.
             if !self.fail_undrained_grant(slot.grant.lease, pool) {
+                // A leased pool leaves: one fewer owed to a fall of the signal.
+                self.shrink_owed = self.shrink_owed.saturating_sub(1);
                 let (lease, owner) = (slot.grant.lease, slot.owner);
                 self.actions.push_back(Action::LeaseEnded { lease, pool, owner, end: LeaseEnd::PoolBroken });
             }

@@ -226,3 +226,44 @@ fn total_count_stays_within_max_pools_with_creations_in_flight() {
         assert_eq!((core.total_count(), core.creating_count(), core.leased_count()), (4, 3 - i, i + 1));
     }
 }
+
+/// Two creations fail in turn while a third waiter waits at `max_pools`:
+/// each failure fails one waiter and asks for a pool for those left
+/// uncovered when there is room, so no waiter waits for a pool that is not
+/// coming until the next check.
+#[test]
+fn a_failed_creation_creates_for_waiters_left_uncovered_with_room_to_create() {
+    let now = Instant::now();
+    let mut core = core_with(builder(2));
+    core.start(now, 0).unwrap();
+    let [Action::CreatePool(p1)] = drain_raw(&mut core)[..] else { panic!("one creation") };
+    let w1 = queued(core.acquire(now, Acquire::wait())); // covered by p1
+    let _w2 = queued(core.acquire(now, Acquire::wait())); // creates p2
+    let w3 = queued(core.acquire(now, Acquire::wait())); // at max_pools: waits for a release
+    let [Action::CreatePool(p2)] = drain_raw(&mut core)[..] else { panic!("one more creation") };
+
+    // Covered: every waiter has a pool coming, or max_pools is reached.
+    let covered = |core: &Core| core.waiting_count() <= core.creating_count() || core.total_count() == 2;
+
+    core.pool_create_failed(now, p1);
+    assert_eq!(fails(&drain_raw(&mut core)).iter().map(|(w, _)| *w).collect::<Vec<_>>(), vec![w1]);
+    assert!(
+        covered(&core),
+        "after p1 failed: {} waiters, {} coming, total {}",
+        core.waiting_count(),
+        core.creating_count(),
+        core.total_count()
+    );
+    core.pool_create_failed(now, p2);
+    drain_raw(&mut core);
+    // On the current code w3 is now queued (Wait::Forever) with no pool, no
+    // lease and no creation: nothing happens until the check (120 s).
+    assert_eq!(core.waiters().collect::<Vec<_>>(), vec![w3]);
+    assert!(
+        covered(&core),
+        "{} waiter(s) with no pool coming, total {} < max 2; next wake-up {:?} from now",
+        core.waiting_count(),
+        core.total_count(),
+        core.poll_timeout().map(|t| t - now)
+    );
+}

@@ -243,3 +243,54 @@ fn a_fall_that_finds_pools_leased_shuts_them_down_on_release() {
     let extra = take(&mut core, now);
     assert_eq!(released(&mut core, now, extra.lease).0, PoolFate::Kept);
 }
+
+/// A fall of the signal owes a shrink for each leased pool above the new
+/// count; when those leases expire instead of being released, the debt
+/// goes with them, and a later surplus left by demand is kept idle again.
+#[test]
+fn the_shrink_debt_goes_with_the_leases_it_was_for() {
+    let now = Instant::now();
+    let (mut core, _) = started(builder(3).idle_timeout(secs(60)).lease_grace(Duration::ZERO), now, 30);
+    assert_eq!(core.total_count(), 3);
+    let keep = take_with(&mut core, now, Acquire::no_wait().lease_for(secs(1000)));
+    let _a = take_with(&mut core, now, Acquire::no_wait().lease_for(secs(10)));
+    let _b = take_with(&mut core, now, Acquire::no_wait().lease_for(secs(10)));
+    // The signal falls to 1 pool: 2 leased pools are owed a shrink.
+    core.notify_scale_changed(now);
+    check(&mut core, now, 0);
+    drain(&mut core, now);
+    assert_eq!(core.desired_executor_count(), 1);
+
+    // The two owed leases expire: their pools are shut down, the debt is paid.
+    let t = now + secs(10);
+    core.handle_timeout(t);
+    drain(&mut core, t);
+    assert_eq!((core.total_count(), core.leased_count()), (1, 1));
+    assert!(core.check_due(t).is_none());
+
+    // Demand for a second pool: created, leased, released.
+    let d = take(&mut core, t);
+    let (fate, actions) = released(&mut core, t, d.lease);
+    assert_eq!(
+        fate,
+        PoolFate::Kept,
+        "a pool released above the desired count with no debt left is kept idle for idle_timeout: {actions:?}"
+    );
+    let _ = keep;
+}
+
+/// A waiter past its deadline (the driver's timer is late) is failed
+/// before a new acquire is counted against `max_waiters`.
+#[test]
+fn a_waiter_past_its_deadline_does_not_count_toward_max_waiters() {
+    let now = Instant::now();
+    let (mut core, _) = started(builder(1).max_waiters(1), now, 0);
+    let _held = take(&mut core, now);
+    let _late = queued(core.acquire(now, Acquire::wait_until(now + secs(1))));
+    // At now + 5 s, before the driver's timer fires handle_timeout:
+    let t = now + secs(5);
+    assert!(
+        matches!(core.acquire(t, Acquire::wait()), Ok(Acquired::Queued(_))),
+        "shed behind a waiter that timed out 4 s ago"
+    );
+}

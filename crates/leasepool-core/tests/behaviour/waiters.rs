@@ -128,3 +128,37 @@ fn cancel_waiter_withdraws_an_undrained_grant_and_hands_its_pool_on() {
     assert_eq!(ended(&actions).len(), 1, "only a's: the withdrawn lease was never handed over");
     assert_eq!((core.available_count(), core.leased_count()), (1, 0));
 }
+
+/// A grant still undrained when its lease ended (expired) and its slot was
+/// reused: cancelling the waiter ends no other holder's lease, and no
+/// `LeaseEnded` names the taken-back grant.
+#[test]
+fn cancelling_an_undrained_grant_of_an_ended_lease_touches_no_other_lease() {
+    let now = Instant::now();
+    let (mut core, _) = started(builder(2).min_pools(2).lease_grace(Duration::ZERO), now, 0);
+    let l0 = take(&mut core, now); // slot 0
+    let lb = take(&mut core, now); // slot 1
+    let w = queued(core.acquire(now, Acquire::wait().lease_for(secs(1))));
+    assert!(drain_raw(&mut core).is_empty());
+    // Release: [LeaseEnded(l0, HandedOff), Grant(w, l1 in slot 0)].
+    core.release(now, l0.lease).unwrap();
+    let Some(Action::LeaseEnded { .. }) = core.poll_action() else { panic!() };
+    // While the driver performs that LeaseEnded (Grant(w) still undrained),
+    // inputs arrive: lb is released, time passes (l1 expires, slot 0 is
+    // free again), another acquire takes the idle pool (into slot 0), and
+    // w's acquire is dropped.
+    assert_eq!(core.release(now, lb.lease), Ok(Released::Ended));
+    let t = now + secs(1);
+    core.handle_timeout(t);
+    let other = granted(core.acquire(t, Acquire::no_wait()));
+    assert_eq!(core.cancel_waiter(t, w), Ok(()));
+    let actions = drain(&mut core, t);
+    let l1_ended = ended(&actions).iter().any(|(_, _, e)| *e == LeaseEnd::Expired);
+    assert!(
+        ended(&actions).iter().all(|(l, _, _)| *l != other.lease),
+        "cancel_waiter({w:?}) ended {:?}, another holder's live lease: {actions:?}",
+        other.lease
+    );
+    assert!(!l1_ended, "LeaseEnded for a grant that was taken back before it was drained: {actions:?}");
+    assert_eq!(core.leased_count(), 1);
+}

@@ -251,11 +251,13 @@ impl<R: RngCore> Sim<R> {
                 ensure!(self.now >= hard, "{lease:?} revoked before its hard expiry");
                 ctx.revoked = true;
                 ctx.retiring.push((pool, ShutdownReason::Expired));
+                self.shrink_owed = self.shrink_owed.saturating_sub(1);
                 self.totals.revoked += 1;
             }
             LeaseEnd::PoolBroken => {
                 ensure!(ctx.broken == Some(pool), "{lease:?} ended PoolBroken, {pool:?} not reported broken");
                 ctx.retiring.push((pool, ShutdownReason::Broken));
+                self.shrink_owed = self.shrink_owed.saturating_sub(1);
             }
             LeaseEnd::Stopped => {
                 ensure!(ctx.stopping, "{lease:?} ended Stopped outside stop");
