@@ -376,7 +376,8 @@ impl<R: Runtime> Shared<R> {
                 if let Some(pool) = st.pools.remove(&pool) {
                     pool.shut_for(reason);
                     // Kept in sight while its running jobs end (for stats).
-                    st.winding_down.retain(|p| p.is_winding_down());
+                    // A pool shut down earlier in this drain is not shut yet.
+                    st.winding_down.retain(|p| !p.is_shut() || p.is_winding_down());
                     st.winding_down.push(Arc::clone(&pool));
                     fx.shutdown.push(pool);
                 }
@@ -516,6 +517,9 @@ impl State {
             }
         }
         self.stop_checker();
+        // A shutdown waiting for the drain returns now (a stop, or a
+        // joined shutdown's deadline): it would never be woken otherwise.
+        self.shutdown_waiters.drain(..).for_each(Waker::wake);
         true
     }
 
@@ -656,14 +660,20 @@ async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, task: TaskGuard) {
                 }
             });
         }
+        // No deadline while current means a closing core with nothing
+        // scheduled: sleep on the signal until the stop that follows (an
+        // exit here would be taken for a checker lost with its runtime).
         let deadline = shared.with(|st, _| {
-            st.checker.armed = st.core.poll_timeout().filter(|_| current(st));
-            st.checker.armed
+            if !current(st) {
+                return None;
+            }
+            st.checker.armed = st.core.poll_timeout();
+            Some(st.checker.armed)
         });
         let Some(deadline) = deadline else { return };
         let runtime = shared.runtime.clone();
         drop(shared);
-        sleep_or(&runtime, Some(deadline), |cx| match me.upgrade() {
+        sleep_or(&runtime, deadline, |cx| match me.upgrade() {
             Some(shared) => {
                 let mut st = shared.lock();
                 // Superseded by stop/start: exit without touching the signal,

@@ -74,6 +74,22 @@ pub(crate) async fn shutdown<R: Runtime>(shared: &Arc<Shared<R>>, timeout: Durat
         };
     };
     tracing::info!(waiters_failed, leases = leases_at_start, ?timeout, "lease manager shutting down");
+    /// A shutdown dropped before it returns stops the manager, as its
+    /// deadline would: the core must not stay closing with nobody to halt it.
+    struct HaltOnDrop<'a, R: Runtime>(&'a Arc<Shared<R>>, u64, bool);
+    impl<R: Runtime> Drop for HaltOnDrop<'_, R> {
+        fn drop(&mut self) {
+            if self.2 {
+                let run = self.1;
+                self.0.with(|st, now| {
+                    if st.run_epoch() == run {
+                        st.halt(now);
+                    }
+                });
+            }
+        }
+    }
+    let mut guard = HaltOnDrop(shared, run, true);
     sleep_or(runtime, deadline, |cx| {
         let mut st = shared.lock();
         // Drained, or stopped (and maybe started again) by someone else.
@@ -86,6 +102,7 @@ pub(crate) async fn shutdown<R: Runtime>(shared: &Arc<Shared<R>>, timeout: Durat
         Poll::Pending
     })
     .await;
+    guard.2 = false;
     let leases_cut = shared.with(|st, now| {
         if st.run_epoch() != run {
             return 0;

@@ -145,7 +145,60 @@ async fn grinder_shutdown_drains_within_the_deadline_and_cancels_the_rest<R: Run
     m.stop().await;
 }
 
+/// A `stop` while a `shutdown` waits for leases ends that wait at once,
+/// not at the shutdown's deadline.
+async fn a_stop_during_shutdown_ends_it_early<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(2).min_pools(2).workers_per_pool(1)).await;
+    let lease = m.acquire().await.unwrap();
+    let m2 = m.clone();
+    let shutdown = spawn::<R, _>(async move { m2.shutdown(Duration::from_secs(3600)).await });
+    // Closing shuts the idle pool down.
+    eventually::<R>("the shutdown has begun", || m.available_count() == 0).await;
+    assert!(matches!(m.try_acquire().await, Err(leasepool::Error::Stopped)));
+    m.stop().await;
+    let report = within::<R, _>("the shutdown returns after the stop", shutdown).await;
+    assert!(report.was_running);
+    drop(lease);
+}
+
+/// A second `shutdown` joins the first; when the second's (shorter)
+/// deadline cuts the leases, the first returns with it.
+async fn a_second_shutdown_ending_at_its_deadline_ends_the_first<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(2).min_pools(2).workers_per_pool(1)).await;
+    let lease = m.acquire().await.unwrap();
+    let m2 = m.clone();
+    let first = spawn::<R, _>(async move { m2.shutdown(Duration::from_secs(3600)).await });
+    // Closing shuts the idle pool down.
+    eventually::<R>("the first shutdown has begun", || m.available_count() == 0).await;
+    assert!(matches!(m.try_acquire().await, Err(leasepool::Error::Stopped)));
+    let second = within::<R, _>("the second shutdown", m.shutdown(Duration::from_millis(100))).await;
+    assert_eq!(second.leases_cut, 1, "{second:?}");
+    let first = within::<R, _>("the first shutdown returns with the second", first).await;
+    assert!(first.was_running);
+    drop(lease);
+}
+
+/// A `shutdown` future dropped before it returns (a `select!`, a timeout)
+/// stops the manager as its deadline would: a later `start` serves
+/// acquires again.
+async fn a_start_after_a_dropped_shutdown_serves_acquires<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
+    let lease = m.acquire().await.unwrap();
+    {
+        let mut fut = Box::pin(m.shutdown(Duration::from_secs(3600)));
+        assert!(poll_once(&mut fut).await.is_pending());
+    }
+    drop(lease);
+    m.start().await.expect("start");
+    let acquired =
+        within::<R, _>("an acquire after start", m.acquire().timeout(Duration::from_secs(1))).await;
+    assert!(acquired.is_ok(), "start returned Ok but: {acquired:?}");
+}
+
 conformance! {
+    a_stop_during_shutdown_ends_it_early,
+    a_second_shutdown_ending_at_its_deadline_ends_the_first,
+    a_start_after_a_dropped_shutdown_serves_acquires,
     shutdown_returns_once_every_lease_is_released,
     shutdown_with_nothing_leased_returns_at_once,
     shutdown_cuts_a_lease_held_past_the_deadline,

@@ -98,8 +98,27 @@ async fn stats_show_pools_winding_down<R: Runtime + Default>() {
     eventually::<R>("its worker thread returns", || m.stats().winding_down == 0).await;
 }
 
+/// A stop that cuts two busy leases at once shows both pools winding
+/// down.
+async fn winding_down_counts_every_pool_stopped_in_one_drain<R: Runtime + Default>() {
+    let m = started(builder::<R>().max_pools(2).min_pools(2).workers_per_pool(1)).await;
+    let a = m.acquire().await.unwrap();
+    let b = m.acquire().await.unwrap();
+    let gate = Gate::default();
+    let ja = a.submit(gate.job(1)).unwrap();
+    let jb = b.submit(gate.job(2)).unwrap();
+    eventually::<R>("both jobs run", || gate.entered() == 2).await;
+    m.stop().await;
+    let s = m.stats();
+    gate.open();
+    let _ = within::<R, _>("job a", ja).await;
+    let _ = within::<R, _>("job b", jb).await;
+    assert_eq!(s.winding_down, 2, "two pools shut down with a job running each: {s:?}");
+}
+
 conformance! {
     stats_report_config_counts_and_leases,
     stats_remaining_times_are_never_negative,
     stats_show_pools_winding_down,
+    winding_down_counts_every_pool_stopped_in_one_drain,
 }
