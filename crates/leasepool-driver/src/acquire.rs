@@ -65,8 +65,8 @@ impl<R: Runtime> std::fmt::Debug for AcquireBuilder<R> {
 }
 
 impl<R: Runtime> AcquireBuilder<R> {
-    pub(crate) fn new(shared: Arc<Shared<R>>, wait: bool) -> Self {
-        let request = if wait { Acquire::wait() } else { Acquire::no_wait() };
+    /// An acquire of `request` (waiting or not) with no timeout yet.
+    pub(crate) fn new(shared: Arc<Shared<R>>, request: Acquire) -> Self {
         AcquireBuilder { shared, request, timeout: None }
     }
 
@@ -182,20 +182,19 @@ impl<R: Runtime> IntoFuture for AcquireBuilder<R> {
 /// # }
 /// ```
 #[must_use = "an acquire does nothing until awaited"]
-pub struct TryAcquireBuilder<R: Runtime> {
-    shared: Arc<Shared<R>>,
-    request: Acquire,
-}
+pub struct TryAcquireBuilder<R: Runtime>(AcquireBuilder<R>);
 
 impl<R: Runtime> std::fmt::Debug for TryAcquireBuilder<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TryAcquireBuilder").field("request", &self.request).finish()
+        f.debug_struct("TryAcquireBuilder").field("request", &self.0.request).finish()
     }
 }
 
+// An `AcquireBuilder` of a no-wait request, with only the options that
+// mean something for it.
 impl<R: Runtime> TryAcquireBuilder<R> {
     pub(crate) fn new(shared: Arc<Shared<R>>) -> Self {
-        TryAcquireBuilder { shared, request: Acquire::no_wait() }
+        TryAcquireBuilder(AcquireBuilder::new(shared, Acquire::no_wait()))
     }
 
     /// Labels the lease (shown in stats and logs).
@@ -206,9 +205,8 @@ impl<R: Runtime> TryAcquireBuilder<R> {
     /// assert_eq!(lease.owner(), Some("tenant-7"));
     /// # Ok(()) }
     /// ```
-    pub fn owner(mut self, owner: impl Into<Arc<str>>) -> Self {
-        self.request.owner = Some(owner.into());
-        self
+    pub fn owner(self, owner: impl Into<Arc<str>>) -> Self {
+        TryAcquireBuilder(self.0.owner(owner))
     }
 
     /// The lease duration (default: the manager's `default_lease_for`); must be > 0.
@@ -218,9 +216,8 @@ impl<R: Runtime> TryAcquireBuilder<R> {
     /// let lease = m.try_acquire().lease_for(std::time::Duration::from_secs(10)).await?;
     /// # Ok(()) }
     /// ```
-    pub fn lease_for(mut self, lease: Duration) -> Self {
-        self.request.lease_for = Some(lease);
-        self
+    pub fn lease_for(self, lease: Duration) -> Self {
+        TryAcquireBuilder(self.0.lease_for(lease))
     }
 
     /// Tries to acquire from a plain thread. It never waits for a pool, but
@@ -239,7 +236,7 @@ impl<R: Runtime> TryAcquireBuilder<R> {
     /// # }
     /// ```
     pub fn blocking(self) -> Result<Lease<R>, Error> {
-        futures_executor::block_on(self.into_future())
+        self.0.blocking()
     }
 }
 
@@ -248,7 +245,7 @@ impl<R: Runtime> IntoFuture for TryAcquireBuilder<R> {
     type IntoFuture = Acquiring<R>;
 
     fn into_future(self) -> Acquiring<R> {
-        Acquiring { timeout: None, step: Step::Start(self.shared, self.request) }
+        self.0.into_future()
     }
 }
 

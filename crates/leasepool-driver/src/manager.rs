@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leasepool_core::Config;
+use leasepool_core::{Acquire, Config};
 
 use crate::acquire::{AcquireBuilder, TryAcquireBuilder};
 use crate::backend::Backend;
@@ -228,7 +228,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// # Ok(()) }
     /// ```
     pub fn acquire(&self) -> AcquireBuilder<R> {
-        AcquireBuilder::new(Arc::clone(&self.shared), true)
+        AcquireBuilder::new(Arc::clone(&self.shared), Acquire::wait())
     }
 
     /// Like [`acquire`](Self::acquire), but never waits: fails at once with
