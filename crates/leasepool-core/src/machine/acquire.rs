@@ -55,9 +55,9 @@ impl Core {
         };
         self.revoke_expired(now);
         // A waiter past its deadline (the driver's timer is late) neither
-        // counts toward `max_waiters` nor holds a place in line.
-        self.fail_expired_waiters(now);
-        if self.waiters.is_empty() {
+        // counts toward `max_waiters` nor holds a place in line
+        // (`someone_waits` fails it first).
+        if !self.someone_waits(now) {
             if let Some(pool) = self.take_available() {
                 let grant = self.lease_pool(pool, now, lease_for, request.owner);
                 self.request_check_on_lease_change();

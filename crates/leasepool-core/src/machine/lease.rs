@@ -46,12 +46,8 @@ impl Core {
         if slot.draining {
             return Ok(Released::Draining { jobs: slot.jobs });
         }
-        if now >= slot.hard_expires_at {
-            self.expire(key);
-            self.restore_and_serve(now);
-            return Ok(Released::Ended);
-        }
-        if slot.jobs > 0 {
+        // Past hard expiry it ends now, as expired, jobs or not (`finalise`).
+        if slot.jobs > 0 && now < slot.hard_expires_at {
             slot.draining = true;
             return Ok(Released::Draining { jobs: slot.jobs });
         }
@@ -204,34 +200,20 @@ impl Core {
         }
     }
 
-    /// Ends a released lease that is not past hard expiry: its pool goes to
-    /// the first waiter, or is kept, or is shut down. `None` if `key` is
-    /// not a live lease.
-    pub(super) fn finalise(&mut self, key: usize, now: Instant) -> Option<PoolFate> {
-        if !self.leases.contains(key) {
-            return None;
+    /// Ends the released lease at `key` (a live one): past hard expiry it
+    /// expires (`expire`); otherwise its pool goes to the first waiter, or
+    /// is kept, or is shut down.
+    pub(super) fn finalise(&mut self, key: usize, now: Instant) {
+        if now >= self.leases[key].hard_expires_at {
+            self.expire(key);
+            self.restore_and_serve(now);
+            return;
         }
         let slot = self.remove_lease(key);
-        let pool = slot.grant.pool;
-        if now >= slot.hard_expires_at {
-            let (lease, owner) = (slot.grant.lease, slot.owner);
-            self.actions.push_back(Action::LeaseEnded { lease, pool, owner, end: LeaseEnd::Expired });
-            self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Expired });
-            self.shrink_owed = self.shrink_owed.saturating_sub(1);
-            self.restore_and_serve(now);
-            return None;
-        }
-        let ended = |fate| Action::LeaseEnded {
-            lease: slot.grant.lease,
-            pool,
-            owner: slot.owner.clone(),
-            end: LeaseEnd::Released(fate),
-        };
+        let (lease, pool, owner) = (slot.grant.lease, slot.grant.pool, slot.owner);
         // Direct hand-off first: the first waiter gets this pool, one grant.
         // The lease's end comes before the grant that reuses its pool.
         let fate = if self.someone_waits(now) {
-            self.actions.push_back(ended(PoolFate::HandedOff));
-            self.grant_to_first(pool, now);
             PoolFate::HandedOff
         } else if !self.closing
             && (self.live_count() < self.desired
@@ -240,20 +222,23 @@ impl Core {
             // Above the desired count it is kept idle for `idle_timeout`
             // (`make_available` gives it a deadline); never while closing,
             // nor while a fall of the signal is still owed a shrink.
-            self.actions.push_back(ended(PoolFate::Kept));
-            self.make_available(pool, now);
             PoolFate::Kept
         } else {
-            // While closing nobody waits, and no pool is kept for later.
-            let reason = if self.closing { ShutdownReason::Stopped } else { ShutdownReason::NotKept };
-            self.actions.push_back(ended(PoolFate::ShutDown));
-            self.actions.push_back(Action::ShutdownPool { pool, reason });
-            self.shrink_owed = self.shrink_owed.saturating_sub(1);
             PoolFate::ShutDown
         };
+        self.actions.push_back(Action::LeaseEnded { lease, pool, owner, end: LeaseEnd::Released(fate) });
+        match fate {
+            PoolFate::HandedOff => self.grant_to_first(pool, now),
+            PoolFate::Kept => self.make_available(pool, now),
+            PoolFate::ShutDown => {
+                // While closing nobody waits, and no pool is kept for later.
+                let reason = if self.closing { ShutdownReason::Stopped } else { ShutdownReason::NotKept };
+                self.actions.push_back(Action::ShutdownPool { pool, reason });
+                self.shrink_owed = self.shrink_owed.saturating_sub(1);
+            }
+        }
         self.request_check_on_lease_change();
         self.restore_and_serve(now);
-        Some(fate)
     }
 
     /// Forgets the lease at `key` and its expiry.
