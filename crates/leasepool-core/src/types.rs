@@ -308,8 +308,9 @@ pub enum ShutdownReason {
     /// Idle above the desired count for `idle_timeout`
     /// ([`ConfigBuilder::idle_timeout`](crate::ConfigBuilder::idle_timeout)).
     Idle,
-    /// Its lease was released, keeping the pool would exceed the desired
-    /// count, and `idle_timeout` is zero (otherwise it is kept, idle, and
+    /// Its lease was released above the desired count and the pool is not
+    /// kept: `idle_timeout` is zero, or a fall of the signal found it
+    /// leased and is owed its shutdown (otherwise it is kept, idle, and
     /// shut down with [`ShutdownReason::Idle`] if nobody leases it in time).
     NotKept,
     /// Its lease passed hard expiry and was revoked.
