@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use leasepool_tokio::{Error, LeasedExecutorManager};
+use leasepool_tokio::{Builder, Error, LeasedExecutorManager, WorkGrinder};
 
 /// Real time a test may take; everything here takes milliseconds.
 const LIMIT: Duration = Duration::from_secs(15);
@@ -18,6 +18,30 @@ const LIMIT: Duration = Duration::from_secs(15);
 /// Runs `body` under the shared watchdog with [`LIMIT`].
 fn watchdog(body: impl FnOnce() + Send + 'static) {
     leasepool_driver::testing::watchdog("paused-clock test", LIMIT, body);
+}
+
+/// A current-thread runtime whose clock starts paused.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a paused runtime")
+}
+
+/// A current-thread runtime with every driver enabled.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime")
+}
+
+/// A builder for a manager of one pool of one worker.
+fn one_pool_builder() -> Builder {
+    LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1)
+}
+
+/// [`one_pool_builder`] with leases of 60 s and no grace after them.
+fn sixty_second_leases() -> Builder {
+    one_pool_builder().default_lease_for(Duration::from_secs(60)).lease_grace(Duration::ZERO)
 }
 
 /// On a paused current-thread runtime: an acquire timeout of 30 s ends when
@@ -28,19 +52,8 @@ fn watchdog(body: impl FnOnce() + Send + 'static) {
 #[test]
 fn leases_and_timeouts_follow_the_paused_clock() {
     watchdog(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("a paused runtime");
-        rt.block_on(async {
-            let m = LeasedExecutorManager::builder()
-                .max_pools(1)
-                .workers_per_pool(1)
-                .default_lease_for(Duration::from_secs(60))
-                .lease_grace(Duration::ZERO)
-                .build()
-                .expect("valid configuration");
+        paused_runtime().block_on(async {
+            let m = sixty_second_leases().build().expect("valid configuration");
             m.start().await.expect("start");
             let held = m.acquire().owner("held").await.expect("the only pool is free");
             assert_eq!(held.hard_expires_at() - held.leased_at(), Duration::from_secs(60));
@@ -133,17 +146,8 @@ fn manager_built_in_a_runtime_starts_from_a_plain_thread() {
 #[test]
 fn threads_outside_the_runtime_read_the_paused_clock() {
     watchdog(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("a paused runtime");
-        rt.block_on(async {
-            let m = LeasedExecutorManager::builder()
-                .max_pools(1)
-                .workers_per_pool(1)
-                .default_lease_for(Duration::from_secs(60))
-                .lease_grace(Duration::ZERO)
+        paused_runtime().block_on(async {
+            let m = sixty_second_leases()
                 .check_interval(Duration::from_secs(3600))
                 .build()
                 .expect("valid configuration");
@@ -175,7 +179,22 @@ fn threads_outside_the_runtime_read_the_paused_clock() {
 /// A manager of one pool of one worker, capturing the runtime current
 /// where it is built, if any.
 fn one_pool() -> LeasedExecutorManager {
-    LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().expect("config")
+    one_pool_builder().build().expect("config")
+}
+
+/// A grinder on `m` that sends each item off in a batch of its own.
+fn one_item_grinder(m: &LeasedExecutorManager) -> WorkGrinder {
+    WorkGrinder::builder(m).batch_size_threshold(1).build().expect("config")
+}
+
+/// A grinder on `m` that holds items until 100 are queued or an hour has
+/// passed.
+fn lazy_grinder(m: &LeasedExecutorManager) -> WorkGrinder {
+    WorkGrinder::builder(m)
+        .batch_size_threshold(100)
+        .max_wait(Duration::from_secs(3600))
+        .build()
+        .expect("config")
 }
 
 /// An acquire with a 50 ms timeout while the only pool is held: it times
@@ -230,11 +249,7 @@ fn a_manager_built_in_a_dropped_runtime_starts_on_the_current_one() {
 #[test]
 fn a_manager_built_in_a_dropped_paused_runtime_follows_the_current_clock() {
     watchdog(|| {
-        let paused = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("a paused runtime");
+        let paused = paused_runtime();
         let m = paused.block_on(async { one_pool() });
         drop(paused);
         leasepool_tokio::block_on(async {
@@ -253,7 +268,7 @@ fn a_grinder_start_that_cannot_spawn_its_loop_leaves_it_stopped() {
         let rt = tokio::runtime::Runtime::new().expect("a runtime");
         let m = one_pool();
         rt.block_on(m.start()).expect("start in the runtime");
-        let g = leasepool_tokio::WorkGrinder::builder(&m).batch_size_threshold(1).build().expect("config");
+        let g = one_item_grinder(&m);
         let started = futures_executor::block_on(g.start());
         assert!(matches!(started, Err(Error::RuntimeGone)), "no runtime to spawn the loop on: {started:?}");
         assert!(!g.stats().started && !g.is_running());
@@ -297,16 +312,12 @@ fn a_start_after_the_runtime_was_dropped_restarts_the_checker() {
 fn a_grinder_outliving_its_runtime_restarts_and_drains() {
     watchdog(|| {
         let m = one_pool();
-        let g = leasepool_tokio::WorkGrinder::builder(&m)
+        let g = WorkGrinder::builder(&m)
             .batch_size_threshold(1)
             .max_concurrent_batches(1)
             .build()
             .expect("config");
-        let lazy = leasepool_tokio::WorkGrinder::builder(&m)
-            .batch_size_threshold(100)
-            .max_wait(Duration::from_secs(3600))
-            .build()
-            .expect("config");
+        let lazy = lazy_grinder(&m);
         let (held, stranded) = leasepool_tokio::block_on(async {
             m.start().await.expect("start");
             g.start().await.expect("start the grinder");
@@ -350,7 +361,7 @@ fn a_grinder_outliving_its_runtime_restarts_and_drains() {
 fn a_late_superseded_checker_does_not_hide_a_lost_one() {
     watchdog(|| {
         let m = one_pool();
-        let a = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime a");
+        let a = current_thread();
         a.block_on(async { m.start().await.expect("start on a") });
         leasepool_tokio::block_on(async {
             m.stop().await;
@@ -375,7 +386,7 @@ fn a_late_superseded_checker_does_not_hide_a_lost_one() {
 fn a_start_after_a_drain_lost_with_its_runtime_finishes_it() {
     watchdog(|| {
         let m = one_pool();
-        let g = leasepool_tokio::WorkGrinder::builder(&m).batch_size_threshold(1).build().expect("config");
+        let g = one_item_grinder(&m);
         let held = leasepool_tokio::block_on(async {
             m.start().await.expect("start");
             g.start().await.expect("start the grinder");
@@ -408,12 +419,7 @@ fn a_start_after_a_drain_lost_with_its_runtime_finishes_it() {
 #[test]
 fn a_surplus_pool_times_out_after_the_default_idle_timeout() {
     watchdog(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("a paused runtime");
-        rt.block_on(async {
+        paused_runtime().block_on(async {
             let m = LeasedExecutorManager::builder().max_pools(2).workers_per_pool(1).build().expect("valid");
             assert_eq!(m.config().idle_timeout(), Duration::from_secs(60));
             m.start().await.expect("start");
@@ -463,7 +469,7 @@ fn on_thread<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'stat
 fn acquires_fail_with_runtime_gone_once_the_runtime_is_dropped() {
     watchdog(|| {
         let m = one_pool();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        let rt = current_thread();
         let held = rt.block_on(async {
             m.start().await.expect("start");
             m.acquire().await.expect("the only pool")
@@ -520,12 +526,8 @@ fn acquires_fail_with_runtime_gone_once_the_runtime_is_dropped() {
 fn grinder_work_fails_with_runtime_gone_once_the_runtime_is_dropped() {
     watchdog(|| {
         let m = one_pool();
-        let g = leasepool_tokio::WorkGrinder::builder(&m)
-            .batch_size_threshold(100)
-            .max_wait(Duration::from_secs(3600))
-            .build()
-            .expect("config");
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        let g = lazy_grinder(&m);
+        let rt = current_thread();
         rt.block_on(async {
             m.start().await.expect("start");
             g.start().await.expect("start the grinder");

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use leasepool::driver::WorkGrinder;
+use leasepool::driver::{Builder, GrinderBuilder, WorkGrinder};
 use leasepool::{CancelToken, Error, Runtime, StopMode};
 
 use crate::common::*;
@@ -62,7 +62,7 @@ impl Drop for Outcome {
 
 /// A job that loops until its token turns true (or [`LOOP_LIMIT`]) and
 /// reports what it saw.
-fn until_cancelled(seen: &Arc<Seen>) -> impl FnOnce(CancelToken) -> Outcome + Send + 'static {
+fn until_cancelled(seen: &Arc<Seen>) -> impl FnOnce(CancelToken) -> Outcome + Send + 'static + use<> {
     let seen = Arc::clone(seen);
     move |token| {
         seen.cancelled_at_start.store(token.is_cancelled(), Ordering::SeqCst);
@@ -77,13 +77,74 @@ fn until_cancelled(seen: &Arc<Seen>) -> impl FnOnce(CancelToken) -> Outcome + Se
     }
 }
 
+/// A builder for a manager of one pool of one worker.
+fn one_worker<R: Runtime + Default>() -> Builder<R> {
+    builder::<R>().max_pools(1).workers_per_pool(1)
+}
+
+/// A started manager of one pool of one worker whose expired leases are
+/// revoked soon (a 50 ms grace, checked every 50 ms).
+async fn one_worker_revoking<R: Runtime + Default>() -> Manager<R> {
+    started(
+        one_worker::<R>().lease_grace(Duration::from_millis(50)).check_interval(Duration::from_millis(50)),
+    )
+    .await
+}
+
+/// A grinder builder on `m` that sends each item off as a batch of its own
+/// at once (a max wait that never elapses).
+fn one_item_batches<R: Runtime + Default>(m: &Manager<R>) -> GrinderBuilder<R> {
+    WorkGrinder::builder(m).batch_size_threshold(1).max_wait(HOUR)
+}
+
+/// Builds and starts the grinder of `builder`.
+async fn started_grinder<R: Runtime + Default>(builder: GrinderBuilder<R>) -> WorkGrinder<R> {
+    let g = builder.build().unwrap();
+    g.start().await.expect("the grinder starts");
+    g
+}
+
+/// Hands an [`until_cancelled`] job (reporting to a fresh [`Seen`]) to
+/// `submit`, waits until it starts (`what`), and returns what it reports to
+/// and what `submit` returned.
+async fn looping<R: Runtime + Default, H>(
+    what: &str,
+    submit: impl FnOnce(&Arc<Seen>) -> H,
+) -> (Arc<Seen>, H) {
+    let seen = Arc::new(Seen::default());
+    let handle = submit(&seen);
+    eventually::<R>(what, || seen.started()).await;
+    (seen, handle)
+}
+
+/// Waits until the looping job of `seen` sees its token turn true (`what`)
+/// and then its result is dropped on the worker.
+async fn cancelled_and_dropped<R: Runtime + Default>(what: &str, seen: &Seen) {
+    eventually::<R>(what, || seen.saw_cancel()).await;
+    eventually::<R>("its result is dropped on the worker", || seen.result_dropped()).await;
+}
+
+/// Waits until no job is counted on any lease of `m`.
+async fn jobs_counted_out<R: Runtime + Default>(m: &Manager<R>) {
+    eventually::<R>("the lease counts the job as finished", || m.stats().leases.iter().all(|l| l.jobs == 0))
+        .await;
+}
+
+/// Waits until `g` runs no batch and nothing of `m` is leased.
+async fn batch_released<R: Runtime + Default>(g: &WorkGrinder<R>, m: &Manager<R>) {
+    eventually::<R>("the batch ends and its lease is released", || {
+        g.stats().running_batches == 0 && m.leased_count() == 0
+    })
+    .await;
+}
+
 /// The token is `Clone + Send + Sync`, false while the result is wanted,
 /// and the job's value reaches its caller.
 async fn token_stays_false_while_the_result_is_wanted<R: Runtime + Default>() {
     fn shareable<T: Clone + Send + Sync + 'static>() {}
     shareable::<CancelToken>();
 
-    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
+    let m = started(one_worker::<R>()).await;
     let lease = m.acquire().await.unwrap();
     let seen_by_job = lease
         .run_cancellable(|token| {
@@ -105,19 +166,12 @@ async fn token_stays_false_while_the_result_is_wanted<R: Runtime + Default>() {
 /// pool down: the running job sees its token turn true, returns, and its
 /// caller (still waiting) gets what it returned.
 async fn revocation_cancels_a_running_job<R: Runtime + Default>() {
-    let m = started(
-        builder::<R>()
-            .max_pools(1)
-            .workers_per_pool(1)
-            .lease_grace(Duration::from_millis(50))
-            .check_interval(Duration::from_millis(50)),
-    )
-    .await;
+    let m = one_worker_revoking::<R>().await;
     // Long enough for the job to start first, however loaded the machine.
     let lease = m.acquire().lease_for(Duration::from_millis(500)).await.unwrap();
-    let seen = Arc::new(Seen::default());
-    let handle = lease.submit_cancellable(until_cancelled(&seen)).unwrap();
-    eventually::<R>("the job starts", || seen.started()).await;
+    let (seen, handle) =
+        looping::<R, _>("the job starts", |seen| lease.submit_cancellable(until_cancelled(seen)).unwrap())
+            .await;
     assert!(!seen.cancelled_at_start.load(Ordering::SeqCst));
 
     let outcome = within::<R, _>("the job sees the revocation and returns", handle).await.unwrap();
@@ -136,11 +190,11 @@ async fn revocation_cancels_a_running_job<R: Runtime + Default>() {
 /// `stop` shuts every pool down: a running job sees its token turn true,
 /// and its caller gets what it returned.
 async fn stop_cancels_a_running_job<R: Runtime + Default>() {
-    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
+    let m = started(one_worker::<R>()).await;
     let lease = m.acquire().await.unwrap();
-    let seen = Arc::new(Seen::default());
-    let handle = lease.submit_cancellable(until_cancelled(&seen)).unwrap();
-    eventually::<R>("the job starts", || seen.started()).await;
+    let (seen, handle) =
+        looping::<R, _>("the job starts", |seen| lease.submit_cancellable(until_cancelled(seen)).unwrap())
+            .await;
     assert!(!seen.saw_cancel(), "nothing cancelled it yet");
 
     within::<R, _>("stop returns", m.stop()).await;
@@ -155,18 +209,16 @@ async fn stop_cancels_a_running_job<R: Runtime + Default>() {
 /// job returns, its result is dropped, and the lease counts it as finished
 /// once: the lease takes the next job and, released, is idle at once.
 async fn dropped_job_handle_cancels_the_job<R: Runtime + Default>() {
-    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
+    let m = started(one_worker::<R>()).await;
     let lease = m.acquire().await.unwrap();
-    let seen = Arc::new(Seen::default());
-    let handle = lease.submit_cancellable(until_cancelled(&seen)).unwrap();
-    eventually::<R>("the job starts", || seen.started()).await;
+    let (seen, handle) =
+        looping::<R, _>("the job starts", |seen| lease.submit_cancellable(until_cancelled(seen)).unwrap())
+            .await;
     assert!(!seen.saw_cancel(), "nothing cancelled it yet");
 
     drop(handle);
-    eventually::<R>("the job sees its handle dropped", || seen.saw_cancel()).await;
-    eventually::<R>("its result is dropped on the worker", || seen.result_dropped()).await;
-    eventually::<R>("the lease counts the job as finished", || m.stats().leases.iter().all(|l| l.jobs == 0))
-        .await;
+    cancelled_and_dropped::<R>("the job sees its handle dropped", &seen).await;
+    jobs_counted_out(&m).await;
     assert_eq!(lease.run(|| 7).await.unwrap(), 7, "the lease and its worker serve the next job");
     drop(lease);
     // Released with no job in flight, the pool is idle at once: the job
@@ -178,7 +230,7 @@ async fn dropped_job_handle_cancels_the_job<R: Runtime + Default>() {
 /// Dropping the `run_cancellable` future (a client that went away) after
 /// its job started turns the token true, with the same accounting.
 async fn dropped_run_future_cancels_the_job<R: Runtime + Default>() {
-    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
+    let m = started(one_worker::<R>()).await;
     let lease = m.acquire().await.unwrap();
     let seen = Arc::new(Seen::default());
     let mut request = Box::pin(lease.run_cancellable(until_cancelled(&seen)));
@@ -187,10 +239,8 @@ async fn dropped_run_future_cancels_the_job<R: Runtime + Default>() {
     assert!(!seen.saw_cancel(), "nothing cancelled it yet");
 
     drop(request);
-    eventually::<R>("the job sees its future dropped", || seen.saw_cancel()).await;
-    eventually::<R>("its result is dropped on the worker", || seen.result_dropped()).await;
-    eventually::<R>("the lease counts the job as finished", || m.stats().leases.iter().all(|l| l.jobs == 0))
-        .await;
+    cancelled_and_dropped::<R>("the job sees its future dropped", &seen).await;
+    jobs_counted_out(&m).await;
     assert_eq!(lease.run(|| 8).await.unwrap(), 8);
     drop(lease);
     assert_eq!(counts(&m), (1, 0, 1, 0));
@@ -200,21 +250,16 @@ async fn dropped_run_future_cancels_the_job<R: Runtime + Default>() {
 /// A grinder item running when its `WorkHandle` is dropped sees its token
 /// turn true; the batch ends, its lease is released, and the item counts.
 async fn dropped_work_handle_cancels_the_item<R: Runtime + Default>() {
-    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
-    let g = WorkGrinder::builder(&m).batch_size_threshold(1).max_wait(HOUR).build().unwrap();
-    g.start().await.expect("the grinder starts");
-    let seen = Arc::new(Seen::default());
-    let handle = g.enqueue_cancellable(until_cancelled(&seen)).unwrap();
-    eventually::<R>("the item starts", || seen.started()).await;
+    let m = started(one_worker::<R>()).await;
+    let g = started_grinder(one_item_batches(&m)).await;
+    let (seen, handle) =
+        looping::<R, _>("the item starts", |seen| g.enqueue_cancellable(until_cancelled(seen)).unwrap())
+            .await;
     assert!(!seen.saw_cancel(), "nothing cancelled it yet");
 
     drop(handle);
-    eventually::<R>("the item sees its handle dropped", || seen.saw_cancel()).await;
-    eventually::<R>("its result is dropped on the worker", || seen.result_dropped()).await;
-    eventually::<R>("the batch ends and its lease is released", || {
-        g.stats().running_batches == 0 && m.leased_count() == 0
-    })
-    .await;
+    cancelled_and_dropped::<R>("the item sees its handle dropped", &seen).await;
+    batch_released(&g, &m).await;
     assert_eq!(g.stats().items_completed, 1);
     assert_eq!(within::<R, _>("the next item", g.submit(|| 9)).await.unwrap(), 9);
     g.stop(StopMode::Drain).await;
@@ -224,21 +269,15 @@ async fn dropped_work_handle_cancels_the_item<R: Runtime + Default>() {
 /// Dropping the `submit_cancellable` future of a running grinder item does
 /// the same.
 async fn dropped_grinder_future_cancels_the_item<R: Runtime + Default>() {
-    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
-    let g = WorkGrinder::builder(&m).batch_size_threshold(1).max_wait(HOUR).build().unwrap();
-    g.start().await.expect("the grinder starts");
-    let seen = Arc::new(Seen::default());
-    let request = g.submit_cancellable(until_cancelled(&seen));
-    eventually::<R>("the item starts", || seen.started()).await;
+    let m = started(one_worker::<R>()).await;
+    let g = started_grinder(one_item_batches(&m)).await;
+    let (seen, request) =
+        looping::<R, _>("the item starts", |seen| g.submit_cancellable(until_cancelled(seen))).await;
     assert!(!seen.saw_cancel(), "nothing cancelled it yet");
 
     drop(request);
-    eventually::<R>("the item sees its future dropped", || seen.saw_cancel()).await;
-    eventually::<R>("its result is dropped on the worker", || seen.result_dropped()).await;
-    eventually::<R>("the batch ends and its lease is released", || {
-        g.stats().running_batches == 0 && m.leased_count() == 0
-    })
-    .await;
+    cancelled_and_dropped::<R>("the item sees its future dropped", &seen).await;
+    batch_released(&g, &m).await;
     g.stop(StopMode::Drain).await;
     m.stop().await;
 }
@@ -246,46 +285,29 @@ async fn dropped_grinder_future_cancels_the_item<R: Runtime + Default>() {
 /// A cancelling grinder stop turns the running item's token true; its
 /// caller, still waiting, gets what it returned.
 async fn cancelling_grinder_stop_cancels_the_running_item<R: Runtime + Default>() {
-    let m = started(builder::<R>().max_pools(1).workers_per_pool(1)).await;
-    let g = WorkGrinder::builder(&m).batch_size_threshold(1).max_wait(HOUR).build().unwrap();
-    g.start().await.expect("the grinder starts");
-    let seen = Arc::new(Seen::default());
-    let handle = g.enqueue_cancellable(until_cancelled(&seen)).unwrap();
-    eventually::<R>("the item starts", || seen.started()).await;
+    let m = started(one_worker::<R>()).await;
+    let g = started_grinder(one_item_batches(&m)).await;
+    let (seen, handle) =
+        looping::<R, _>("the item starts", |seen| g.enqueue_cancellable(until_cancelled(seen)).unwrap())
+            .await;
     assert!(!seen.saw_cancel(), "nothing cancelled it yet");
 
     within::<R, _>("a cancelling stop returns at once", g.stop(StopMode::CancelPending)).await;
     let outcome = within::<R, _>("the item sees the stop and returns", handle).await.unwrap();
     assert!(outcome.saw_cancel && seen.saw_cancel());
     drop(outcome);
-    eventually::<R>("the batch ends and its lease is released", || {
-        g.stats().running_batches == 0 && m.leased_count() == 0
-    })
-    .await;
+    batch_released(&g, &m).await;
     m.stop().await;
 }
 
 /// A grinder item whose batch lease is revoked at hard expiry sees its
 /// token turn true.
 async fn batch_lease_revocation_cancels_the_item<R: Runtime + Default>() {
-    let m = started(
-        builder::<R>()
-            .max_pools(1)
-            .workers_per_pool(1)
-            .lease_grace(Duration::from_millis(50))
-            .check_interval(Duration::from_millis(50)),
-    )
-    .await;
-    let g = WorkGrinder::builder(&m)
-        .batch_size_threshold(1)
-        .max_wait(HOUR)
-        .lease_for(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    g.start().await.expect("the grinder starts");
-    let seen = Arc::new(Seen::default());
-    let handle = g.enqueue_cancellable(until_cancelled(&seen)).unwrap();
-    eventually::<R>("the item starts", || seen.started()).await;
+    let m = one_worker_revoking::<R>().await;
+    let g = started_grinder(one_item_batches(&m).lease_for(Duration::from_millis(500))).await;
+    let (seen, handle) =
+        looping::<R, _>("the item starts", |seen| g.enqueue_cancellable(until_cancelled(seen)).unwrap())
+            .await;
 
     let outcome = within::<R, _>("the item sees the revocation and returns", handle).await.unwrap();
     assert!(outcome.saw_cancel && seen.saw_cancel());

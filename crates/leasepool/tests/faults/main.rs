@@ -38,11 +38,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
-use leasepool::Runtime;
+use leasepool::driver::Lease;
+use leasepool::{JobHandle, Runtime};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -172,6 +173,74 @@ impl Drop for SeedGuard {
 pub(crate) fn seeded(test: &'static str, seed: u64) -> (StdRng, SeedGuard) {
     println!("{test}: seed {seed} (replay: {SEED_VAR}={seed})");
     (StdRng::seed_from_u64(seed), SeedGuard { test, seed })
+}
+
+// ---- load -----------------------------------------------------------------
+
+/// A started manager of `pools` pools (at least one kept) of `workers`
+/// workers each, named `{prefix}-...`, with every pool leased (by
+/// `holder-{i}`).
+pub(crate) async fn every_pool_leased<R: Runtime + Default>(
+    pools: usize,
+    workers: usize,
+    prefix: &str,
+) -> (common::Manager<R>, Vec<Lease<R>>) {
+    let m = common::started(
+        common::builder::<R>().max_pools(pools).min_pools(1).workers_per_pool(workers).name_prefix(prefix),
+    )
+    .await;
+    let mut leases = Vec::new();
+    for i in 0..pools {
+        leases.push(m.try_acquire().owner(format!("holder-{i}")).await.expect("a free or new pool"));
+    }
+    (m, leases)
+}
+
+/// The jobs [`block_every_worker`] submitted.
+pub(crate) struct Blocked {
+    /// What the running jobs block on.
+    pub(crate) gate: common::Gate,
+    /// How many running jobs have got past the gate.
+    pub(crate) finished: Arc<AtomicUsize>,
+    /// The jobs blocked on the gate, lease by lease: the `i`th returns
+    /// `i % workers`.
+    pub(crate) running: Vec<JobHandle<usize>>,
+    /// The jobs queued behind them, lease by lease.
+    pub(crate) queued_jobs: Vec<JobHandle<usize>>,
+}
+
+/// Submits to every lease `workers` jobs that block on a gate (each counts
+/// itself finished once past it and returns its index on the lease), then
+/// `queued_per_lease` jobs behind them, and waits until every worker is
+/// running a blocked job.
+pub(crate) async fn block_every_worker<R: Runtime + Default>(
+    leases: &[Lease<R>],
+    workers: usize,
+    queued_per_lease: usize,
+) -> Blocked {
+    let gate = common::Gate::default();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let mut running = Vec::new();
+    let mut queued_jobs = Vec::new();
+    for lease in leases {
+        for j in 0..workers {
+            let (gate, finished) = (gate.clone(), Arc::clone(&finished));
+            let job = move || {
+                gate.wait();
+                finished.fetch_add(1, Ordering::SeqCst);
+                j
+            };
+            running.push(lease.submit(job).unwrap());
+        }
+        for j in 0..queued_per_lease {
+            queued_jobs.push(lease.submit(move || j).unwrap());
+        }
+    }
+    common::eventually::<R>("every worker is running a blocked job", || {
+        gate.entered() == leases.len() * workers
+    })
+    .await;
+    Blocked { gate, finished, running, queued_jobs }
 }
 
 // ---- OS threads -----------------------------------------------------------

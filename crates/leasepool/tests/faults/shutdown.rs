@@ -4,15 +4,16 @@
 //! `Cancelled`), returns at its deadline without waiting for the running
 //! jobs, and once they end every worker thread is gone.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use leasepool::{Error, Runtime};
 use rand::Rng;
 
 use crate::common::*;
-use crate::{os_threads, seeded, seeds, thread_baseline, threads_back};
+use crate::{
+    Blocked, block_every_worker, every_pool_leased, os_threads, seeded, seeds, thread_baseline, threads_back,
+};
 
 const POOLS: usize = 4;
 const WORKERS: usize = 25;
@@ -34,33 +35,9 @@ async fn shutdown_under_load<R: Runtime + Default>() {
     for seed in seeds(1) {
         let (mut rng, _guard) = seeded("shutdown::shutdown_under_load", seed);
         let before = thread_baseline::<R>("shutdown::shutdown_under_load").await;
-        let m = started(
-            builder::<R>().max_pools(POOLS).min_pools(1).workers_per_pool(WORKERS).name_prefix("fshut"),
-        )
-        .await;
-        let mut leases = Vec::new();
-        for i in 0..POOLS {
-            leases.push(m.try_acquire().owner(format!("holder-{i}")).await.expect("a free or new pool"));
-        }
-        let gate = Gate::default();
-        let finished = Arc::new(AtomicUsize::new(0));
-        let mut running = Vec::new();
-        let mut queued_jobs = Vec::new();
-        for lease in &leases {
-            for j in 0..WORKERS {
-                let (gate, finished) = (gate.clone(), Arc::clone(&finished));
-                let job = move || {
-                    gate.wait();
-                    finished.fetch_add(1, Ordering::SeqCst);
-                    j
-                };
-                running.push(lease.submit(job).unwrap());
-            }
-            for j in 0..QUEUED_PER_POOL {
-                queued_jobs.push(lease.submit(move || j).unwrap());
-            }
-        }
-        eventually::<R>("every worker is running a blocked job", || gate.entered() == POOLS * WORKERS).await;
+        let (m, mut leases) = every_pool_leased::<R>(POOLS, WORKERS, "fshut").await;
+        let Blocked { gate, finished, running, queued_jobs } =
+            block_every_worker(&leases, WORKERS, QUEUED_PER_POOL).await;
         // Some holders release (their leases drain), the rest hold on.
         let released = rng.random_range(0..=POOLS);
         for lease in leases.drain(..released) {

@@ -6,8 +6,7 @@
 //! drains, then shuts down.
 
 use std::future::IntoFuture;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use leasepool::driver::{Acquiring, WorkGrinder};
@@ -15,7 +14,9 @@ use leasepool::{Error, Runtime, StopMode};
 use rand::Rng;
 
 use crate::common::*;
-use crate::{os_threads, seeded, seeds, thread_baseline, threads_back};
+use crate::{
+    Blocked, block_every_worker, every_pool_leased, os_threads, seeded, seeds, thread_baseline, threads_back,
+};
 
 const POOLS: usize = 4;
 const WORKERS: usize = 25;
@@ -44,38 +45,11 @@ async fn stop_under_load<R: Runtime + Default>() {
     for seed in seeds(1) {
         let (mut rng, _guard) = seeded("stop::stop_under_load", seed);
         let before = thread_baseline::<R>("stop::stop_under_load").await;
-        let m = started(
-            builder::<R>().max_pools(POOLS).min_pools(1).workers_per_pool(WORKERS).name_prefix("fstop"),
-        )
-        .await;
-        let mut leases = Vec::new();
-        for i in 0..POOLS {
-            leases.push(m.try_acquire().owner(format!("holder-{i}")).await.expect("a free or new pool"));
-        }
+        let (m, leases) = every_pool_leased::<R>(POOLS, WORKERS, "fstop").await;
         assert!(matches!(m.try_acquire().await, Err(Error::Unavailable)));
 
-        let gate = Gate::default();
-        let finished = Arc::new(AtomicUsize::new(0));
-        let mut running = Vec::new();
-        let mut queued_jobs = Vec::new();
-        for lease in &leases {
-            for j in 0..WORKERS {
-                let (gate, finished) = (gate.clone(), Arc::clone(&finished));
-                running.push(
-                    lease
-                        .submit(move || {
-                            gate.wait();
-                            finished.fetch_add(1, Ordering::SeqCst);
-                            j
-                        })
-                        .unwrap(),
-                );
-            }
-            for j in 0..QUEUED_PER_POOL {
-                queued_jobs.push(lease.submit(move || j).unwrap());
-            }
-        }
-        eventually::<R>("every worker is running a blocked job", || gate.entered() == POOLS * WORKERS).await;
+        let Blocked { gate, finished, running, queued_jobs } =
+            block_every_worker(&leases, WORKERS, QUEUED_PER_POOL).await;
         let peak = os_threads().map(|t| t.len());
 
         // Two grinders, each with a batch blocked waiting for a lease and
