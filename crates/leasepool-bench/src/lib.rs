@@ -5,7 +5,8 @@
 //! * [`tokio_runtime`]: the multi-threaded tokio runtime with 2 workers.
 //! * [`manager`]: a started leasepool manager whose pools all exist.
 //! * [`core_with_leases`] and [`take_leases`]: a started `leasepool-core`
-//!   with live leases, for S7 and S9.
+//!   with live leases, for S7 and S9; [`checker_pass`]: the core's periodic
+//!   work that S7 times.
 //! * [`LitePool`]: N dedicated std threads fed by one crossbeam channel,
 //!   results through a `oneshot`. Eight of them are the *raw floor*; a few of
 //!   them handed out by a `deadpool::unmanaged::Pool` ([`deadpool_executors`])
@@ -55,6 +56,22 @@ pub fn core_with_leases(max_pools: usize, min_pools: usize, live: usize) -> (Cor
     confirm_creations(&mut core, now);
     take_leases(&mut core, now, live);
     (core, now)
+}
+
+/// One checker pass on `core` at `now`, the body S7 times (in the binary and
+/// in `benches/nanos.rs`): `notify_scale_changed`, `handle_timeout`, then,
+/// if a check is due (the scale change makes one), `handle_units` with 0
+/// units; last, the actions all this produced, drained through [`black_box`].
+#[inline]
+pub fn checker_pass(core: &mut Core, now: Instant) {
+    core.notify_scale_changed(now);
+    core.handle_timeout(now);
+    if let Some(due) = core.check_due(now) {
+        core.handle_units(now, due, black_box(0));
+    }
+    while let Some(a) = core.poll_action() {
+        black_box(a);
+    }
 }
 
 /// Drains `core`'s actions, confirming every pool creation at once.

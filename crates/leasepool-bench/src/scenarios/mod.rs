@@ -22,7 +22,8 @@ use leasepool::Runtime;
 use leasepool::driver::{LeasedExecutorManager, WorkGrinder};
 
 use crate::execs::Exec;
-use crate::harness::{Samples, run_command};
+use crate::harness::{Samples, Series, run_command};
+use crate::report::Group;
 
 mod s10_scale_up;
 mod s1_acquire;
@@ -167,4 +168,23 @@ fn mem(which: &str) -> Result<Vec<MemLine>, String> {
         })
         .collect();
     if lines.is_empty() { Err(format!("{which}: no MEM lines")) } else { Ok(lines) }
+}
+
+/// Runs `leasepool-bench-mem which` and records what it prints in `group`:
+/// for each MEM line, `row` gives the series name and value, and the line
+/// becomes the note `"{name}: {value} {unit} ({note})"` (its value as
+/// printed) and a one-value series. A failed run is skipped under
+/// `skip_as`. Prints a progress dot either way.
+fn mem_into(group: &mut Group, which: &str, skip_as: &str, row: impl Fn(&MemLine) -> (&'static str, f64)) {
+    match mem(which) {
+        Ok(lines) => {
+            for l in lines {
+                let (name, value) = row(&l);
+                group.notes.push(format!("{name}: {} {} ({})", l.value, l.unit, l.note));
+                group.samples.series.push(Series { name: name.into(), values: vec![value] });
+            }
+        }
+        Err(e) => group.samples.skipped.push((skip_as.into(), e)),
+    }
+    eprint!(".");
 }

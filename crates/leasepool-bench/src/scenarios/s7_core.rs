@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use leasepool_bench::core_with_leases;
+use leasepool_bench::{checker_pass, core_with_leases};
 
 use super::med;
 use crate::harness::{Better, Budget, Impl, Watchdog, calibrate_sync, interleave};
@@ -17,14 +17,7 @@ fn s7_pass(b: &Budget, live: usize) -> f64 {
     calibrate_sync(b.ns_sample, |n| {
         let t = Instant::now();
         for _ in 0..n {
-            core.notify_scale_changed(now);
-            core.handle_timeout(now);
-            if let Some(due) = core.check_due(now) {
-                core.handle_units(now, due, black_box(0));
-            }
-            while let Some(a) = core.poll_action() {
-                black_box(a);
-            }
+            checker_pass(&mut core, now);
         }
         t.elapsed()
     })

@@ -3,8 +3,8 @@
 //! deadpool. Counted by `leasepool-bench-mem`, one fresh process per
 //! measurement, whose counting allocator would slow the timed scenarios.
 
-use super::mem;
-use crate::harness::{Better, Series};
+use super::mem_into;
+use crate::harness::Better;
 use crate::report::{Comparison, Group, Report, Target};
 
 const S8_TRY: &str = "leasepool try_acquire+drop (current_thread)";
@@ -40,16 +40,7 @@ pub(crate) fn s8(report: &mut Report) {
         chart: false,
     };
     for (which, name) in runs {
-        match mem(which) {
-            Ok(lines) => {
-                for l in lines {
-                    group.notes.push(format!("{name}: {} {} ({})", l.value, l.unit, l.note));
-                    group.samples.series.push(Series { name: name.into(), values: vec![l.value] });
-                }
-            }
-            Err(e) => group.samples.skipped.push((name.into(), e)),
-        }
-        eprint!(".");
+        mem_into(&mut group, which, name, |l| (name, l.value));
     }
     eprintln!();
     let v = |name: &str| group.samples.get(name).map_or(f64::NAN, |s| s.median());

@@ -3,7 +3,7 @@
 //! and per idle pool. Measured by `leasepool-bench-mem`, one fresh process
 //! per measurement, so that one run's memory does not blur the next.
 
-use super::mem;
+use super::{mem, mem_into};
 use crate::harness::{Better, Series};
 use crate::report::{Comparison, Group, Report};
 
@@ -69,21 +69,11 @@ pub(crate) fn s9(report: &mut Report) {
         chart: false,
     };
     for which in ["s9-lease-core", "s9-lease-driver"] {
-        match mem(which) {
-            Ok(lines) => {
-                for l in lines {
-                    let (name, value) = match l.key.as_str() {
-                        "s9-lease-core" => (S9_LEASE_CORE, l.value),
-                        "s9-lease-driver" => (S9_LEASE_DRIVER, l.value),
-                        _ => (S9_POOL, l.value * 1024.0),
-                    };
-                    per.notes.push(format!("{name}: {} {} ({})", l.value, l.unit, l.note));
-                    per.samples.series.push(Series { name: name.into(), values: vec![value] });
-                }
-            }
-            Err(e) => per.samples.skipped.push((which.into(), e)),
-        }
-        eprint!(".");
+        mem_into(&mut per, which, which, |l| match l.key.as_str() {
+            "s9-lease-core" => (S9_LEASE_CORE, l.value),
+            "s9-lease-driver" => (S9_LEASE_DRIVER, l.value),
+            _ => (S9_POOL, l.value * 1024.0),
+        });
     }
     eprintln!();
     report.groups.push(per);
