@@ -58,7 +58,7 @@ pub(crate) fn s7(b: &Budget, dog: &Watchdog, reps: usize, report: &mut Report) {
         better: Better::Lower,
         samples,
         notes: vec![
-            "checker pass = notify_scale_changed(now) + handle_timeout(now, || 0) + draining poll_action; \
+            "checker pass = notify_scale_changed(now) + handle_timeout(now) + check_due + handle_units(now, due, 0) + draining poll_action; \
              no runtime, no peers (the peers have no such state machine)"
                 .into(),
             format!("ratio 10000 / 10: checker pass {pass:.2}, poll_timeout {poll:.2}"),
