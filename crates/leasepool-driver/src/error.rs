@@ -38,17 +38,20 @@ pub enum Error {
     /// No pool became free within the acquire timeout (the timeout given).
     #[error("no pool became free within {0:?}: raise the timeout or max_pools, or hold leases for less time")]
     Timeout(Duration),
-    /// The lease is no longer valid: revoked at hard expiry, or its pool
-    /// shut down (the manager stopped).
-    #[error("the lease is no longer valid (past its hard expiry, or the manager stopped): acquire a new one")]
+    /// The lease passed its hard expiry and was revoked (its pool shut
+    /// down). A lease cut by a stop fails with [`Error::Stopped`] instead.
+    #[error("the lease expired (past its hard expiry) and was revoked: acquire a new one")]
     LeaseExpired,
     /// The lease was released by its holder (or dropped): it takes no more
     /// jobs.
     #[error("the lease was released: acquire a new one")]
     LeaseReleased,
-    /// The lease ended for another reason than expiry or release: its pool
-    /// broke, or the manager stopped.
-    #[error("the lease has ended (its pool broke, or the manager stopped): acquire a new one")]
+    /// The core answered that the lease had already ended
+    /// (`LeaseError::Ended`, through `From<LeaseError>`), for a driver that
+    /// asks the core directly. A lease of this crate's API says why
+    /// instead: [`Error::LeaseExpired`], [`Error::Stopped`] or
+    /// [`Error::Broken`].
+    #[error("the lease has ended: acquire a new one")]
     LeaseEnded,
     /// The job panicked; the pool keeps serving other jobs.
     #[error("the job panicked: {0}")]
@@ -253,15 +256,10 @@ mod tests {
             ),
             (
                 Error::LeaseExpired,
-                vec![
-                    "the lease is no longer valid (past its hard expiry, or the manager stopped): acquire a new one",
-                ],
+                vec!["the lease expired (past its hard expiry) and was revoked: acquire a new one"],
             ),
             (Error::LeaseReleased, vec!["the lease was released: acquire a new one"]),
-            (
-                Error::LeaseEnded,
-                vec!["the lease has ended (its pool broke, or the manager stopped): acquire a new one"],
-            ),
+            (Error::LeaseEnded, vec!["the lease has ended: acquire a new one"]),
             (Error::Panicked("boom".into()), vec!["the job panicked: boom"]),
             (
                 Error::Broken(Arc::from("no device")),

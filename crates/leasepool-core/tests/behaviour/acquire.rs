@@ -3,8 +3,8 @@
 
 use super::*;
 
-/// The replacement pool is created for the acquire, which now waits for its
-/// confirmation (it used to be granted the unconfirmed pool at once).
+/// The replacement pool is created for the acquire, which waits for its
+/// confirmation: a pool is never granted before it exists.
 #[test]
 fn acquire_revokes_hard_expired_leases_first() {
     let now = Instant::now();
@@ -73,7 +73,7 @@ fn acquire_no_wait_fails_unavailable_at_once() {
     assert_eq!(core.waiting_count(), 0);
 }
 
-/// New: `Wait::No` waits only when a pool is coming for it (one being
+/// `Wait::No` waits only when a pool is coming for it (one being
 /// created and not owed to an earlier waiter, or room to create one).
 #[test]
 fn acquire_no_wait_queues_only_when_a_pool_is_coming_for_it() {

@@ -138,7 +138,7 @@ fn poll_timeout_is_the_earliest_of_next_check_next_hard_expiry_and_next_waiter_d
     assert_eq!(core.poll_timeout(), None);
 }
 
-/// New: a check request that arrives while the units are being read (after
+/// A check request that arrives while the units are being read (after
 /// the `CheckDue` was issued) makes the next check due at once; a ticket
 /// from before a stop, or one already used, does nothing.
 #[test]
@@ -174,7 +174,7 @@ fn a_stale_check_ticket_makes_the_next_check_due_at_once() {
     assert!(core.check_due(t0 + secs(3)).is_some(), "the check is still due");
 }
 
-/// New: with a size provider, every grant and every lease ending by release
+/// With a size provider, every grant and every lease ending by release
 /// requests a check; without one, neither does.
 #[test]
 fn with_a_size_provider_grants_and_releases_request_a_check() {

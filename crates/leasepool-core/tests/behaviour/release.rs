@@ -59,9 +59,8 @@ fn finalise_keeps_the_pool_only_while_total_stays_within_desired() {
     assert_eq!((core.total_count(), core.available_count()), (1, 1));
 }
 
-/// Changed by design: a release at or after hard expiry (even with no job in
-/// flight) ends as `Expired`, its pool shut down as `Expired` (was
-/// `Finalised::ShutDown` with `NotKept`).
+/// A release at or after hard expiry (even with no job in flight) ends as
+/// `Expired`, its pool shut down as `Expired`, like a revocation.
 #[test]
 fn release_past_hard_expiry_ends_expired_and_restores_min() {
     let now = Instant::now();

@@ -40,8 +40,8 @@ fn stop_is_idempotent_and_shuts_down_available_and_leased_pools() {
     assert!(drain_raw(&mut core).is_empty());
 }
 
-/// Waiters fail with `Stopped` (was `NotStarted`, which now means "never
-/// started").
+/// Waiters fail with `Stopped` (`NotStarted` is only for a core never
+/// started).
 #[test]
 fn stop_fails_every_waiter_with_stopped_and_later_acquires_fail_the_same_way() {
     let now = Instant::now();

@@ -92,7 +92,7 @@ fn cancel_waiter_withdraws_a_queued_acquire() {
     assert_eq!((fate, actions.len()), (PoolFate::Kept, 1));
 }
 
-/// New (two-step creation): cancelling a waiter whose grant is still in the
+/// Cancelling a waiter whose grant is still in the
 /// action queue withdraws the grant and hands its pool on, to the next
 /// waiter or back to the idle pools.
 #[test]
