@@ -292,6 +292,7 @@ impl<R: Runtime> Builder<R> {
         }
         let settings = Settings {
             backend: self.backend,
+            workers_per_pool: config.workers_per_pool(),
             name_prefix: self.name_prefix.into(),
             size_provider: self.size_provider,
             initializer: self.initializer,

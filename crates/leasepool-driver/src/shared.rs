@@ -28,6 +28,9 @@ pub(crate) type SizeProvider = Arc<dyn Fn() -> usize + Send + Sync>;
 /// Settings the core does not need.
 pub(crate) struct Settings {
     pub(crate) backend: Backend,
+    /// The configuration's `workers_per_pool`, kept here so that creating
+    /// a pool (outside the lock) need not lock the core to read it.
+    pub(crate) workers_per_pool: usize,
     pub(crate) name_prefix: Arc<str>,
     pub(crate) size_provider: Option<SizeProvider>,
     pub(crate) initializer: Option<Initializer>,
@@ -287,7 +290,7 @@ impl<R: Runtime> Shared<R> {
                 self.runtime.now(),
                 |st, now| match created {
                     Ok(pool) => {
-                        tracing::debug!(pool = %id, workers = st.core.config().workers_per_pool(), "pool created");
+                        tracing::debug!(pool = %id, workers = self.settings.workers_per_pool, "pool created");
                         let broken = pool.broken().is_some();
                         st.pools.insert(id, pool);
                         st.core.pool_created(now, id);
@@ -321,7 +324,7 @@ impl<R: Runtime> Shared<R> {
     /// Starts the threads of pool `id` (no lock held).
     fn spawn_pool(&self, id: PoolId) -> std::io::Result<Arc<ThreadPool>> {
         let s = &self.settings;
-        let workers = self.lock().core.config().workers_per_pool();
+        let workers = s.workers_per_pool;
         let me = self.me.clone();
         let on_broken: OnBroken = Arc::new(move |pool| {
             if let Some(shared) = me.upgrade() {
