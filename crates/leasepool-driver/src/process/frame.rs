@@ -76,6 +76,8 @@ pub enum FrameError {
     Short(&'static str),
     /// A text field that is not UTF-8.
     NotUtf8(&'static str),
+    /// Bytes after the last field of a fixed-size payload.
+    Trailing(&'static str),
 }
 
 impl fmt::Display for FrameError {
@@ -89,6 +91,7 @@ impl fmt::Display for FrameError {
             FrameError::UnknownTag(tag) => write!(f, "unexpected frame tag {tag}"),
             FrameError::Short(what) => write!(f, "frame too short for its {what}"),
             FrameError::NotUtf8(what) => write!(f, "the frame's {what} is not UTF-8"),
+            FrameError::Trailing(what) => write!(f, "bytes after the {what} frame's last field"),
         }
     }
 }
@@ -189,6 +192,9 @@ pub fn decode_reply(body: &[u8]) -> Result<Reply<'_>, FrameError> {
         TAG_HELLO => {
             let token = rest.get(..8).ok_or(FrameError::Short("token"))?;
             let pid = rest.get(8..12).ok_or(FrameError::Short("pid"))?;
+            if rest.len() > 12 {
+                return Err(FrameError::Trailing("hello"));
+            }
             Reply::Hello {
                 token: u64::from_le_bytes(token.try_into().expect("eight bytes")),
                 pid: u32::from_le_bytes(pid.try_into().expect("four bytes")),
@@ -411,6 +417,9 @@ mod tests {
         assert_eq!(decode_reply(&[TAG_PANICKED, 0xff]), Err(FrameError::NotUtf8("panic message")));
         assert_eq!(decode_call(&[TAG_CALL, 5, 0, b'a']), Err(FrameError::Short("job name")));
         assert_eq!(decode_call(&[TAG_OK]), Err(FrameError::UnknownTag(TAG_OK)));
+        let mut long_hello = vec![TAG_HELLO];
+        long_hello.extend_from_slice(&[0; 13]);
+        assert_eq!(decode_reply(&long_hello), Err(FrameError::Trailing("hello")));
     }
 
     #[test]
