@@ -100,7 +100,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let hard = lease.hard_expires_at();
         match lease.run::<Runaway>(()).await {
             Err(Error::LeaseExpired) => {
-                println!("runaway job: LeaseExpired; its worker was killed {:?} after the hard expiry", hard.elapsed())
+                println!(
+                    "runaway job: LeaseExpired; its worker was killed {:?} after the hard expiry",
+                    hard.elapsed()
+                )
             }
             other => return Err(format!("expected LeaseExpired, got {other:?}").into()),
         }

@@ -85,7 +85,6 @@ impl Subscriber for Printer {
     fn exit(&self, _: &span::Id) {}
 }
 
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     process::init(Jobs::new().register::<Resize>());
     tracing::subscriber::set_global_default(Printer { target: "imaging::workers" })?;

@@ -290,7 +290,10 @@ impl<R: Runtime> Builder<R> {
     }
 
     /// `build`, with the process backend's settings for a process manager.
-    pub(crate) fn build_with(self, process: Option<ProcessSettings>) -> Result<LeasedExecutorManager<R>, ConfigError> {
+    pub(crate) fn build_with(
+        self,
+        process: Option<ProcessSettings>,
+    ) -> Result<LeasedExecutorManager<R>, ConfigError> {
         let config = self.config.has_size_provider(self.size_provider.is_some()).build()?;
         if self.name_prefix.contains('\0') {
             return Err(ConfigError::Invalid { field: "name_prefix", reason: "must not contain a NUL byte" });

@@ -92,7 +92,9 @@ pub enum Error {
     },
     /// The worker process does not know the job (process pools): the
     /// worker program's `init` did not register a job of this name.
-    #[error("the worker process has no job named `{0}`: register it with `Jobs::register` in the worker's `init`")]
+    #[error(
+        "the worker process has no job named `{0}`: register it with `Jobs::register` in the worker's `init`"
+    )]
     UnknownJob(Arc<str>),
     /// A worker process sent something that is not a valid reply
     /// (process pools): a malformed, truncated or oversized frame, or an

@@ -342,7 +342,14 @@ impl<R: Runtime> Shared<R> {
         });
         #[cfg(all(unix, feature = "process"))]
         if let Some(config) = &s.process {
-            return crate::process::spawn_pool(id, &s.name_prefix, workers, s.initializer.clone(), config, on_broken);
+            return crate::process::spawn_pool(
+                id,
+                &s.name_prefix,
+                workers,
+                s.initializer.clone(),
+                config,
+                on_broken,
+            );
         }
         ThreadPool::spawn(id, &s.name_prefix, workers, s.initializer.clone(), on_broken)
     }

@@ -89,7 +89,8 @@ fn s11_leasepool(b: &Budget) -> f64 {
         let t0 = Instant::now();
         let mut jobs = 0u64;
         while t0.elapsed() < b.run {
-            let handles: Vec<_> = (0..WINDOW as u64).map(|i| lease.submit::<Inc>(i).expect("submit")).collect();
+            let handles: Vec<_> =
+                (0..WINDOW as u64).map(|i| lease.submit::<Inc>(i).expect("submit")).collect();
             for h in handles {
                 black_box(h.await.expect("job"));
             }
@@ -160,7 +161,12 @@ pub(crate) fn s11(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: 
     ];
     let samples = interleave("S11", reps, impls, dog);
     let lp = med(&samples, S11_LP);
-    report.targets.push(Target::ratio_at_least("S11 process pool", ">= procspawn's Pool", lp / med(&samples, S11_PS), 1.0));
+    report.targets.push(Target::ratio_at_least(
+        "S11 process pool",
+        ">= procspawn's Pool",
+        lp / med(&samples, S11_PS),
+        1.0,
+    ));
     if py.available() {
         report.targets.push(Target::ratio_at_least(
             "S11 process pool",

@@ -104,14 +104,20 @@ impl WorkerProcess {
         Ok(process)
     }
 
-    fn spawn_and_accept(ctx: &PoolCtx, worker: usize, path: &Path) -> Result<(Child, UnixStream, u64), String> {
+    fn spawn_and_accept(
+        ctx: &PoolCtx,
+        worker: usize,
+        path: &Path,
+    ) -> Result<(Child, UnixStream, u64), String> {
         let cfg = &ctx.config;
         let listener =
             UnixListener::bind(path).map_err(|e| format!("could not listen on {}: {e}", path.display()))?;
         let token = RandomState::new().hash_one((std::process::id(), worker, Instant::now())) | 1;
         let program = match &cfg.program {
             Some(program) => program.clone(),
-            None => std::env::current_exe().map_err(|e| format!("could not find the current executable: {e}"))?,
+            None => {
+                std::env::current_exe().map_err(|e| format!("could not find the current executable: {e}"))?
+            }
         };
         let mut cmd = Command::new(&program);
         cmd.args(&cfg.args)
@@ -150,7 +156,9 @@ impl WorkerProcess {
         match read {
             Ok(()) => match frame::decode_reply(&self.buf) {
                 Ok(Reply::Hello { token: t, pid: p }) if t == token && p == pid => Ok(()),
-                Ok(Reply::Hello { .. }) => Err(format!("worker process {pid} sent a hello with the wrong token")),
+                Ok(Reply::Hello { .. }) => {
+                    Err(format!("worker process {pid} sent a hello with the wrong token"))
+                }
                 Ok(Reply::InitFailed(why)) => Err(format!("worker process {pid}: {why}")),
                 Ok(_) => Err(format!("worker process {pid} sent a reply before its hello")),
                 Err(e) => Err(format!("worker process {pid} sent a bad hello: {e}")),
@@ -248,7 +256,12 @@ fn socket_dir() -> io::Result<PathBuf> {
 
 /// Waits for the worker's connection, while watching for its early exit,
 /// its pool's shutdown and the deadline.
-fn accept(listener: &UnixListener, child: &mut Child, ctx: &PoolCtx, timeout: Duration) -> Result<UnixStream, String> {
+fn accept(
+    listener: &UnixListener,
+    child: &mut Child,
+    ctx: &PoolCtx,
+    timeout: Duration,
+) -> Result<UnixStream, String> {
     let pid = child.id();
     let deadline = Instant::now() + timeout;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;

@@ -435,7 +435,11 @@ mod tests {
         assert_eq!(out.matches('\n').count(), 1, "one line: {out:?}");
         assert_eq!(decode_log_line(out.trim_end().as_bytes()), Some(line));
         let prefix = LOG_PREFIX;
-        for damaged in [format!("{prefix}LOUD\ta\tb\tc"), format!("{prefix}INFO\ta\tb"), format!("{prefix}INFO\ta\\x\tb\tc")] {
+        for damaged in [
+            format!("{prefix}LOUD\ta\tb\tc"),
+            format!("{prefix}INFO\ta\tb"),
+            format!("{prefix}INFO\ta\\x\tb\tc"),
+        ] {
             assert_eq!(decode_log_line(damaged.as_bytes()), None, "{damaged:?}");
         }
         assert_eq!(decode_log_line(&[0xff, 0xfe]), None);

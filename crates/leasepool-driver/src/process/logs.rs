@@ -161,8 +161,14 @@ fn emit(origin: &Origin, level: Level, source: &str, message: &str, fields: &str
         }
         let set = meta.fields();
         let field = |name| set.field(name).expect("declared in FIELDS");
-        let (f_message, f_pool, f_worker, f_pid, f_source, f_fields) =
-            (field("message"), field("pool"), field("worker"), field("pid"), field("source"), field("fields"));
+        let (f_message, f_pool, f_worker, f_pid, f_source, f_fields) = (
+            field("message"),
+            field("pool"),
+            field("worker"),
+            field("pid"),
+            field("source"),
+            field("fields"),
+        );
         let message = format_args!("{message}");
         let pool = tracing::field::display(origin.pool);
         let worker = origin.worker as u64;

@@ -135,7 +135,9 @@ pub(crate) fn spawn_pool(
         }
         let worker = init_ctx.next_worker.fetch_add(1, Ordering::Relaxed);
         let process = WorkerProcess::start(&init_ctx, worker)?;
-        SLOT.with(|slot| *slot.borrow_mut() = Some(Slot { ctx: Arc::clone(&init_ctx), process: Some(process) }));
+        SLOT.with(|slot| {
+            *slot.borrow_mut() = Some(Slot { ctx: Arc::clone(&init_ctx), process: Some(process) })
+        });
         Ok(())
     });
     let pool = ThreadPool::spawn(id, name_prefix, workers, Some(init), on_broken)?;
@@ -183,7 +185,9 @@ impl Slot {
             Ok(Reply::Panicked(msg)) => Got::Fail(Error::Panicked(msg.to_owned())),
             Ok(Reply::UnknownJob(name)) => Got::Fail(Error::UnknownJob(Arc::from(name))),
             Ok(Reply::BadInput(why) | Reply::BadOutput(why)) => Got::Fail(Error::Codec(Arc::from(why))),
-            Ok(Reply::Hello { .. } | Reply::InitFailed(_)) => Got::Protocol("a set-up frame as a reply".to_owned()),
+            Ok(Reply::Hello { .. } | Reply::InitFailed(_)) => {
+                Got::Protocol("a set-up frame as a reply".to_owned())
+            }
             Err(CallError::Frame(e)) => Got::Protocol(e.to_string()),
             Err(CallError::Gone) => Got::Gone,
         };

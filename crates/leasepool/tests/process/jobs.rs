@@ -85,7 +85,9 @@ impl ProcessJob for Crash {
                 // SIGSEGV only meets std's stack-overflow handler, which
                 // puts the default action back (a real fault would then
                 // fault again); the next one kills.
-                let _ = std::process::Command::new("kill").args(["-SEGV", &std::process::id().to_string()]).status();
+                let _ = std::process::Command::new("kill")
+                    .args(["-SEGV", &std::process::id().to_string()])
+                    .status();
                 std::thread::sleep(std::time::Duration::from_millis(5));
             },
             How::Abort => std::process::abort(),
