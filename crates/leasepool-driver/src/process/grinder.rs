@@ -30,7 +30,11 @@ use crate::runtime::Runtime;
 /// # async fn demo(manager: ProcessManager<leasepool::DefaultRuntime>) -> Result<(), Box<dyn std::error::Error>> {
 /// let grinder = ProcessGrinder::new(&manager, |b| b.batch_size_threshold(32))?;
 /// grinder.start().await?;
-/// let squares = futures_util::future::join_all((0..100u64).map(|n| grinder.submit::<Square>(n))).await;
+/// // Queued at once, so that they share batches; then awaited in order.
+/// let pending: Vec<_> = (0..100u64).map(|n| grinder.submit::<Square>(n)).collect();
+/// for (n, square) in (0..100u64).zip(pending) {
+///     assert_eq!(square.await?, n * n);
+/// }
 /// grinder.stop(leasepool::StopMode::Drain).await;
 /// # Ok(()) }
 /// ```
