@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use leasepool_driver::process::frame::{self, Reply};
+use leasepool_driver::process::frame;
 use libfuzzer_sys::fuzz_target;
 
 /// The limit the fuzzer's frames are checked against.
