@@ -85,6 +85,9 @@ pub(crate) struct ThreadPool {
     /// Run by the first `shutdown`; set once, right after the pool is
     /// spawned (before anyone else can shut it down).
     on_shutdown: OnceLock<OnShutdown>,
+    /// What another backend keeps with the pool (a process pool's
+    /// context); set once, right after the pool is spawned.
+    extension: OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
     /// The current lease's tenancy word: its tenancy, whether it was released,
     /// and its jobs in flight, in one word, so that submitting and finishing
     /// a job take no lock (see `Lease::reserve`). A lease remembers the
@@ -121,6 +124,7 @@ impl ThreadPool {
             shut_for: OnceLock::new(),
             running: AtomicUsize::new(0),
             on_shutdown: OnceLock::new(),
+            extension: OnceLock::new(),
             word: CachePadded::new(AtomicU64::new(0)),
         });
         for i in 0..workers {
@@ -153,6 +157,16 @@ impl ThreadPool {
     /// Sets the hook the first `shutdown` runs (once; later calls are ignored).
     pub(crate) fn on_shutdown(&self, hook: OnShutdown) {
         let _ = self.on_shutdown.set(hook);
+    }
+
+    /// Attaches another backend's state to the pool (once).
+    pub(crate) fn set_extension(&self, ext: Arc<dyn std::any::Any + Send + Sync>) {
+        let _ = self.extension.set(ext);
+    }
+
+    /// The state another backend attached, if any.
+    pub(crate) fn extension(&self) -> Option<&Arc<dyn std::any::Any + Send + Sync>> {
+        self.extension.get()
     }
 
     /// Whether the pool was shut down (its lease, if any, is gone).

@@ -36,6 +36,9 @@ pub(crate) struct WorkerProcess {
     child: Child,
     pid: u32,
     conn: UnixStream,
+    /// The connection's read side, buffered: replies that arrive together
+    /// are read with one call.
+    reader: std::io::BufReader<UnixStream>,
     /// The last reply's body; reused between calls.
     buf: Vec<u8>,
     /// The last call's frame; reused between calls.
@@ -67,10 +70,20 @@ impl WorkerProcess {
         let _ = std::fs::remove_dir(&dir);
         let (child, conn, token) = started?;
         let pid = child.id();
+        let reader = match conn.try_clone() {
+            Ok(read_half) => std::io::BufReader::with_capacity(64 << 10, read_half),
+            Err(e) => {
+                let mut child = child;
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("worker process {pid}: {e}"));
+            }
+        };
         let mut process = WorkerProcess {
             child,
             pid,
             conn,
+            reader,
             buf: Vec::new(),
             out: Vec::new(),
             max_frame: cfg.max_frame,
@@ -151,7 +164,7 @@ impl WorkerProcess {
     fn hello(&mut self, token: u64, timeout: Duration) -> Result<(), String> {
         let pid = self.pid;
         let _ = self.conn.set_read_timeout(Some(timeout));
-        let read = read_frame(&mut self.conn, &mut self.buf, self.max_frame);
+        let read = read_frame(&mut self.reader, &mut self.buf, self.max_frame);
         let _ = self.conn.set_read_timeout(None);
         match read {
             Ok(()) => match frame::decode_reply(&self.buf) {
@@ -181,10 +194,23 @@ impl WorkerProcess {
 
     /// Sends one call and reads its reply (borrowing the reply buffer).
     pub(crate) fn call(&mut self, name: &str, input: &[u8]) -> Result<Reply<'_>, CallError> {
+        self.send([Call { name, input }])?;
+        self.receive()
+    }
+
+    /// Sends calls in one write: the worker answers them in order, so a
+    /// batch costs one wake-up each way instead of one per call.
+    pub(crate) fn send<'a>(&mut self, calls: impl IntoIterator<Item = Call<'a>>) -> Result<(), CallError> {
         self.out.clear();
-        frame::encode_call(Call { name, input }, &mut self.out);
-        send_all(&self.conn, &self.out).map_err(|_| CallError::Gone)?;
-        read_frame(&mut self.conn, &mut self.buf, self.max_frame)?;
+        for call in calls {
+            frame::encode_call(call, &mut self.out);
+        }
+        send_all(&self.conn, &self.out).map_err(|_| CallError::Gone)
+    }
+
+    /// Reads the next reply (borrowing the reply buffer).
+    pub(crate) fn receive(&mut self) -> Result<Reply<'_>, CallError> {
+        read_frame(&mut self.reader, &mut self.buf, self.max_frame)?;
         frame::decode_reply(&self.buf).map_err(CallError::Frame)
     }
 
@@ -294,7 +320,7 @@ fn accept(
 
 /// Reads one frame into `buf`; the length is checked before anything is
 /// allocated for the body.
-pub(crate) fn read_frame(conn: &mut UnixStream, buf: &mut Vec<u8>, max: usize) -> Result<(), CallError> {
+pub(crate) fn read_frame(conn: &mut impl Read, buf: &mut Vec<u8>, max: usize) -> Result<(), CallError> {
     let mut header = [0; frame::HEADER];
     conn.read_exact(&mut header).map_err(|_| CallError::Gone)?;
     let len = frame::body_len(header, max).map_err(CallError::Frame)?;

@@ -12,7 +12,7 @@ use leasepool_core::{LeaseId, PoolId};
 
 use super::{ProcessJob, frame, pool};
 use crate::error::Error;
-use crate::job::JobHandle;
+use crate::job::{Job, JobHandle};
 use crate::lease::Lease;
 use crate::runtime::Runtime;
 
@@ -93,7 +93,29 @@ impl<R: Runtime> ProcessLease<R> {
     /// ```
     pub fn submit<J: ProcessJob>(&self, input: J::Input) -> Result<ProcessHandle<J::Output>, Error> {
         let input = encode_input::<J>(&input, self.max_frame)?;
-        let handle = self.lease.submit(move || pool::call::<J>(&input))?;
+        let Some(ctx) = pool::ctx_of(self.lease.pool()) else {
+            // Not reached: a process lease is always on a process pool.
+            let handle = self.lease.submit(move || pool::call::<J>(&input))?;
+            return Ok(ProcessHandle { handle, _output: PhantomData });
+        };
+        let finish = self.lease.reserve()?;
+        let (tx, handle) = JobHandle::<Result<J::Output, Error>>::channel();
+        let complete: pool::Complete = Box::new(move |reply| {
+            let (result, protocol) = pool::answer::<J>(reply);
+            // Book-kept before the reply, so that a caller who awaits the
+            // result and then releases finds the lease idle.
+            finish.done();
+            // An output nobody awaits is dropped here, on the worker thread
+            // (inside the drain's `catch`).
+            let _ = tx.send(Ok(result));
+            protocol
+        });
+        // The calls of a lease wait in the pool's outbox; drain jobs (at
+        // most one per worker) send them in batches, so many small calls
+        // cost one write and one wake-up per batch, not per call.
+        if ctx.push(pool::Pending { name: J::NAME, input, complete }) {
+            self.lease.queue(Job::new(move |cancelled| pool::drain(&ctx, cancelled)));
+        }
         Ok(ProcessHandle { handle, _output: PhantomData })
     }
 

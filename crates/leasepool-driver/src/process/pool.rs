@@ -22,7 +22,7 @@ use leasepool_core::{PoolId, ShutdownReason};
 use super::ProcessJob;
 use super::child::{CallError, WorkerProcess};
 use super::config::ProcessConfig;
-use super::frame::Reply;
+use super::frame::{Call, Reply};
 use crate::backend::{Initializer, OnBroken, ThreadPool};
 use crate::error::Error;
 
@@ -44,7 +44,35 @@ pub(crate) struct PoolCtx {
     /// it is spawned, before any job can run).
     pool: OnceLock<Weak<ThreadPool>>,
     on_broken: OnBroken,
+    /// Lease calls waiting for a worker thread, and how many drain jobs
+    /// are queued or running to send them. Invariant (under this lock): a
+    /// call is only ever waiting while at least one drain is counted, and
+    /// a drain stops counting only when it finds no call waiting.
+    outbox: Mutex<Outbox>,
+    workers: usize,
 }
+
+/// See `PoolCtx::outbox`.
+#[derive(Default)]
+struct Outbox {
+    calls: std::collections::VecDeque<Pending>,
+    drains: usize,
+}
+
+/// How a pipelined call ends: with the worker's reply or an error. Returns
+/// why the reply broke the protocol, if it did (the drain then retires the
+/// pool).
+pub(crate) type Complete = Box<dyn for<'a> FnOnce(Result<Reply<'a>, Error>) -> Option<String> + Send>;
+
+/// A lease call waiting in the outbox.
+pub(crate) struct Pending {
+    pub(crate) name: &'static str,
+    pub(crate) input: Vec<u8>,
+    pub(crate) complete: Complete,
+}
+
+/// Calls one drain sends in one write at most.
+const BATCH: usize = 64;
 
 impl PoolCtx {
     pub(crate) fn is_shut(&self) -> bool {
@@ -127,6 +155,8 @@ pub(crate) fn spawn_pool(
         conns: Mutex::new(Vec::new()),
         pool: OnceLock::new(),
         on_broken: Arc::clone(&on_broken),
+        outbox: Mutex::new(Outbox::default()),
+        workers,
     });
     let init_ctx = Arc::clone(&ctx);
     let init: Initializer = Arc::new(move || {
@@ -144,7 +174,72 @@ pub(crate) fn spawn_pool(
     let _ = ctx.pool.set(Arc::downgrade(&pool));
     let hook = Arc::clone(&ctx);
     pool.on_shutdown(Arc::new(move |reason| hook.shut_down(reason)));
+    pool.set_extension(ctx);
     Ok(pool)
+}
+
+/// The process context of `pool` (`None`: a thread pool).
+pub(crate) fn ctx_of(pool: &ThreadPool) -> Option<Arc<PoolCtx>> {
+    pool.extension().cloned().and_then(|ext| ext.downcast::<PoolCtx>().ok())
+}
+
+impl PoolCtx {
+    /// Queues a lease call; returns whether the caller must queue a drain
+    /// job (see [`drain`]) on the pool, which it then counts.
+    pub(crate) fn push(&self, call: Pending) -> bool {
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        outbox.calls.push_back(call);
+        let more = outbox.drains < self.workers;
+        if more {
+            outbox.drains += 1;
+        }
+        more
+    }
+
+    /// Takes up to `BATCH` waiting calls, or stops counting the calling
+    /// drain when there are none.
+    fn take(&self, batch: &mut Vec<Pending>) {
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = outbox.calls.len().min(BATCH);
+        batch.extend(outbox.calls.drain(..n));
+        if n == 0 {
+            outbox.drains -= 1;
+        }
+    }
+}
+
+/// A drain job's body, on a worker thread: sends the waiting calls to this
+/// thread's process in batches (one write per batch) and completes each
+/// with its reply, until none is waiting. Cancelled (its pool shut down
+/// before it ran), it fails every waiting call with `cancelled`.
+pub(crate) fn drain(ctx: &Arc<PoolCtx>, cancelled: Option<Error>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    if let Some(err) = cancelled {
+        loop {
+            ctx.take(&mut batch);
+            if batch.is_empty() {
+                return;
+            }
+            for call in batch.drain(..) {
+                let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
+            }
+        }
+    }
+    loop {
+        ctx.take(&mut batch);
+        if batch.is_empty() {
+            return;
+        }
+        SLOT.with(|slot| match slot.borrow_mut().as_mut() {
+            Some(slot) => slot.run_batch(&mut batch),
+            None => {
+                let err = Error::Broken(Arc::from("a process job ran on a thread without a worker process"));
+                for call in batch.drain(..) {
+                    let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
+                }
+            }
+        });
+    }
 }
 
 /// Runs job `J` with serialized `input` on this worker thread's process
@@ -154,6 +249,91 @@ pub(crate) fn call<J: ProcessJob>(input: &[u8]) -> Result<J::Output, Error> {
         Some(slot) => slot.call::<J>(input),
         None => Err(Error::Broken(Arc::from("a process job ran on a thread without a worker process"))),
     })
+}
+
+impl Slot {
+    /// Sends `batch` in one write and completes each call with its reply,
+    /// in order. A lost worker or a bad reply fails the rest of the batch
+    /// with the same error.
+    fn run_batch(&mut self, batch: &mut Vec<Pending>) {
+        let mut calls = batch.drain(..);
+        let Some(process) = self.process.as_mut() else {
+            let err = self.ctx.broken().unwrap_or_else(|| self.ctx.shut_error());
+            return fail_all(&mut calls, &err);
+        };
+        let sent = process.send(calls.as_slice().iter().map(|c| Call { name: c.name, input: &c.input }));
+        let failure = match sent {
+            Err(_) => Err(()),
+            Ok(()) => loop {
+                let Some(call) = calls.next() else { break Ok(()) };
+                let process = self.process.as_mut().expect("present while the batch runs");
+                match process.receive() {
+                    Ok(reply) => {
+                        if let Some(why) = crate::job::catch(|| (call.complete)(Ok(reply))).ok().flatten() {
+                            let err = self.protocol(why);
+                            break Ok(fail_all(&mut calls, &err));
+                        }
+                    }
+                    Err(CallError::Frame(e)) => {
+                        let err = self.protocol(e.to_string());
+                        let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
+                        break Ok(fail_all(&mut calls, &err));
+                    }
+                    Err(CallError::Gone) => {
+                        let err = self.lost();
+                        let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
+                        break Ok(fail_all(&mut calls, &err));
+                    }
+                }
+            },
+        };
+        if failure.is_err() {
+            let err = self.lost();
+            fail_all(&mut calls, &err);
+        }
+    }
+
+    /// The worker broke the protocol: kill it, retire the pool.
+    fn protocol(&mut self, why: String) -> Error {
+        let mut process = self.process.take().expect("called with a process");
+        let pid = process.pid();
+        process.terminate();
+        let why = format!("worker process {pid}: {why}");
+        self.ctx.break_pool(why.clone());
+        Error::WorkerProtocol(why.into())
+    }
+}
+
+fn fail_all(calls: &mut impl Iterator<Item = Pending>, err: &Error) {
+    for call in calls {
+        let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
+    }
+}
+
+/// What a reply means for a call of `J`: its result, and why the reply
+/// broke the protocol if it did. Decodes into `J::Output` only, and all of
+/// the bytes: bytes left over mean the worker's job is not the one this
+/// side declared.
+pub(crate) fn answer<J: ProcessJob>(
+    answer: Result<Reply<'_>, Error>,
+) -> (Result<J::Output, Error>, Option<String>) {
+    let protocol = |why: String| (Err(Error::WorkerProtocol(Arc::from(why.as_str()))), Some(why));
+    match answer {
+        Ok(Reply::Ok(bytes)) => match postcard::take_from_bytes::<J::Output>(bytes) {
+            Ok((output, [])) => (Ok(output), None),
+            Ok((_, rest)) => protocol(format!(
+                "the output of `{}` did not decode: {} bytes left over",
+                J::NAME,
+                rest.len()
+            )),
+            Err(e) => protocol(format!("the output of `{}` did not decode: {e}", J::NAME)),
+        },
+        Ok(Reply::Panicked(msg)) => (Err(Error::Panicked(msg.to_owned())), None),
+        Ok(Reply::UnknownJob(name)) => (Err(Error::UnknownJob(Arc::from(name))), None),
+        Ok(Reply::BadInput(why) | Reply::BadOutput(why)) => (Err(Error::Codec(Arc::from(why))), None),
+        Ok(Reply::Hello { .. } | Reply::InitFailed(_)) => protocol("a set-up frame as a reply".to_owned()),
+        Err(err) => (Err(err), None),
+    }
 }
 
 /// What one call gave, owned, so that the process can be dealt with.
@@ -171,37 +351,18 @@ impl Slot {
             return Err(self.ctx.broken().unwrap_or_else(|| self.ctx.shut_error()));
         };
         let got = match process.call(J::NAME, input) {
-            // Into the declared output type only, and all of it: bytes left
-            // over mean the worker's job is not the one this side declared.
-            Ok(Reply::Ok(bytes)) => match postcard::take_from_bytes::<J::Output>(bytes) {
-                Ok((output, [])) => Got::Output(output),
-                Ok((_, rest)) => Got::Protocol(format!(
-                    "the output of `{}` did not decode: {} bytes left over",
-                    J::NAME,
-                    rest.len()
-                )),
-                Err(e) => Got::Protocol(format!("the output of `{}` did not decode: {e}", J::NAME)),
+            Ok(reply) => match answer::<J>(Ok(reply)) {
+                (_, Some(why)) => Got::Protocol(why),
+                (Ok(output), None) => Got::Output(output),
+                (Err(err), None) => Got::Fail(err),
             },
-            Ok(Reply::Panicked(msg)) => Got::Fail(Error::Panicked(msg.to_owned())),
-            Ok(Reply::UnknownJob(name)) => Got::Fail(Error::UnknownJob(Arc::from(name))),
-            Ok(Reply::BadInput(why) | Reply::BadOutput(why)) => Got::Fail(Error::Codec(Arc::from(why))),
-            Ok(Reply::Hello { .. } | Reply::InitFailed(_)) => {
-                Got::Protocol("a set-up frame as a reply".to_owned())
-            }
             Err(CallError::Frame(e)) => Got::Protocol(e.to_string()),
             Err(CallError::Gone) => Got::Gone,
         };
         match got {
             Got::Output(output) => Ok(output),
             Got::Fail(err) => Err(err),
-            Got::Protocol(why) => {
-                let mut process = self.process.take().expect("checked above");
-                let pid = process.pid();
-                process.terminate();
-                let why = format!("worker process {pid}: {why}");
-                self.ctx.break_pool(why.clone());
-                Err(Error::WorkerProtocol(why.into()))
-            }
+            Got::Protocol(why) => Err(self.protocol(why)),
             Got::Gone => Err(self.lost()),
         }
     }

@@ -4,7 +4,7 @@
 //! in any other process.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
@@ -205,14 +205,19 @@ fn serve(jobs: Jobs, params: &env::Params) -> i32 {
     if stream.write_all(&out).is_err() {
         return 6;
     }
+    let Ok(read_half) = stream.try_clone() else { return 6 };
+    // Calls sent in one batch arrive in one read. Each reply goes out as
+    // soon as it is ready: holding it for the next call's would keep it
+    // from its caller for as long as that call runs.
+    let mut reader = std::io::BufReader::with_capacity(64 << 10, read_half);
     let (mut buf, mut payload) = (Vec::new(), Vec::new());
+    out.clear();
     loop {
-        match read_call(&mut stream, &mut buf, params.max_frame) {
+        match read_call(&mut reader, &mut buf, params.max_frame) {
             Ok(true) => {}
             Ok(false) => return 0,
             Err(()) => return 7,
         }
-        out.clear();
         let Ok(call) = frame::decode_call(&buf) else {
             // The parent never sends a bad call: the channel is corrupt,
             // and this worker has nothing left to serve.
@@ -235,6 +240,7 @@ fn serve(jobs: Jobs, params: &env::Params) -> i32 {
         if stream.write_all(&out).is_err() {
             return 0;
         }
+        out.clear();
     }
 }
 
@@ -264,21 +270,17 @@ fn set_up(jobs: &Jobs, params: &env::Params) -> Result<(), String> {
 }
 
 /// Reads one call frame into `buf`: `Ok(false)` at a clean end of stream.
-fn read_call(stream: &mut UnixStream, buf: &mut Vec<u8>, max: usize) -> Result<bool, ()> {
-    let mut header = [0; frame::HEADER];
-    let mut got = 0;
-    while got < header.len() {
-        match stream.read(&mut header[got..]) {
-            Ok(0) if got == 0 => return Ok(false),
-            Ok(0) => return Err(()),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(()),
-        }
+fn read_call(reader: &mut impl std::io::BufRead, buf: &mut Vec<u8>, max: usize) -> Result<bool, ()> {
+    match reader.fill_buf() {
+        Ok([]) => return Ok(false),
+        Ok(_) => {}
+        Err(_) => return Err(()),
     }
+    let mut header = [0; frame::HEADER];
+    reader.read_exact(&mut header).map_err(drop)?;
     let len = frame::body_len(header, max).map_err(drop)?;
     buf.clear();
     buf.resize(len, 0);
-    stream.read_exact(buf).map_err(drop)?;
+    reader.read_exact(buf).map_err(drop)?;
     Ok(true)
 }

@@ -53,6 +53,22 @@ async fn revocation_kills_an_endless_job<R: Runtime + Default>() {
     m.stop().await;
 }
 
+/// Calls queued behind an endless one (sent in its batch, or still waiting
+/// for a worker) all end at the revocation, none hangs.
+async fn calls_behind_an_endless_job_end_at_revocation<R: Runtime + Default>() {
+    let m = manager::<R>(1, config(), |b| b.lease_grace(Duration::ZERO)).await;
+    let lease = m.acquire().lease_for(Duration::from_millis(200)).await.unwrap();
+    let spinning = spin::<R>(&lease).await;
+    let behind: Vec<_> = (0..10).map(|i| lease.submit::<Echo>(format!("{i}")).unwrap()).collect();
+    assert!(matches!(spinning.await, Err(Error::LeaseExpired)));
+    for handle in behind {
+        let err = handle.await.unwrap_err();
+        assert!(matches!(err, Error::LeaseExpired | Error::Cancelled), "{err:?}");
+    }
+    drop(lease);
+    m.stop().await;
+}
+
 async fn stop_kills_running_jobs<R: Runtime + Default>() {
     let m = manager::<R>(1, config(), |b| b).await;
     let lease = m.acquire().await.unwrap();
@@ -88,6 +104,7 @@ async fn idle_workers_exit_when_their_pool_stops<R: Runtime + Default>() {
 
 process_tests! {
     revocation_kills_an_endless_job,
+    calls_behind_an_endless_job_end_at_revocation,
     stop_kills_running_jobs,
     a_shutdown_past_its_deadline_kills,
     idle_workers_exit_when_their_pool_stops,
