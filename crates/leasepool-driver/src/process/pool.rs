@@ -262,34 +262,29 @@ impl Slot {
             return fail_all(&mut calls, &err);
         };
         let sent = process.send(calls.as_slice().iter().map(|c| Call { name: c.name, input: &c.input }));
-        let failure = match sent {
-            Err(_) => Err(()),
-            Ok(()) => loop {
-                let Some(call) = calls.next() else { break Ok(()) };
-                let process = self.process.as_mut().expect("present while the batch runs");
-                match process.receive() {
-                    Ok(reply) => {
-                        if let Some(why) = crate::job::catch(|| (call.complete)(Ok(reply))).ok().flatten() {
-                            let err = self.protocol(why);
-                            break Ok(fail_all(&mut calls, &err));
-                        }
-                    }
-                    Err(CallError::Frame(e)) => {
-                        let err = self.protocol(e.to_string());
-                        let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
-                        break Ok(fail_all(&mut calls, &err));
-                    }
-                    Err(CallError::Gone) => {
-                        let err = self.lost();
-                        let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
-                        break Ok(fail_all(&mut calls, &err));
-                    }
-                }
-            },
-        };
-        if failure.is_err() {
+        if sent.is_err() {
             let err = self.lost();
-            fail_all(&mut calls, &err);
+            return fail_all(&mut calls, &err);
+        }
+        while let Some(call) = calls.next() {
+            let process = self.process.as_mut().expect("present while the batch runs");
+            let err = match process.receive() {
+                Ok(reply) => match crate::job::catch(|| (call.complete)(Ok(reply))) {
+                    Ok(Some(why)) => self.protocol(why),
+                    _ => continue,
+                },
+                Err(CallError::Frame(e)) => {
+                    let err = self.protocol(e.to_string());
+                    let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
+                    err
+                }
+                Err(CallError::Gone) => {
+                    let err = self.lost();
+                    let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
+                    err
+                }
+            };
+            return fail_all(&mut calls, &err);
         }
     }
 
