@@ -50,6 +50,9 @@ pub(crate) struct PoolCtx {
     /// a drain stops counting only when it finds no call waiting.
     outbox: Mutex<Outbox>,
     workers: usize,
+    /// How long a call of this pool took lately, in nanoseconds (a moving
+    /// average over batches): batching pays only while calls are short.
+    call_nanos: std::sync::atomic::AtomicU64,
 }
 
 /// See `PoolCtx::outbox`.
@@ -73,6 +76,10 @@ pub(crate) struct Pending {
 
 /// Calls one drain sends in one write at most.
 const BATCH: usize = 64;
+/// Calls that took longer than this lately are sent one at a time: a
+/// batch runs its calls one after another on one worker process, which
+/// only pays while the round trip, not the work, is what costs.
+const LONG_CALL_NANOS: u64 = 200_000;
 
 impl PoolCtx {
     pub(crate) fn is_shut(&self) -> bool {
@@ -157,6 +164,7 @@ pub(crate) fn spawn_pool(
         on_broken: Arc::clone(&on_broken),
         outbox: Mutex::new(Outbox::default()),
         workers,
+        call_nanos: std::sync::atomic::AtomicU64::new(0),
     });
     let init_ctx = Arc::clone(&ctx);
     let init: Initializer = Arc::new(move || {
@@ -196,11 +204,14 @@ impl PoolCtx {
         more
     }
 
-    /// Takes up to `BATCH` waiting calls, or stops counting the calling
-    /// drain when there are none.
+    /// Takes waiting calls (this worker's share, up to `BATCH`, or one if
+    /// calls are long), or stops counting the calling drain when there are
+    /// none.
     fn take(&self, batch: &mut Vec<Pending>) {
+        let long = self.call_nanos.load(Ordering::Relaxed) > LONG_CALL_NANOS;
         let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = outbox.calls.len().min(BATCH);
+        let waiting = outbox.calls.len();
+        let n = if long { waiting.min(1) } else { waiting.div_ceil(self.workers).min(BATCH) };
         batch.extend(outbox.calls.drain(..n));
         if n == 0 {
             outbox.drains -= 1;
@@ -230,8 +241,15 @@ pub(crate) fn drain(ctx: &Arc<PoolCtx>, cancelled: Option<Error>) {
         if batch.is_empty() {
             return;
         }
+        let (started, calls) = (std::time::Instant::now(), batch.len() as u64);
         SLOT.with(|slot| match slot.borrow_mut().as_mut() {
-            Some(slot) => slot.run_batch(&mut batch),
+            Some(slot) => {
+                slot.run_batch(&mut batch);
+                let per_call =
+                    u64::try_from(started.elapsed().as_nanos() / u128::from(calls)).unwrap_or(u64::MAX);
+                let before = ctx.call_nanos.load(Ordering::Relaxed);
+                ctx.call_nanos.store(before - before / 4 + per_call / 4, Ordering::Relaxed);
+            }
             None => {
                 let err = Error::Broken(Arc::from("a process job ran on a thread without a worker process"));
                 for call in batch.drain(..) {
