@@ -20,6 +20,9 @@ mod nightly;
 
 /// The facade features, one per runtime adapter.
 const RUNTIMES: [&str; 4] = ["runtime-tokio", "runtime-async-std", "runtime-smol", "runtime-threads"];
+/// Facade features checked with every runtime: the process backend's
+/// tests, clippy lints and examples run on each runtime too.
+const EXTRA_FEATURES: &str = "process";
 /// The runtime kept by `ci --quick`.
 const QUICK_RUNTIME: &str = "runtime-tokio";
 /// The workspace members with `publish = false`, left out of `cargo package`
@@ -51,7 +54,9 @@ Commands:
                  scenario with leasepool and its peers interleaved; prints the
                  tables and targets, writes target/bench/summary.tsv and
                  target/bench/throughput.svg. --quick: about two minutes.
-  fuzz [SECS]    fuzz the core with cargo-fuzz (nightly; default 600 s)
+  fuzz [SECS] [TARGET]
+                 cargo-fuzz (nightly): core_sim (the core) and process_frame
+                 (the process wire format), or the one named; default 600 s each
   miri           the core's tests under Miri (nightly), reduced simulation
   help           Print this message.
 
@@ -76,6 +81,11 @@ fn main() -> ExitCode {
         [] => usage_error("missing command"),
         other => usage_error(&format!("unknown arguments: {}", other.join(" "))),
     }
+}
+
+/// A runtime feature with [`EXTRA_FEATURES`], as one `--features` value.
+fn with_extras(rt: &str) -> String {
+    format!("{rt},{EXTRA_FEATURES}")
 }
 
 /// The workspace root: xtask/ lives directly under it.
@@ -113,7 +123,8 @@ fn ci(quick: bool) -> ExitCode {
             ci.skip(name, "--quick");
             continue;
         }
-        let args = ["clippy", "-p", "leasepool", "--no-default-features", "--features", rt];
+        let features = with_extras(rt);
+        let args = ["clippy", "-p", "leasepool", "--no-default-features", "--features", &features];
         ci.cargo_step(name, &[&args[..], &["--all-targets", "--", "-D", "warnings"]].concat(), &[]);
     }
     ci.cargo_step(
@@ -131,7 +142,7 @@ fn ci(quick: bool) -> ExitCode {
     for rt in RUNTIMES {
         ci.cargo_step(
             format!("test ({rt})"),
-            &["test", "-p", "leasepool", "--no-default-features", "--features", rt],
+            &["test", "-p", "leasepool", "--no-default-features", "--features", &with_extras(rt)],
             &[],
         );
     }
@@ -163,7 +174,8 @@ fn ci(quick: bool) -> ExitCode {
                 if quick && rt != QUICK_RUNTIME {
                     ci.skip(name, "--quick");
                 } else {
-                    let features = ["--no-default-features", "--features", rt];
+                    let extras = with_extras(rt);
+                    let features = ["--no-default-features", "--features", &extras];
                     let what = examples_banner("leasepool", &features, &names);
                     ci.step(name, &what, |ci| run_examples(ci, "leasepool", &features, &names));
                 }

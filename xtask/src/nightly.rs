@@ -14,18 +14,29 @@ fn has_nightly_tool(args: &[&str]) -> bool {
     Command::new("cargo").args(args).output().is_ok_and(|o| o.status.success())
 }
 
-/// `cargo xtask fuzz [seconds]`: the `core_sim` cargo-fuzz target (the core
-/// simulation model driven by fuzzer bytes), 600 s by default. Installs
-/// cargo-fuzz when it is missing.
+/// The cargo-fuzz targets: the core simulation model driven by fuzzer
+/// bytes, and the process backend's wire format (what a worker process,
+/// untrusted, sends its pool).
+const FUZZ_TARGETS: [&str; 2] = ["core_sim", "process_frame"];
+
+/// `cargo xtask fuzz [seconds] [target]`: each cargo-fuzz target (or the
+/// one named) for `seconds` (600 by default). Installs cargo-fuzz when it
+/// is missing.
 pub(crate) fn fuzz(root: &Path, args: &[&str]) -> ExitCode {
-    let secs = match args {
-        [] => 600,
-        [s] => match s.parse::<u64>() {
-            Ok(n) if n > 0 => n,
-            _ => return crate::usage_error(&format!("fuzz takes a number of seconds, not {s:?}")),
-        },
-        _ => return crate::usage_error("fuzz takes at most one argument: seconds"),
-    };
+    let mut secs = 600;
+    let mut targets: Vec<&str> = FUZZ_TARGETS.to_vec();
+    for arg in args {
+        match arg.parse::<u64>() {
+            Ok(n) if n > 0 => secs = n,
+            _ if FUZZ_TARGETS.contains(arg) => targets = vec![arg],
+            _ => {
+                return crate::usage_error(&format!(
+                    "fuzz takes a number of seconds and a target ({}), not {arg:?}",
+                    FUZZ_TARGETS.join(", ")
+                ));
+            }
+        }
+    }
     if !has_nightly_tool(&["+nightly", "fuzz", "--version"])
         && !run(Command::new("cargo").args(["install", "--locked", "cargo-fuzz"]))
     {
@@ -33,15 +44,18 @@ pub(crate) fn fuzz(root: &Path, args: &[&str]) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let time = format!("-max_total_time={secs}");
-    let ok = run(Command::new("cargo").current_dir(root).args([
-        "+nightly",
-        "fuzz",
-        "run",
-        "core_sim",
-        "--",
-        &time,
-        "-print_final_stats=1",
-    ]));
+    let mut ok = true;
+    for target in targets {
+        ok &= run(Command::new("cargo").current_dir(root).args([
+            "+nightly",
+            "fuzz",
+            "run",
+            target,
+            "--",
+            &time,
+            "-print_final_stats=1",
+        ]));
+    }
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 

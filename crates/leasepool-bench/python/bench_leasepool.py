@@ -16,6 +16,8 @@ Scenarios (same shapes as the Rust side, see crates/leasepool-bench/src/scenario
 * s1-wait: the same with `await manager.acquire()`, the waiting form (a pool
   is always free, so it returns at once; the peer of `acquire`).
 * s2: 64 tasks, each loop: acquire, `await lease.run(x + 1)`, release: jobs/s.
+* s11: the process backend (`backend="process"`, 1 pool x 2 workers), one
+  held lease, `--window` `lease.run(x + 1)` in flight: jobs/s.
 * s4: `WorkGrinder` (batch_size_threshold=256, max_wait_seconds=0.001),
   64 tasks each keeping `--window` items in flight via `enqueue`: jobs/s.
 
@@ -139,9 +141,28 @@ async def s4(seconds: float, window: int) -> tuple[float, str]:
         await manager.stop()
 
 
+async def s11(seconds: float, window: int) -> tuple[float, str]:
+    manager = leasepool.LeasedExecutorManager(backend="process", max_pools=1, min_pools=1, workers_per_pool=2)
+    await manager.start()
+    try:
+        lease = await manager.acquire()
+        # Warm: the worker processes start on first use.
+        await asyncio.gather(*(lease.run(_inc, i) for i in range(window)))
+        jobs = 0
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            await asyncio.gather(*(lease.run(_inc, i) for i in range(window)))
+            jobs += window
+        elapsed = time.perf_counter() - t0
+        await lease.release()
+    finally:
+        await manager.stop()
+    return jobs / elapsed, f"process backend, 1 pool x 2 workers, window={window}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=["s1-nowait", "s1-wait", "s2", "s4"])
+    parser.add_argument("scenario", choices=["s1-nowait", "s1-wait", "s2", "s4", "s11"])
     parser.add_argument("--seconds", type=float, default=0.5)
     parser.add_argument("--window", type=int, default=16)
     args = parser.parse_args()
@@ -152,6 +173,9 @@ def main() -> int:
         unit = "ns/op"
     elif args.scenario == "s2":
         value, detail = asyncio.run(s2(args.seconds))
+        unit = "jobs/s"
+    elif args.scenario == "s11":
+        value, detail = asyncio.run(s11(args.seconds, args.window))
         unit = "jobs/s"
     else:
         value, detail = asyncio.run(s4(args.seconds, args.window))

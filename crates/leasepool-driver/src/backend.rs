@@ -1,5 +1,6 @@
-//! Executor backends. Only dedicated threads are offered: a process backend
-//! would need serialisable jobs, which Rust closures are not.
+//! Executor backends: dedicated threads, and (feature `process`, Unix)
+//! worker processes, whose pools are thread pools with one process per
+//! worker thread (see `process::pool`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -25,11 +26,18 @@ pub enum Backend {
     /// `workers_per_pool` dedicated, named OS threads per pool.
     #[default]
     Thread,
+    /// `workers_per_pool` worker processes per pool, each served by a
+    /// dedicated thread (Unix, feature `process`; see
+    /// [`Builder::build_process`](crate::Builder::build_process)).
+    Process,
 }
 
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("thread")
+        f.write_str(match self {
+            Backend::Thread => "thread",
+            Backend::Process => "process",
+        })
     }
 }
 
@@ -39,6 +47,10 @@ pub(crate) type Initializer =
 
 /// Called (from the failing worker thread) when a pool becomes broken.
 pub(crate) type OnBroken = Arc<dyn Fn(PoolId) + Send + Sync>;
+
+/// Called once by `ThreadPool::shutdown`, with the core's reason if it
+/// gave one (a process pool kills its worker processes).
+pub(crate) type OnShutdown = Arc<dyn Fn(Option<ShutdownReason>) + Send + Sync>;
 
 /// Polls before a worker parks (each yields the CPU, so an idle worker
 /// never holds a core another thread needs).
@@ -70,6 +82,12 @@ pub(crate) struct ThreadPool {
     /// jobs run keeps its threads until those jobs end (see
     /// `ThreadPool::is_winding_down`).
     running: AtomicUsize,
+    /// Run by the first `shutdown`; set once, right after the pool is
+    /// spawned (before anyone else can shut it down).
+    on_shutdown: OnceLock<OnShutdown>,
+    /// What another backend keeps with the pool (a process pool's
+    /// context); set once, right after the pool is spawned.
+    extension: OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
     /// The current lease's tenancy word: its tenancy, whether it was released,
     /// and its jobs in flight, in one word, so that submitting and finishing
     /// a job take no lock (see `Lease::reserve`). A lease remembers the
@@ -105,6 +123,8 @@ impl ThreadPool {
             broken: OnceLock::new(),
             shut_for: OnceLock::new(),
             running: AtomicUsize::new(0),
+            on_shutdown: OnceLock::new(),
+            extension: OnceLock::new(),
             word: CachePadded::new(AtomicU64::new(0)),
         });
         for i in 0..workers {
@@ -126,6 +146,27 @@ impl ThreadPool {
     /// The initializer failure that broke this pool, if any.
     pub(crate) fn broken(&self) -> Option<Error> {
         self.broken.get().map(|msg| Error::Broken(Arc::clone(msg)))
+    }
+
+    /// Marks the pool broken with `why` (the first cause is kept); the
+    /// caller then retires it.
+    pub(crate) fn break_with(&self, why: Arc<str>) {
+        let _ = self.broken.set(why);
+    }
+
+    /// Sets the hook the first `shutdown` runs (once; later calls are ignored).
+    pub(crate) fn on_shutdown(&self, hook: OnShutdown) {
+        let _ = self.on_shutdown.set(hook);
+    }
+
+    /// Attaches another backend's state to the pool (once).
+    pub(crate) fn set_extension(&self, ext: Arc<dyn std::any::Any + Send + Sync>) {
+        let _ = self.extension.set(ext);
+    }
+
+    /// The state another backend attached, if any.
+    pub(crate) fn extension(&self) -> Option<&Arc<dyn std::any::Any + Send + Sync>> {
+        self.extension.get()
     }
 
     /// Whether the pool was shut down (its lease, if any, is gone).
@@ -216,6 +257,9 @@ impl ThreadPool {
         for _ in 0..self.workers {
             let _ = self.tx.send(Msg::Stop);
         }
+        if let Some(hook) = self.on_shutdown.get() {
+            hook(self.shut_reason());
+        }
     }
 
     fn cancel_error(&self) -> Error {
@@ -265,9 +309,9 @@ impl ThreadPool {
         if let Some(init) = init {
             let failure = match catch(|| init()) {
                 Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(Error::Panicked(msg)) => Some(format!("initializer panicked: {msg}")),
-                Err(e) => Some(e.to_string()),
+                Ok(Err(e)) => Some(format!("worker initializer failed: {e}")),
+                Err(Error::Panicked(msg)) => Some(format!("worker initializer panicked: {msg}")),
+                Err(e) => Some(format!("worker initializer failed: {e}")),
             };
             if let Some(msg) = failure {
                 tracing::warn!(pool = %self.id, error = %msg, "worker initializer failed: pool broken");

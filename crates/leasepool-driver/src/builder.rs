@@ -9,7 +9,7 @@ use leasepool_core::{Config, ConfigBuilder, ConfigError, Core};
 use crate::backend::{Backend, Initializer};
 use crate::manager::LeasedExecutorManager;
 use crate::runtime::Runtime;
-use crate::shared::{Settings, Shared, SizeProvider};
+use crate::shared::{ProcessSettings, Settings, Shared, SizeProvider};
 
 /// Builds a [`LeasedExecutorManager`]; every value is validated by
 /// [`Builder::build`], whose error names the field.
@@ -286,12 +286,21 @@ impl<R: Runtime> Builder<R> {
     /// # }
     /// ```
     pub fn build(self) -> Result<LeasedExecutorManager<R>, ConfigError> {
+        self.build_with(None)
+    }
+
+    /// `build`, with the process backend's settings for a process manager.
+    pub(crate) fn build_with(
+        self,
+        process: Option<ProcessSettings>,
+    ) -> Result<LeasedExecutorManager<R>, ConfigError> {
         let config = self.config.has_size_provider(self.size_provider.is_some()).build()?;
         if self.name_prefix.contains('\0') {
             return Err(ConfigError::Invalid { field: "name_prefix", reason: "must not contain a NUL byte" });
         }
         let settings = Settings {
-            backend: self.backend,
+            backend: if process.is_some() { Backend::Process } else { self.backend },
+            process,
             workers_per_pool: config.workers_per_pool(),
             name_prefix: self.name_prefix.into(),
             size_provider: self.size_provider,

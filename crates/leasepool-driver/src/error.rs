@@ -56,8 +56,10 @@ pub enum Error {
     /// The job panicked; the pool keeps serving other jobs.
     #[error("the job panicked: {0}")]
     Panicked(String),
-    /// The pool's worker initializer failed; the pool was retired.
-    #[error("the pool is broken (worker initializer failed: {0}); it was retired: acquire a new lease")]
+    /// The pool is broken: its worker initializer failed (or, on a process
+    /// pool, a worker process crashed or broke the protocol); the pool was
+    /// retired. The message says which.
+    #[error("the pool is broken ({0}); it was retired: acquire a new lease")]
     Broken(Arc<str>),
     /// The job was dropped before it ran: its pool was shut down, or (for a
     /// grinder item) its grinder was stopped with `CancelPending` or dropped.
@@ -76,6 +78,49 @@ pub enum Error {
     /// prints it once.
     #[error("invalid configuration: {0}")]
     Config(ConfigError),
+    /// A worker process ended while it ran the job (process pools): killed
+    /// by `signal` (a segfault, an abort, say after an allocation failed
+    /// under the memory limit, or an outside kill), or exited with `code`
+    /// (the job called `exit`). The pool was retired and is replaced; jobs
+    /// on other pools are unaffected.
+    #[error("the worker process running the job crashed ({}); its pool was retired: acquire a new lease", crash_cause(*.signal, *.code))]
+    WorkerCrashed {
+        /// The signal that killed it, if any.
+        signal: Option<i32>,
+        /// Its exit code, if it exited.
+        code: Option<i32>,
+    },
+    /// The worker process does not know the job (process pools): the
+    /// worker program's `init` did not register a job of this name.
+    #[error(
+        "the worker process has no job named `{0}`: register it with `Jobs::register` in the worker's `init`"
+    )]
+    UnknownJob(Arc<str>),
+    /// A worker process sent something that is not a valid reply
+    /// (process pools): a malformed, truncated or oversized frame, or an
+    /// output that does not decode into the job's output type. The worker
+    /// was killed and its pool retired.
+    #[error("the worker process sent a bad reply ({0}); its pool was retired: acquire a new lease")]
+    WorkerProtocol(Arc<str>),
+    /// A job's input or output could not be serialized or deserialized
+    /// (process pools), or its input is over the frame limit. The message
+    /// names the job and the cause.
+    #[error("could not serialize the job's data: {0}")]
+    Codec(Arc<str>),
+}
+
+/// How a worker process ended, in words (`killed by signal 9 (SIGKILL)`).
+fn crash_cause(signal: Option<i32>, code: Option<i32>) -> String {
+    #[cfg(all(unix, feature = "process"))]
+    {
+        crate::process::crash_cause(signal, code)
+    }
+    #[cfg(not(all(unix, feature = "process")))]
+    match (signal, code) {
+        (Some(signal), _) => format!("killed by signal {signal}"),
+        (None, Some(code)) => format!("exited with code {code}"),
+        (None, None) => "ended".to_owned(),
+    }
 }
 
 /// The broad class of an [`Error`], for a service that maps errors to its
@@ -91,9 +136,11 @@ pub enum Error {
 /// | [`LeaseGone`](Self::LeaseGone) | [`Error::LeaseExpired`], [`Error::LeaseReleased`], [`Error::LeaseEnded`] | yes, on a new lease | retry inside the service; if that fails, 503 |
 /// | [`Cancelled`](Self::Cancelled) | [`Error::Cancelled`] | yes | 503 (the pool or grinder shut down); nobody to answer if the client left |
 /// | [`JobPanicked`](Self::JobPanicked) | [`Error::Panicked`] | no | 500 Internal Server Error |
-/// | [`PoolBroken`](Self::PoolBroken) | [`Error::Broken`] | yes, on a new lease | 500 |
+/// | [`PoolBroken`](Self::PoolBroken) | [`Error::Broken`], [`Error::WorkerProtocol`] | yes, on a new lease | 500 |
 /// | [`Spawn`](Self::Spawn) | [`Error::Spawn`] | yes | 503 + `Retry-After` (the OS ran out of threads) |
-/// | [`Config`](Self::Config) | [`Error::Config`] | no | 400 Bad Request if the value came from the request (a client's `lease_for`), else 500 |
+/// | [`WorkerCrashed`](Self::WorkerCrashed) | [`Error::WorkerCrashed`] | yes, on a new lease (a job that crashes its worker every time should be retried a bounded number of times) | 500 |
+/// | [`Codec`](Self::Codec) | [`Error::Codec`] | no | 500 (400 if the value came from the request) |
+/// | [`Config`](Self::Config) | [`Error::Config`], [`Error::UnknownJob`] | no | 400 Bad Request if the value came from the request (a client's `lease_for`), else 500 |
 ///
 /// ```
 /// use leasepool::{Error, ErrorKind};
@@ -128,12 +175,22 @@ pub enum ErrorKind {
     /// The job panicked: [`Error::Panicked`]. A bug in the job; the same
     /// input will likely panic again.
     JobPanicked,
-    /// The pool's worker initializer failed: [`Error::Broken`]. The pool
+    /// The pool's worker initializer failed, or a worker process broke
+    /// the protocol: [`Error::Broken`], [`Error::WorkerProtocol`]. The pool
     /// was retired; a new lease gets another pool.
     PoolBroken,
     /// Worker threads could not be started: [`Error::Spawn`].
     Spawn,
-    /// A configuration or per-acquire value is invalid: [`Error::Config`].
+    /// A worker process crashed while it ran the job:
+    /// [`Error::WorkerCrashed`]. Its pool was retired; a new lease gets
+    /// another pool.
+    WorkerCrashed,
+    /// A job's data did not (de)serialize: [`Error::Codec`]. The same value
+    /// will fail again.
+    Codec,
+    /// A configuration or per-acquire value is invalid, or a process
+    /// job is not registered in the worker: [`Error::Config`],
+    /// [`Error::UnknownJob`].
     Config,
 }
 
@@ -156,9 +213,11 @@ impl Error {
             Error::LeaseExpired | Error::LeaseReleased | Error::LeaseEnded => ErrorKind::LeaseGone,
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Panicked(_) => ErrorKind::JobPanicked,
-            Error::Broken(_) => ErrorKind::PoolBroken,
+            Error::Broken(_) | Error::WorkerProtocol(_) => ErrorKind::PoolBroken,
             Error::Spawn(_) => ErrorKind::Spawn,
-            Error::Config(_) => ErrorKind::Config,
+            Error::Config(_) | Error::UnknownJob(_) => ErrorKind::Config,
+            Error::WorkerCrashed { .. } => ErrorKind::WorkerCrashed,
+            Error::Codec(_) => ErrorKind::Codec,
         }
     }
 
@@ -174,7 +233,7 @@ impl Error {
     /// assert!(!Error::Panicked("boom".into()).is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {
-        !matches!(self.kind(), ErrorKind::JobPanicked | ErrorKind::Config)
+        !matches!(self.kind(), ErrorKind::JobPanicked | ErrorKind::Config | ErrorKind::Codec)
     }
 
     /// Whether the manager is at capacity ([`ErrorKind::Overload`]): shed
@@ -262,11 +321,30 @@ mod tests {
             (Error::LeaseEnded, vec!["the lease has ended: acquire a new one"]),
             (Error::Panicked("boom".into()), vec!["the job panicked: boom"]),
             (
-                Error::Broken(Arc::from("no device")),
+                Error::Broken(Arc::from("worker initializer failed: no device")),
                 vec![
                     "the pool is broken (worker initializer failed: no device); it was retired: acquire a new lease",
                 ],
             ),
+            (
+                Error::WorkerCrashed { signal: None, code: Some(3) },
+                vec![
+                    "the worker process running the job crashed (exited with code 3); its pool was retired: acquire a new lease",
+                ],
+            ),
+            (
+                Error::UnknownJob(Arc::from("fib")),
+                vec![
+                    "the worker process has no job named `fib`: register it with `Jobs::register` in the worker's `init`",
+                ],
+            ),
+            (
+                Error::WorkerProtocol(Arc::from("frame too short for its pid")),
+                vec![
+                    "the worker process sent a bad reply (frame too short for its pid); its pool was retired: acquire a new lease",
+                ],
+            ),
+            (Error::Codec(Arc::from("eof")), vec!["could not serialize the job's data: eof"]),
             (
                 Error::Cancelled,
                 vec![
@@ -317,6 +395,11 @@ mod tests {
             (Error::Broken(Arc::from("no device")), PoolBroken, true, false),
             (Error::Spawn(io()), Spawn, true, false),
             (Error::Config(ConfigError::TooSmall { field: "max_pools", value: 0 }), Config, false, false),
+            (Error::WorkerCrashed { signal: Some(11), code: None }, WorkerCrashed, true, false),
+            (Error::WorkerCrashed { signal: None, code: Some(3) }, WorkerCrashed, true, false),
+            (Error::UnknownJob(Arc::from("fib")), Config, false, false),
+            (Error::WorkerProtocol(Arc::from("short frame")), PoolBroken, true, false),
+            (Error::Codec(Arc::from("eof")), Codec, false, false),
         ];
         for (err, kind, retryable, overload) in cases {
             assert_eq!(err.kind(), kind, "{err:?}");

@@ -23,6 +23,9 @@ mod grinder;
 mod job;
 mod lease;
 mod manager;
+#[cfg(all(unix, feature = "process"))]
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "process"))))]
+pub mod process;
 mod runtime;
 mod shared;
 mod shutdown;

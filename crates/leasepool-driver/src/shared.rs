@@ -25,9 +25,18 @@ use crate::task::{self, TaskGuard, TaskSlot};
 
 pub(crate) type SizeProvider = Arc<dyn Fn() -> usize + Send + Sync>;
 
+/// A process manager's worker settings (`None` on a thread manager).
+#[cfg(all(unix, feature = "process"))]
+pub(crate) type ProcessSettings = Arc<crate::process::ProcessConfig>;
+/// No process backend in this build.
+#[cfg(not(all(unix, feature = "process")))]
+pub(crate) type ProcessSettings = std::convert::Infallible;
+
 /// Settings the core does not need.
 pub(crate) struct Settings {
     pub(crate) backend: Backend,
+    /// Set for a process manager: its pools start worker processes.
+    pub(crate) process: Option<ProcessSettings>,
     /// The configuration's `workers_per_pool`, kept here so that creating
     /// a pool (outside the lock) need not lock the core to read it.
     pub(crate) workers_per_pool: usize,
@@ -331,6 +340,17 @@ impl<R: Runtime> Shared<R> {
                 shared.retire(pool);
             }
         });
+        #[cfg(all(unix, feature = "process"))]
+        if let Some(config) = &s.process {
+            return crate::process::spawn_pool(
+                id,
+                &s.name_prefix,
+                workers,
+                s.initializer.clone(),
+                config,
+                on_broken,
+            );
+        }
         ThreadPool::spawn(id, &s.name_prefix, workers, s.initializer.clone(), on_broken)
     }
 

@@ -109,6 +109,15 @@ pub use leasepool_driver::{
     WorkHandle,
 };
 
+/// The process backend: pools of worker processes whose revoked leases
+/// really stop their jobs (see the module documentation). Unix only
+/// (Linux; macOS best effort), feature `process`; absent on other targets.
+#[cfg(all(unix, feature = "process"))]
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "process"))))]
+pub mod process {
+    pub use leasepool_driver::process::*;
+}
+
 /// leasepool on tokio: the same items are at the crate root.
 #[cfg(feature = "runtime-tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime-tokio")))]

@@ -1,0 +1,348 @@
+//! The parent's side of one worker process: starting it, one call at a
+//! time over its connection, and ending it (SIGTERM, a grace period,
+//! SIGKILL, and always a reap).
+//!
+//! A `WorkerProcess` belongs to exactly one pool worker thread, which is
+//! the only one that signals or waits on it: the child is never reaped
+//! while anyone else could still signal its pid, so a kill cannot hit a
+//! reused pid. Other threads only shut its connection down (see
+//! `PoolCtx::shut_down`), which wakes the owner.
+
+use std::hash::{BuildHasher, RandomState};
+use std::io::{self, Read};
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::frame::{self, Call, FrameError, Reply};
+use super::pool::PoolCtx;
+use super::{env, logs};
+
+/// Why a call got no reply.
+pub(crate) enum CallError {
+    /// The connection ended (or failed), perhaps inside a frame: the worker
+    /// exited, was killed, or its pool shut the connection down.
+    Gone,
+    /// The worker sent bytes that are not a valid frame.
+    Frame(FrameError),
+}
+
+/// A running worker process and its connection.
+pub(crate) struct WorkerProcess {
+    /// Reaped only by this struct, and only once the connection is over.
+    child: Child,
+    pid: u32,
+    conn: UnixStream,
+    /// The connection's read side, buffered: replies that arrive together
+    /// are read with one call.
+    reader: std::io::BufReader<UnixStream>,
+    /// The last reply's body; reused between calls.
+    buf: Vec<u8>,
+    /// The last call's frame; reused between calls.
+    out: Vec<u8>,
+    max_frame: usize,
+    grace: Duration,
+}
+
+/// Names of the socket directories this process made, so that two workers
+/// started at once never share one.
+static STARTED: AtomicU64 = AtomicU64::new(0);
+
+impl WorkerProcess {
+    /// Starts worker `worker` of the pool: spawns the program, waits for
+    /// its connection and hello (up to `start_timeout`), and starts the
+    /// thread that forwards its output. The error says why, for the
+    /// pool's broken message.
+    pub(crate) fn start(ctx: &PoolCtx, worker: usize) -> Result<WorkerProcess, String> {
+        if super::is_worker() {
+            return Err("this process is itself a worker process: its `main` must call \
+                        `leasepool::process::init` before anything else"
+                .to_owned());
+        }
+        let cfg = &ctx.config;
+        let dir = socket_dir().map_err(|e| format!("could not create the worker socket directory: {e}"))?;
+        let path = dir.join("s");
+        let started = Self::spawn_and_accept(ctx, worker, &path);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&dir);
+        let (child, conn, token) = started?;
+        let pid = child.id();
+        let reader = match conn.try_clone() {
+            Ok(read_half) => std::io::BufReader::with_capacity(64 << 10, read_half),
+            Err(e) => {
+                let mut child = child;
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("worker process {pid}: {e}"));
+            }
+        };
+        let mut process = WorkerProcess {
+            child,
+            pid,
+            conn,
+            reader,
+            buf: Vec::new(),
+            out: Vec::new(),
+            max_frame: cfg.max_frame,
+            grace: cfg.kill_grace,
+        };
+        match process.hello(token, cfg.start_timeout) {
+            Ok(()) => {}
+            Err(why) => {
+                process.terminate();
+                return Err(why);
+            }
+        }
+        if let Some(pipe) = process.child.stderr.take() {
+            let origin = logs::Origin { pool: ctx.id, worker, pid, logging: cfg.logging.clone() };
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-{}-{worker}-log", ctx.name_prefix, ctx.id))
+                .spawn(move || logs::forward(pipe, &origin));
+            if let Err(e) = spawned {
+                process.terminate();
+                return Err(format!("could not start the log thread of worker process {pid}: {e}"));
+            }
+        }
+        let clone = process.conn.try_clone().map_err(|e| format!("worker process {pid}: {e}"));
+        match clone {
+            Ok(clone) => ctx.register(clone),
+            Err(why) => {
+                process.terminate();
+                return Err(why);
+            }
+        }
+        Ok(process)
+    }
+
+    fn spawn_and_accept(
+        ctx: &PoolCtx,
+        worker: usize,
+        path: &Path,
+    ) -> Result<(Child, UnixStream, u64), String> {
+        let cfg = &ctx.config;
+        let listener =
+            UnixListener::bind(path).map_err(|e| format!("could not listen on {}: {e}", path.display()))?;
+        let token = RandomState::new().hash_one((std::process::id(), worker, Instant::now())) | 1;
+        let program = match &cfg.program {
+            Some(program) => program.clone(),
+            None => {
+                std::env::current_exe().map_err(|e| format!("could not find the current executable: {e}"))?
+            }
+        };
+        let mut cmd = Command::new(&program);
+        cmd.args(&cfg.args)
+            .envs(cfg.env.iter().map(|(k, v)| (k, v)))
+            .env(env::SOCKET, path)
+            .env(env::TOKEN, token.to_string())
+            .env(env::PARENT, std::process::id().to_string())
+            .env(env::MAX_FRAME, cfg.max_frame.to_string())
+            .stdin(Stdio::null());
+        if let Some(bytes) = cfg.memory_limit {
+            cmd.env(env::MEMORY_LIMIT, bytes.to_string());
+        }
+        if cfg.logging.enabled {
+            // stdout is joined to stderr by the worker's `init`; what it
+            // prints before (a test harness's banner) is dropped.
+            cmd.env(env::LOG_LEVEL, cfg.logging.level.as_str()).stdout(Stdio::null()).stderr(Stdio::piped());
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("could not start {}: {e}", program.display()))?;
+        match accept(&listener, &mut child, ctx, cfg.start_timeout) {
+            Ok(conn) => Ok((child, conn, token)),
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(why)
+            }
+        }
+    }
+
+    /// Reads the worker's first frame: its hello with our token, or why
+    /// its set-up failed.
+    fn hello(&mut self, token: u64, timeout: Duration) -> Result<(), String> {
+        let pid = self.pid;
+        let _ = self.conn.set_read_timeout(Some(timeout));
+        let read = read_frame(&mut self.reader, &mut self.buf, self.max_frame);
+        let _ = self.conn.set_read_timeout(None);
+        match read {
+            Ok(()) => match frame::decode_reply(&self.buf) {
+                Ok(Reply::Hello { token: t, pid: p }) if t == token && p == pid => Ok(()),
+                Ok(Reply::Hello { .. }) => {
+                    Err(format!("worker process {pid} sent a hello with the wrong token"))
+                }
+                Ok(Reply::InitFailed(why)) => Err(format!("worker process {pid}: {why}")),
+                Ok(_) => Err(format!("worker process {pid} sent a reply before its hello")),
+                Err(e) => Err(format!("worker process {pid} sent a bad hello: {e}")),
+            },
+            Err(CallError::Frame(e)) => Err(format!("worker process {pid} sent a bad hello: {e}")),
+            Err(CallError::Gone) => {
+                let status = self.wait_for(self.grace);
+                Err(match status {
+                    Some(status) => format!("worker process {pid} ended before its hello ({status})"),
+                    None => format!("worker process {pid} sent no hello within {timeout:?}"),
+                })
+            }
+        }
+    }
+
+    /// The worker's pid.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Sends one call and reads its reply (borrowing the reply buffer).
+    pub(crate) fn call(&mut self, name: &str, input: &[u8]) -> Result<Reply<'_>, CallError> {
+        self.send([Call { name, input }])?;
+        self.receive()
+    }
+
+    /// Sends calls in one write: the worker answers them in order, so a
+    /// batch costs one wake-up each way instead of one per call.
+    pub(crate) fn send<'a>(&mut self, calls: impl IntoIterator<Item = Call<'a>>) -> Result<(), CallError> {
+        self.out.clear();
+        for call in calls {
+            frame::encode_call(call, &mut self.out);
+        }
+        send_all(&self.conn, &self.out).map_err(|_| CallError::Gone)
+    }
+
+    /// Reads the next reply (borrowing the reply buffer).
+    pub(crate) fn receive(&mut self) -> Result<Reply<'_>, CallError> {
+        read_frame(&mut self.reader, &mut self.buf, self.max_frame)?;
+        frame::decode_reply(&self.buf).map_err(CallError::Frame)
+    }
+
+    /// Ends the worker now: SIGTERM, up to the grace period to exit, then
+    /// SIGKILL; reaps it either way.
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
+        let _ = self.conn.shutdown(std::net::Shutdown::Both);
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status;
+        }
+        // Not reaped yet, so the pid is still this child's.
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        self.wait_for(self.grace).unwrap_or_else(|| self.kill())
+    }
+
+    /// The connection ended by itself: the worker exited or is exiting.
+    /// Waits up to the grace period for its status (`Err` with the status
+    /// after SIGKILL if it kept running without its connection).
+    pub(crate) fn exited(&mut self) -> Result<ExitStatus, ExitStatus> {
+        self.wait_for(self.grace).ok_or_else(|| self.kill())
+    }
+
+    fn kill(&mut self) -> ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().unwrap_or_else(|_| std::os::unix::process::ExitStatusExt::from_raw(0))
+    }
+
+    /// Polls for the worker's exit for up to `timeout`, reaping it.
+    fn wait_for(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_micros(200);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                Ok(None) => return None,
+                // Already reaped (cannot happen: only we wait on it).
+                Err(_) => return Some(std::os::unix::process::ExitStatusExt::from_raw(0)),
+            }
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    /// The worker thread is ending (its pool shut down): closing the
+    /// connection makes an idle worker exit; one that does not within the
+    /// grace period is killed. Reaped either way.
+    fn drop(&mut self) {
+        let _ = self.conn.shutdown(std::net::Shutdown::Both);
+        if self.wait_for(self.grace).is_none() {
+            self.kill();
+        }
+    }
+}
+
+/// A fresh directory only this user can enter, for one worker's socket.
+fn socket_dir() -> io::Result<PathBuf> {
+    let n = STARTED.fetch_add(1, Ordering::Relaxed);
+    let salt = RandomState::new().hash_one(n) & 0xffff_ffff;
+    let dir = std::env::temp_dir().join(format!("leasepool-{}-{n}-{salt:08x}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    Ok(dir)
+}
+
+/// Waits for the worker's connection, while watching for its early exit,
+/// its pool's shutdown and the deadline.
+fn accept(
+    listener: &UnixListener,
+    child: &mut Child,
+    ctx: &PoolCtx,
+    timeout: Duration,
+) -> Result<UnixStream, String> {
+    let pid = child.id();
+    let deadline = Instant::now() + timeout;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    loop {
+        match listener.accept() {
+            Ok((conn, _)) => {
+                conn.set_nonblocking(false).map_err(|e| e.to_string())?;
+                return Ok(conn);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("accepting worker process {pid}: {e}")),
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "worker process {pid} ended before it connected ({status}): does its `main` call \
+                 `leasepool::process::init` first?"
+            ));
+        }
+        if ctx.is_shut() {
+            return Err(format!("the pool shut down while worker process {pid} started"));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("worker process {pid} did not connect within {timeout:?}"));
+        }
+        let mut fds = [rustix::event::PollFd::new(listener, rustix::event::PollFlags::IN)];
+        let slice = rustix::event::Timespec { tv_sec: 0, tv_nsec: 10_000_000 };
+        let _ = rustix::event::poll(&mut fds, Some(&slice));
+    }
+}
+
+/// Reads one frame into `buf`; the length is checked before anything is
+/// allocated for the body.
+pub(crate) fn read_frame(conn: &mut impl Read, buf: &mut Vec<u8>, max: usize) -> Result<(), CallError> {
+    let mut header = [0; frame::HEADER];
+    conn.read_exact(&mut header).map_err(|_| CallError::Gone)?;
+    let len = frame::body_len(header, max).map_err(CallError::Frame)?;
+    buf.clear();
+    buf.resize(len, 0);
+    conn.read_exact(buf).map_err(|_| CallError::Gone)
+}
+
+/// Writes all of `bytes`; a peer that is gone gives `EPIPE`, never SIGPIPE
+/// (on Linux; elsewhere Rust programs ignore SIGPIPE from the start).
+fn send_all(conn: &UnixStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let sent = rustix::net::send(conn, bytes, rustix::net::SendFlags::NOSIGNAL);
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let sent = rustix::io::write(conn, bytes);
+        match sent {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,445 @@
+//! A process pool: a thread pool (`ThreadPool`, unchanged) whose every
+//! worker thread owns one worker process. The thread's initializer starts
+//! the process (a failure breaks the pool, as any failing initializer
+//! does); a job for a process lease is a closure that, on that thread,
+//! sends one call to the thread's process and waits for the reply. So a
+//! pool has one parent thread per worker process, never one per job, and
+//! the async caller awaits the job's oneshot like any other.
+//!
+//! Shutting the pool down (revocation, stop, a shutdown's deadline, a
+//! broken pool, a shrink) runs `PoolCtx::shut_down`, which shuts every
+//! worker's connection down: a worker thread blocked on a reply wakes at
+//! once, and kills and reaps its process itself.
+
+use std::cell::RefCell;
+use std::os::unix::net::UnixStream;
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+
+use leasepool_core::{PoolId, ShutdownReason};
+
+use super::ProcessJob;
+use super::child::{CallError, WorkerProcess};
+use super::config::ProcessConfig;
+use super::frame::{Call, Reply};
+use crate::backend::{Initializer, OnBroken, ThreadPool};
+use crate::error::Error;
+
+/// What the worker threads of one process pool share.
+pub(crate) struct PoolCtx {
+    pub(crate) id: PoolId,
+    pub(crate) config: Arc<ProcessConfig>,
+    pub(crate) name_prefix: Arc<str>,
+    /// The next worker index (for thread and log names).
+    next_worker: AtomicUsize,
+    /// Set once, by the first `shut_down`, under `conns`' lock: a worker
+    /// that registers later finds it and shuts its connection at once.
+    shut: AtomicBool,
+    /// Why the pool was shut down (from the core), set with `shut`.
+    reason: OnceLock<Option<ShutdownReason>>,
+    /// A clone of every live worker's connection, to wake its thread.
+    conns: Mutex<Vec<UnixStream>>,
+    /// The pool, to mark it broken when a worker crashes (set right after
+    /// it is spawned, before any job can run).
+    pool: OnceLock<Weak<ThreadPool>>,
+    on_broken: OnBroken,
+    /// Lease calls waiting for a worker thread, and how many drain jobs
+    /// are queued or running to send them. Invariant (under this lock): a
+    /// call is only ever waiting while at least one drain is counted, and
+    /// a drain stops counting only when it finds no call waiting.
+    outbox: Mutex<Outbox>,
+    workers: usize,
+    /// How long a call of this pool took lately, in nanoseconds (a moving
+    /// average over batches): batching pays only while calls are short.
+    call_nanos: std::sync::atomic::AtomicU64,
+}
+
+/// See `PoolCtx::outbox`.
+#[derive(Default)]
+struct Outbox {
+    calls: std::collections::VecDeque<Pending>,
+    drains: usize,
+}
+
+/// How a pipelined call ends: with the worker's reply or an error. Returns
+/// why the reply broke the protocol, if it did (the drain then retires the
+/// pool).
+pub(crate) type Complete = Box<dyn for<'a> FnOnce(Result<Reply<'a>, Error>) -> Option<String> + Send>;
+
+/// A lease call waiting in the outbox.
+pub(crate) struct Pending {
+    pub(crate) name: &'static str,
+    pub(crate) input: Vec<u8>,
+    pub(crate) complete: Complete,
+}
+
+/// Calls one drain sends in one write at most.
+const BATCH: usize = 64;
+/// Calls that took longer than this lately are sent one at a time: a
+/// batch runs its calls one after another on one worker process, which
+/// only pays while the round trip, not the work, is what costs.
+const LONG_CALL_NANOS: u64 = 200_000;
+
+impl PoolCtx {
+    pub(crate) fn is_shut(&self) -> bool {
+        self.shut.load(Ordering::Acquire)
+    }
+
+    /// Adds a worker's connection (shut at once if the pool already is).
+    pub(crate) fn register(&self, conn: UnixStream) {
+        let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.is_shut() {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
+        conns.push(conn);
+    }
+
+    /// The pool is shut down: wake every worker thread waiting on a reply
+    /// (each then kills and reaps its process). Never blocks on a process.
+    fn shut_down(&self, reason: Option<ShutdownReason>) {
+        let conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self.reason.set(reason);
+        self.shut.store(true, Ordering::Release);
+        for conn in conns.iter() {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// What a job cut by the shutdown gets: the holder learns why.
+    fn shut_error(&self) -> Error {
+        match self.reason.get().copied().flatten() {
+            Some(ShutdownReason::Expired) => Error::LeaseExpired,
+            Some(ShutdownReason::Stopped) => Error::Stopped,
+            _ => self.broken().unwrap_or(Error::Cancelled),
+        }
+    }
+
+    fn broken(&self) -> Option<Error> {
+        self.pool.get().and_then(Weak::upgrade).and_then(|pool| pool.broken())
+    }
+
+    /// Marks the pool broken with `why` and retires it (the core replaces
+    /// it under the broken-pool rules).
+    fn break_pool(&self, why: String) {
+        tracing::warn!(pool = %self.id, error = %why, "worker process failed: pool broken");
+        if let Some(pool) = self.pool.get().and_then(Weak::upgrade) {
+            pool.break_with(why.into());
+        }
+        (self.on_broken)(self.id);
+    }
+}
+
+/// The worker thread's process, with its pool.
+struct Slot {
+    ctx: Arc<PoolCtx>,
+    /// `None` once the process is gone (crashed, or killed at shutdown).
+    process: Option<WorkerProcess>,
+}
+
+thread_local! {
+    /// Set by the initializer of a process pool's worker thread; dropped
+    /// (ending the process) when the thread exits.
+    static SLOT: RefCell<Option<Slot>> = const { RefCell::new(None) };
+}
+
+/// Starts a process pool: `workers` threads, each starting its process.
+pub(crate) fn spawn_pool(
+    id: PoolId,
+    name_prefix: &Arc<str>,
+    workers: usize,
+    user_init: Option<Initializer>,
+    config: &Arc<ProcessConfig>,
+    on_broken: OnBroken,
+) -> std::io::Result<Arc<ThreadPool>> {
+    let ctx = Arc::new(PoolCtx {
+        id,
+        config: Arc::clone(config),
+        name_prefix: Arc::clone(name_prefix),
+        next_worker: AtomicUsize::new(0),
+        shut: AtomicBool::new(false),
+        reason: OnceLock::new(),
+        conns: Mutex::new(Vec::new()),
+        pool: OnceLock::new(),
+        on_broken: Arc::clone(&on_broken),
+        outbox: Mutex::new(Outbox::default()),
+        workers,
+        call_nanos: std::sync::atomic::AtomicU64::new(0),
+    });
+    let init_ctx = Arc::clone(&ctx);
+    let init: Initializer = Arc::new(move || {
+        if let Some(init) = &user_init {
+            init()?;
+        }
+        let worker = init_ctx.next_worker.fetch_add(1, Ordering::Relaxed);
+        let process = WorkerProcess::start(&init_ctx, worker)?;
+        SLOT.with(|slot| {
+            *slot.borrow_mut() = Some(Slot { ctx: Arc::clone(&init_ctx), process: Some(process) })
+        });
+        Ok(())
+    });
+    let pool = ThreadPool::spawn(id, name_prefix, workers, Some(init), on_broken)?;
+    let _ = ctx.pool.set(Arc::downgrade(&pool));
+    let hook = Arc::clone(&ctx);
+    pool.on_shutdown(Arc::new(move |reason| hook.shut_down(reason)));
+    pool.set_extension(ctx);
+    Ok(pool)
+}
+
+/// The process context of `pool` (`None`: a thread pool).
+pub(crate) fn ctx_of(pool: &ThreadPool) -> Option<Arc<PoolCtx>> {
+    pool.extension().cloned().and_then(|ext| ext.downcast::<PoolCtx>().ok())
+}
+
+impl PoolCtx {
+    /// Queues a lease call; returns whether the caller must queue a drain
+    /// job (see [`drain`]) on the pool, which it then counts.
+    pub(crate) fn push(&self, call: Pending) -> bool {
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        outbox.calls.push_back(call);
+        let more = outbox.drains < self.workers;
+        if more {
+            outbox.drains += 1;
+        }
+        more
+    }
+
+    /// Takes waiting calls (this worker's share, up to `BATCH`, or one if
+    /// calls are long), or stops counting the calling drain when there are
+    /// none.
+    fn take(&self, batch: &mut Vec<Pending>) {
+        let long = self.call_nanos.load(Ordering::Relaxed) > LONG_CALL_NANOS;
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        let waiting = outbox.calls.len();
+        let n = if long { waiting.min(1) } else { waiting.div_ceil(self.workers).min(BATCH) };
+        batch.extend(outbox.calls.drain(..n));
+        if n == 0 {
+            outbox.drains -= 1;
+        }
+    }
+}
+
+/// A drain job's body, on a worker thread: sends the waiting calls to this
+/// thread's process in batches (one write per batch) and completes each
+/// with its reply, until none is waiting. Cancelled (its pool shut down
+/// before it ran), it fails every waiting call with `cancelled`.
+pub(crate) fn drain(ctx: &Arc<PoolCtx>, cancelled: Option<Error>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    if let Some(err) = cancelled {
+        loop {
+            ctx.take(&mut batch);
+            if batch.is_empty() {
+                return;
+            }
+            for call in batch.drain(..) {
+                let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
+            }
+        }
+    }
+    loop {
+        ctx.take(&mut batch);
+        if batch.is_empty() {
+            return;
+        }
+        let (started, calls) = (std::time::Instant::now(), batch.len() as u64);
+        SLOT.with(|slot| match slot.borrow_mut().as_mut() {
+            Some(slot) => {
+                slot.run_batch(&mut batch);
+                let per_call =
+                    u64::try_from(started.elapsed().as_nanos() / u128::from(calls)).unwrap_or(u64::MAX);
+                let before = ctx.call_nanos.load(Ordering::Relaxed);
+                ctx.call_nanos.store(before - before / 4 + per_call / 4, Ordering::Relaxed);
+            }
+            None => {
+                let err = Error::Broken(Arc::from("a process job ran on a thread without a worker process"));
+                for call in batch.drain(..) {
+                    let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
+                }
+            }
+        });
+    }
+}
+
+/// Runs job `J` with serialized `input` on this worker thread's process
+/// (the body of every process job).
+pub(crate) fn call<J: ProcessJob>(input: &[u8]) -> Result<J::Output, Error> {
+    SLOT.with(|slot| match slot.borrow_mut().as_mut() {
+        Some(slot) => slot.call::<J>(input),
+        None => Err(Error::Broken(Arc::from("a process job ran on a thread without a worker process"))),
+    })
+}
+
+impl Slot {
+    /// Sends `batch` in one write and completes each call with its reply,
+    /// in order. A lost worker or a bad reply fails the rest of the batch
+    /// with the same error.
+    fn run_batch(&mut self, batch: &mut Vec<Pending>) {
+        let mut calls = batch.drain(..);
+        let Some(process) = self.process.as_mut() else {
+            let err = self.ctx.broken().unwrap_or_else(|| self.ctx.shut_error());
+            return fail_all(&mut calls, &err);
+        };
+        let sent = process.send(calls.as_slice().iter().map(|c| Call { name: c.name, input: &c.input }));
+        if sent.is_err() {
+            let err = self.lost();
+            return fail_all(&mut calls, &err);
+        }
+        while let Some(call) = calls.next() {
+            let process = self.process.as_mut().expect("present while the batch runs");
+            let err = match process.receive() {
+                Ok(reply) => match crate::job::catch(|| (call.complete)(Ok(reply))) {
+                    Ok(Some(why)) => self.protocol(why),
+                    _ => continue,
+                },
+                Err(CallError::Frame(e)) => {
+                    let err = self.protocol(e.to_string());
+                    let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
+                    err
+                }
+                Err(CallError::Gone) => {
+                    let err = self.lost();
+                    let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
+                    err
+                }
+            };
+            return fail_all(&mut calls, &err);
+        }
+    }
+
+    /// The worker broke the protocol: kill it, retire the pool.
+    fn protocol(&mut self, why: String) -> Error {
+        let mut process = self.process.take().expect("called with a process");
+        let pid = process.pid();
+        process.terminate();
+        let why = format!("worker process {pid}: {why}");
+        self.ctx.break_pool(why.clone());
+        Error::WorkerProtocol(why.into())
+    }
+}
+
+fn fail_all(calls: &mut impl Iterator<Item = Pending>, err: &Error) {
+    for call in calls {
+        let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
+    }
+}
+
+/// What a reply means for a call of `J`: its result, and why the reply
+/// broke the protocol if it did. Decodes into `J::Output` only, and all of
+/// the bytes: bytes left over mean the worker's job is not the one this
+/// side declared.
+pub(crate) fn answer<J: ProcessJob>(
+    answer: Result<Reply<'_>, Error>,
+) -> (Result<J::Output, Error>, Option<String>) {
+    let protocol = |why: String| (Err(Error::WorkerProtocol(Arc::from(why.as_str()))), Some(why));
+    match answer {
+        Ok(Reply::Ok(bytes)) => match postcard::take_from_bytes::<J::Output>(bytes) {
+            Ok((output, [])) => (Ok(output), None),
+            Ok((_, rest)) => protocol(format!(
+                "the output of `{}` did not decode: {} bytes left over",
+                J::NAME,
+                rest.len()
+            )),
+            Err(e) => protocol(format!("the output of `{}` did not decode: {e}", J::NAME)),
+        },
+        Ok(Reply::Panicked(msg)) => (Err(Error::Panicked(msg.to_owned())), None),
+        Ok(Reply::UnknownJob(name)) => (Err(Error::UnknownJob(Arc::from(name))), None),
+        Ok(Reply::BadInput(why) | Reply::BadOutput(why)) => (Err(Error::Codec(Arc::from(why))), None),
+        Ok(Reply::Hello { .. } | Reply::InitFailed(_)) => protocol("a set-up frame as a reply".to_owned()),
+        Err(err) => (Err(err), None),
+    }
+}
+
+/// What one call gave, owned, so that the process can be dealt with.
+enum Got<T> {
+    Output(T),
+    Fail(Error),
+    /// The worker broke the protocol: the pool is retired.
+    Protocol(String),
+    Gone,
+}
+
+impl Slot {
+    fn call<J: ProcessJob>(&mut self, input: &[u8]) -> Result<J::Output, Error> {
+        let Some(process) = self.process.as_mut() else {
+            return Err(self.ctx.broken().unwrap_or_else(|| self.ctx.shut_error()));
+        };
+        let got = match process.call(J::NAME, input) {
+            Ok(reply) => match answer::<J>(Ok(reply)) {
+                (_, Some(why)) => Got::Protocol(why),
+                (Ok(output), None) => Got::Output(output),
+                (Err(err), None) => Got::Fail(err),
+            },
+            Err(CallError::Frame(e)) => Got::Protocol(e.to_string()),
+            Err(CallError::Gone) => Got::Gone,
+        };
+        match got {
+            Got::Output(output) => Ok(output),
+            Got::Fail(err) => Err(err),
+            Got::Protocol(why) => Err(self.protocol(why)),
+            Got::Gone => Err(self.lost()),
+        }
+    }
+
+    /// The connection ended during a call: either the pool shut it down
+    /// (revocation, stop: the process is killed) or the process ended by
+    /// itself (a crash: the pool is retired).
+    fn lost(&mut self) -> Error {
+        let mut process = self.process.take().expect("called with a process");
+        let pid = process.pid();
+        if self.ctx.is_shut() {
+            process.terminate();
+            return self.ctx.shut_error();
+        }
+        match process.exited() {
+            Ok(status) => {
+                let (signal, code) = signal_and_code(status);
+                let err = Error::WorkerCrashed { signal, code };
+                self.ctx.break_pool(format!("worker process {pid} crashed: {}", crash_cause(signal, code)));
+                err
+            }
+            Err(_) => {
+                let why = format!("worker process {pid} closed its connection but kept running (killed)");
+                self.ctx.break_pool(why.clone());
+                Error::WorkerProtocol(why.into())
+            }
+        }
+    }
+}
+
+fn signal_and_code(status: ExitStatus) -> (Option<i32>, Option<i32>) {
+    use std::os::unix::process::ExitStatusExt;
+    (status.signal(), status.code())
+}
+
+/// How a worker process ended, in words: `killed by signal 11 (SIGSEGV)`,
+/// `exited with code 3`.
+pub(crate) fn crash_cause(signal: Option<i32>, code: Option<i32>) -> String {
+    match (signal, code) {
+        (Some(signal), _) => match signal_name(signal) {
+            Some(name) => format!("killed by signal {signal} ({name})"),
+            None => format!("killed by signal {signal}"),
+        },
+        (None, Some(code)) => format!("exited with code {code}"),
+        (None, None) => "ended".to_owned(),
+    }
+}
+
+fn signal_name(signal: i32) -> Option<&'static str> {
+    use rustix::process::Signal;
+    let signal = Signal::from_named_raw(signal)?;
+    Some(match signal {
+        Signal::SEGV => "SIGSEGV",
+        Signal::ABORT => "SIGABRT",
+        Signal::KILL => "SIGKILL",
+        Signal::TERM => "SIGTERM",
+        Signal::BUS => "SIGBUS",
+        Signal::ILL => "SIGILL",
+        Signal::FPE => "SIGFPE",
+        Signal::INT => "SIGINT",
+        Signal::HUP => "SIGHUP",
+        Signal::PIPE => "SIGPIPE",
+        Signal::XCPU => "SIGXCPU",
+        Signal::XFSZ => "SIGXFSZ",
+        _ => return None,
+    })
+}
