@@ -16,7 +16,7 @@ Scenarios (same shapes as the Rust side, see crates/leasepool-bench/src/scenario
 * s1-wait: the same with `await manager.acquire()`, the waiting form (a pool
   is always free, so it returns at once; the peer of `acquire`).
 * s2: 64 tasks, each loop: acquire, `await lease.run(x + 1)`, release: jobs/s.
-* s11: the process backend (`backend="process"`, 1 pool x 2 workers), one
+* s12: the process backend (`backend="process"`, 1 pool x 2 workers), one
   held lease, `--window` `lease.run(x + 1)` in flight: jobs/s.
 * s4: `WorkGrinder` (batch_size_threshold=256, max_wait_seconds=0.001),
   64 tasks each keeping `--window` items in flight via `enqueue`: jobs/s.
@@ -141,7 +141,7 @@ async def s4(seconds: float, window: int) -> tuple[float, str]:
         await manager.stop()
 
 
-async def s11(seconds: float, window: int) -> tuple[float, str]:
+async def s12(seconds: float, window: int) -> tuple[float, str]:
     manager = leasepool.LeasedExecutorManager(backend="process", max_pools=1, min_pools=1, workers_per_pool=2)
     await manager.start()
     try:
@@ -162,7 +162,7 @@ async def s11(seconds: float, window: int) -> tuple[float, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=["s1-nowait", "s1-wait", "s2", "s4", "s11"])
+    parser.add_argument("scenario", choices=["s1-nowait", "s1-wait", "s2", "s4", "s12"])
     parser.add_argument("--seconds", type=float, default=0.5)
     parser.add_argument("--window", type=int, default=16)
     args = parser.parse_args()
@@ -174,8 +174,8 @@ def main() -> int:
     elif args.scenario == "s2":
         value, detail = asyncio.run(s2(args.seconds))
         unit = "jobs/s"
-    elif args.scenario == "s11":
-        value, detail = asyncio.run(s11(args.seconds, args.window))
+    elif args.scenario == "s12":
+        value, detail = asyncio.run(s12(args.seconds, args.window))
         unit = "jobs/s"
     else:
         value, detail = asyncio.run(s4(args.seconds, args.window))

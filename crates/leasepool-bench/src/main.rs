@@ -52,7 +52,7 @@ Usage: leasepool-bench [--quick] [--out DIR] [--no-python] [--only s1,s2,...] [-
   --out DIR      where summary.tsv, throughput.svg and the Python venv go
                  (default: target/bench)
   --no-python    skip the Python original (leasepool 0.1.3 from PyPI)
-  --only LIST    run only these scenarios (s1..s11)
+  --only LIST    run only these scenarios (s1..s12)
   --reps N       repetitions per implementation (default 5 quick, 9 full)
   --filter TEXT  run only implementations whose name contains TEXT (to profile
                  one, e.g. `--only s2 --filter \"leasepool lease per job\"`)
@@ -123,7 +123,7 @@ fn machine() -> String {
 }
 
 fn main() -> ExitCode {
-    // S11's worker processes are this binary: they serve and never return.
+    // S12's worker processes are this binary: they serve and never return.
     scenarios::process_init();
     let opts = match parse_args() {
         Ok(o) => o,
@@ -151,7 +151,7 @@ fn main() -> ExitCode {
 
     let started = Instant::now();
     let dog = Watchdog::start(b.run_limit, opts.filter.clone());
-    let needs_python = ["s1", "s2", "s4", "s11"].iter().any(|s| opts.wants(s));
+    let needs_python = ["s1", "s2", "s4", "s12"].iter().any(|s| opts.wants(s));
     let py = if !opts.python {
         Python::disabled("--no-python")
     } else if needs_python {
@@ -186,7 +186,7 @@ fn main() -> ExitCode {
     timed("s8", &mut |r| scenarios::s8(r));
     timed("s9", &mut |r| scenarios::s9(r));
     timed("s10", &mut |r| scenarios::s10(&b, &dog, reps, r));
-    timed("s11", &mut |r| scenarios::s11(&b, &dog, reps, &py, r));
+    timed("s12", &mut |r| scenarios::s12(&b, &dog, reps, &py, r));
 
     report.notes.push(format!("scenario wall times: {}", timings.join(", ")));
     report.print(reps);

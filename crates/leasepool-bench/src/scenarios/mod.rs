@@ -26,7 +26,7 @@ use crate::harness::{Samples, Series, run_command};
 use crate::report::Group;
 
 mod s10_scale_up;
-mod s11_process;
+mod s12_process;
 mod s1_acquire;
 mod s2_lease_per_job;
 mod s3_held;
@@ -47,7 +47,7 @@ pub(crate) use s7_core::s7;
 pub(crate) use s8_alloc::s8;
 pub(crate) use s9_memory::s9;
 pub(crate) use s10_scale_up::s10;
-pub(crate) use s11_process::{init as process_init, s11};
+pub(crate) use s12_process::{init as process_init, s12};
 
 type TokioRt = leasepool::tokio::TokioRuntime;
 type SmolRt = leasepool::smol::SmolRuntime;

@@ -1,4 +1,4 @@
-//! S11: the process backend. Tiny jobs through one process pool of 2
+//! S12: the process backend. Tiny jobs through one process pool of 2
 //! worker processes (a held lease, 64 jobs in flight), in jobs/s, against
 //! `procspawn`'s `Pool` of 2 processes (64 spawned, then joined) and the
 //! Python original's process backend (`ProcessPoolExecutor` pools, 64
@@ -25,10 +25,10 @@ const WINDOW: usize = 64;
 /// Worker processes per pool (the machine's 2 cores).
 const WORKERS: usize = 2;
 
-const S11_LP: &str = "leasepool process pool, held lease";
-const S11_PS: &str = "procspawn Pool";
-const S11_PY: &str = "Python leasepool 0.1.3 (process backend)";
-const S11_REPLACE: &str = "leasepool hard expiry to replacement serving";
+const S12_LP: &str = "leasepool process pool, held lease";
+const S12_PS: &str = "procspawn Pool";
+const S12_PY: &str = "Python leasepool 0.1.3 (process backend)";
+const S12_REPLACE: &str = "leasepool hard expiry to replacement serving";
 
 /// One tiny job.
 struct Inc;
@@ -72,7 +72,7 @@ fn config() -> ProcessConfig {
         .logging(ProcessLogging { enabled: false, ..ProcessLogging::default() })
 }
 
-fn s11_leasepool(b: &Budget) -> f64 {
+fn s12_leasepool(b: &Budget) -> f64 {
     let rt = Tokio::new();
     rt.block_on(async {
         let m = leasepool::driver::Builder::<TokioRt>::with_runtime(TokioRt::default())
@@ -103,7 +103,7 @@ fn s11_leasepool(b: &Budget) -> f64 {
     })
 }
 
-fn s11_procspawn(b: &Budget) -> Result<f64, String> {
+fn s12_procspawn(b: &Budget) -> Result<f64, String> {
     let pool = procspawn::Pool::new(WORKERS).map_err(|e| e.to_string())?;
     let run = |n: u64| -> Result<(), String> {
         let handles: Vec<_> = (0..n).map(|i| pool.spawn(i, inc)).collect();
@@ -126,7 +126,7 @@ fn s11_procspawn(b: &Budget) -> Result<f64, String> {
 
 /// Milliseconds from a lease's hard expiry, with an endless job on it, to
 /// a job done on the replacement pool.
-fn s11_replacement() -> f64 {
+fn s12_replacement() -> f64 {
     let rt = Tokio::new();
     rt.block_on(async {
         let m = leasepool::driver::Builder::<TokioRt>::with_runtime(TokioRt::default())
@@ -151,32 +151,32 @@ fn s11_replacement() -> f64 {
     })
 }
 
-pub(crate) fn s11(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &mut Report) {
+pub(crate) fn s12(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: &mut Report) {
     let seconds = b.run.as_secs_f64();
     let window = WINDOW.to_string();
     let impls = vec![
-        Impl::new(S11_LP, || s11_leasepool(b)),
-        Impl::fallible(S11_PS, || s11_procspawn(b)),
-        Impl::fallible(S11_PY, || py.run("s11", seconds, &[("--window", &window)])),
+        Impl::new(S12_LP, || s12_leasepool(b)),
+        Impl::fallible(S12_PS, || s12_procspawn(b)),
+        Impl::fallible(S12_PY, || py.run("s12", seconds, &[("--window", &window)])),
     ];
-    let samples = interleave("S11", reps, impls, dog);
-    let lp = med(&samples, S11_LP);
+    let samples = interleave("S12", reps, impls, dog);
+    let lp = med(&samples, S12_LP);
     report.targets.push(Target::ratio_at_least(
-        "S11 process pool",
+        "S12 process pool",
         ">= procspawn's Pool",
-        lp / med(&samples, S11_PS),
+        lp / med(&samples, S12_PS),
         1.0,
     ));
     if py.available() {
         report.targets.push(Target::ratio_at_least(
-            "S11 process pool",
+            "S12 process pool",
             ">= 20x the Python process backend",
-            lp / med(&samples, S11_PY),
+            lp / med(&samples, S12_PY),
             20.0,
         ));
     }
     report.groups.push(Group {
-        id: "S11",
+        id: "S12",
         title: format!("tiny jobs through a pool of {WORKERS} worker processes, {WINDOW} in flight"),
         unit: "jobs/s",
         better: Better::Higher,
@@ -187,14 +187,14 @@ pub(crate) fn s11(b: &Budget, dog: &Watchdog, reps: usize, py: &Python, report: 
              and warmed before the clock starts"
                 .into(),
         ],
-        comparisons: vec![Comparison::new("S11 process pool", S11_LP, &[S11_PS.to_owned(), S11_PY.to_owned()])],
+        comparisons: vec![Comparison::new("S12 process pool", S12_LP, &[S12_PS.to_owned(), S12_PY.to_owned()])],
         chart: true,
         runs: None,
     });
 
-    let samples = interleave("S11 replacement", reps, vec![Impl::new(S11_REPLACE, s11_replacement)], dog);
+    let samples = interleave("S12 replacement", reps, vec![Impl::new(S12_REPLACE, s12_replacement)], dog);
     report.groups.push(Group {
-        id: "S11r",
+        id: "S12r",
         title: "hard expiry of a lease with an endless job to a job done on the replacement pool".into(),
         unit: "ms",
         better: Better::Lower,
