@@ -3,11 +3,12 @@
 
 use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
 use rustc_hash::FxHashMap as HashMap;
 
 use leasepool_core::{
@@ -17,10 +18,12 @@ use leasepool_core::{
 
 use crate::backend::{Backend, Initializer, OnBroken, ThreadPool};
 use crate::error::Error;
-use crate::job::catch;
+use crate::job::{JobEnd, catch};
+use crate::recorder::{Meters, Published};
 use crate::runtime::Runtime;
 use crate::signal::{Signal, sleep_or};
 use crate::slots::SlotTable;
+use crate::tally::Tally;
 use crate::task::{self, TaskGuard, TaskSlot};
 
 pub(crate) type SizeProvider = Arc<dyn Fn() -> usize + Send + Sync>;
@@ -95,14 +98,19 @@ pub(crate) struct State {
     /// only for the drain that follows `pool_create_failed`, so that the
     /// waiter it fails gets the real error.
     failed_creation: Option<(PoolId, Arc<std::io::Error>)>,
+    /// What the meters last published (feature `metrics`; empty without
+    /// it): each drain publishes what differs from it, under this lock.
+    published: Published,
 }
 
 pub(crate) struct Shared<R: Runtime> {
     pub(crate) runtime: R,
     pub(crate) settings: Settings,
-    /// Size provider calls that panicked, since the manager was built:
-    /// counted outside the lock, where the provider runs.
-    pub(crate) provider_failures: AtomicU64,
+    /// Jobs and size provider reads, counted where they happen, outside the
+    /// lock (on its own cache line: workers bump it for every job).
+    pub(crate) tally: CachePadded<Tally>,
+    /// The handles this manager records through (feature `metrics`).
+    pub(crate) meters: Meters,
     /// The checker was lost and its waiters are still to be failed: set by
     /// the lost task's guard, which may be dropped on a thread that holds
     /// the lock (a failed spawn in `start`); the next unlock on that thread
@@ -175,10 +183,12 @@ pub(crate) type CreateFailure = (PoolId, Arc<std::io::Error>);
 
 impl<R: Runtime> Shared<R> {
     pub(crate) fn new(runtime: R, core: Core, settings: Settings) -> Arc<Self> {
+        let meters = Meters::new(&settings.name_prefix, core.config());
         Arc::new_cyclic(|me| Shared {
             runtime,
             settings,
-            provider_failures: AtomicU64::new(0),
+            tally: CachePadded::default(),
+            meters,
             loss_pending: AtomicBool::new(false),
             state: Mutex::new(State {
                 core,
@@ -188,6 +198,7 @@ impl<R: Runtime> Shared<R> {
                 failed_creation: None,
                 winding_down: Vec::new(),
                 shutdown_waiters: Vec::new(),
+                published: Published::default(),
             }),
             me: me.clone(),
         })
@@ -340,10 +351,12 @@ impl<R: Runtime> Shared<R> {
     /// signal does not shrink a busy service. Without a provider, 0.
     pub(crate) fn sample_units(&self) -> Option<u64> {
         let Some(provider) = &self.settings.size_provider else { return Some(0) };
-        match catch(|| provider()) {
+        let units = catch(|| provider());
+        let failures = self.tally.provider_read(units.is_err());
+        self.meters.provider_read(units.is_err());
+        match units {
             Ok(units) => Some(units as u64),
             Err(e) => {
-                let failures = self.provider_failures.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::info!(error = %e, failures, "size provider failed; keeping the last unit count");
                 None
             }
@@ -356,6 +369,7 @@ impl<R: Runtime> Shared<R> {
         while let Some(action) = st.core.poll_action() {
             self.perform(st, action, now, fx);
         }
+        self.meters.publish(&mut st.published, &st.core);
         // The last lease of a closing manager ended: its shutdown returns.
         if st.core.is_drained() {
             st.shutdown_waiters.drain(..).for_each(Waker::wake);
@@ -431,15 +445,31 @@ impl<R: Runtime> Shared<R> {
     /// flight: it then drains the lease (ends it as expired, past hard
     /// expiry), and the last job's [`Shared::job_finished`] ends it. How
     /// it ended is logged with the core's `LeaseEnded`.
-    pub(crate) fn release(&self, lease: LeaseId, owner: Option<&str>, pool: &ThreadPool, tenancy: u32) {
-        self.with(|st, now| {
+    pub(crate) fn release(&self, grant: &Grant, owner: Option<&str>, pool: &ThreadPool, tenancy: u32) {
+        let lease = grant.lease;
+        let held = self.with(|st, now| {
             let jobs = pool.release_lease(tenancy).unwrap_or(0);
             let released =
                 if jobs > 0 { st.core.release_busy(now, lease) } else { st.core.release(now, lease) };
             if let Ok(Released::Draining { .. }) = released {
                 tracing::debug!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
             }
+            now.saturating_duration_since(grant.leased_at)
         });
+        self.meters.released(held);
+    }
+
+    /// An acquire was granted a lease, `waited` after it asked.
+    #[inline]
+    pub(crate) fn acquired(&self, waited: Duration) {
+        self.meters.acquired(waited);
+    }
+
+    /// A job of a lease ended (before its result is delivered).
+    #[inline]
+    pub(crate) fn job_ended(&self, end: JobEnd) {
+        self.tally.job(end);
+        self.meters.job(end);
     }
 
     /// The last job of a released lease ended: the lease ends (unless it

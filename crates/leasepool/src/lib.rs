@@ -104,9 +104,9 @@
 pub use leasepool_core as core;
 pub use leasepool_driver as driver;
 pub use leasepool_driver::{
-    Backend, BoxFuture, CancelToken, Config, ConfigError, Error, ErrorKind, GrinderShutdownReport,
-    GrinderStats, JobHandle, LeaseId, LeaseStats, PoolId, Runtime, ShutdownReport, Stats, StopMode,
-    WorkHandle,
+    Backend, BoxFuture, CancelToken, Config, ConfigError, Counters, Error, ErrorKind, GrinderCounters,
+    GrinderShutdownReport, GrinderStats, JobHandle, LeaseId, LeaseStats, PoolId, Runtime, ShutdownReport,
+    Stats, StopMode, WorkHandle,
 };
 
 /// leasepool on tokio: the same items are at the crate root.
