@@ -41,6 +41,7 @@ mod blocking;
 mod cancel;
 mod churn;
 mod config;
+mod counters;
 mod expiry;
 mod grinder;
 mod jobs;
