@@ -27,7 +27,10 @@
 //!
 //! S8 and S9 run in the sibling binary `leasepool-bench-mem`, whose counting
 //! allocator must not slow the timed scenarios down; build both with
-//! `cargo build --release -p leasepool-bench --bins`. The setup both binaries
+//! `cargo build --release -p leasepool-bench --bins`. S11 runs this binary
+//! and `leasepool-bench-metrics` (this crate built with `--features
+//! metrics`, which `cargo xtask bench` builds) once per measurement
+//! (`--metrics-child`). The setup both binaries
 //! and `benches/nanos.rs` share (runtime, manager, core, the peers'
 //! `LitePool`) is this package's library, `src/lib.rs`.
 

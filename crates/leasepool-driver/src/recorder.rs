@@ -5,9 +5,9 @@
 //! A manager keeps its figures itself, where they happen, for a few
 //! nanoseconds each and no lock: the core's counters (under the lock its
 //! inputs hold anyway), the driver's [`Tally`](crate::tally::Tally), and
-//! three histograms of durations ([`Buckets`]: relaxed atomic adds into
+//! three histograms of durations (`Buckets`: relaxed atomic adds into
 //! log-linear buckets). It *publishes* them to the recorder in batches: at
-//! most every [`PUBLISH_EVERY`] while it is busy, from the checker task
+//! most every `PUBLISH_EVERY` (250 ms) while it is busy, from the checker task
 //! (a drain arms the deadline, the checker sleeps until it), and at once
 //! after every input while it is not running (no checker; stopped managers
 //! see little traffic). A publication sets the gauges that moved and adds
