@@ -406,16 +406,14 @@ impl<R: Runtime> Shared<R> {
     #[inline]
     fn note_change(&self, st: &mut State, now: Instant, fx: &mut Effects) {
         let armed = self.meters.changed(&mut st.published, now);
-        if st.published.due().is_none() {
-            return;
-        }
+        let Some(due) = st.published.due() else { return };
         let running = st.core.is_running();
-        if !armed && running {
+        if running && !armed && now < due {
             return; // the checker publishes it, as already arranged
         }
         if !running || st.checker_lost() {
             fx.publish = true;
-        } else {
+        } else if armed {
             // Woken, the checker sets a timer for it, next to its own.
             st.wake_checker();
         }
