@@ -72,10 +72,17 @@ fn main() -> Result<(), Error> {
         }
 
         grinder.stop(StopMode::Drain).await;
-        let stats = grinder.stats();
-        println!("batches run: {}, items completed: {}", stats.batches_run, stats.items_completed);
-        assert_eq!(stats.batches_run, 1);
-        assert_eq!(stats.items_completed, 7, "6 results and 1 panic; the withdrawn item never ran");
+        let c = grinder.stats().counters;
+        println!(
+            "batches run: {}, items: {} accepted, {} completed, {} failed, {} cancelled",
+            c.batches_run, c.items_accepted, c.items_completed, c.items_failed, c.items_cancelled
+        );
+        assert_eq!(c.batches_run, 1);
+        assert_eq!(
+            (c.items_accepted, c.items_completed, c.items_failed, c.items_cancelled),
+            (8, 6, 1, 1),
+            "6 results, 1 panic, and the withdrawn item cancelled without running"
+        );
         assert!(!ran.load(Ordering::SeqCst), "the withdrawn item must not run");
         manager.stop().await;
         Ok(())

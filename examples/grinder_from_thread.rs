@@ -52,7 +52,7 @@ fn main() -> Result<(), Error> {
         }
 
         grinder.stop(StopMode::Drain).await;
-        let items = grinder.stats().items_completed;
+        let items = grinder.stats().counters.items_completed;
         println!("items completed: {items}");
         assert_eq!(items, 100, "4 threads x 25 items");
         manager.stop().await;

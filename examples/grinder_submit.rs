@@ -46,8 +46,9 @@ fn main() -> Result<(), leasepool::Error> {
 
         grinder.stop(StopMode::Drain).await;
         let stats = grinder.stats();
-        println!("batches run: {}, items completed: {}", stats.batches_run, stats.items_completed);
-        assert_eq!(stats.items_completed, 25, "every caller's item ran");
+        let (batches, items) = (stats.counters.batches_run, stats.counters.items_completed);
+        println!("batches run: {batches}, items completed: {items}");
+        assert_eq!(stats.counters.items_completed, 25, "every caller's item ran");
         manager.stop().await;
         Ok(())
     })

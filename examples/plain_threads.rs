@@ -86,7 +86,7 @@ fn main() -> Result<(), Error> {
     println!("squares from the grinder: {squares:?}");
     rt::block_on(grinder.stop(StopMode::Drain));
     let g = grinder.stats();
-    println!("grinder: {} batch(es), {} items", g.batches_run, g.items_completed);
+    println!("grinder: {} batch(es), {} items", g.counters.batches_run, g.counters.items_completed);
 
     let stats = manager.stats();
     println!(

@@ -136,9 +136,12 @@ fn main() -> Result<(), Error> {
         }
         grinder.stop(StopMode::Drain).await;
         let g = grinder.stats();
-        println!("6. grinder: sum={sum} batches={} items={}", g.batches_run, g.items_completed);
+        println!(
+            "6. grinder: sum={sum} batches={} items={}",
+            g.counters.batches_run, g.counters.items_completed
+        );
         assert_eq!(sum, 20100, "1 + 2 + ... + 200");
-        assert_eq!(g.items_completed, 200, "every item ran");
+        assert_eq!(g.counters.items_completed, 200, "every item ran");
         assert_eq!(g.pending, 0, "nothing left queued after a drain");
 
         // 7. Shrink and stop.

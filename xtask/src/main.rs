@@ -54,6 +54,9 @@ Commands:
                  scenario with leasepool and its peers interleaved; prints the
                  tables and targets, writes target/bench/summary.tsv and
                  target/bench/throughput.svg. --quick: about two minutes.
+                 S13 (the metrics feature's cost) also builds the bench with
+                 `--features metrics` (in target/bench-metrics) and runs it
+                 as leasepool-bench-metrics, interleaved.
   fuzz [SECS] [TARGET]
                  cargo-fuzz (nightly): core_sim (the core) and process_frame
                  (the process wire format), or the one named; default 600 s each
@@ -133,8 +136,9 @@ fn ci(quick: bool) -> ExitCode {
         &[],
     );
 
-    // 3. The core's tests, in release mode for its long simulation test.
-    ci.cargo_step("test core", &["test", "-p", "leasepool-core", "--release"], &[]);
+    // 3. The core's tests, in release mode for its long simulation test
+    //    (with `serde`, for the tests of its serialized form).
+    ci.cargo_step("test core", &["test", "-p", "leasepool-core", "--release", "--features", "serde"], &[]);
 
     // 4. Tests per runtime, then the other crates (the core already ran; the
     //    facade's suites are per runtime, and all features would only run
@@ -146,6 +150,9 @@ fn ci(quick: bool) -> ExitCode {
             &[],
         );
     }
+    // The observability features' own tests (serialized form, metrics)
+    // and doc examples, once, on the default runtime.
+    ci.cargo_step("test (serde, metrics)", &["test", "-p", "leasepool", "--features", "serde,metrics"], &[]);
     ci.cargo_step(
         "test (other crates)",
         &["test", "--workspace", "--all-features", "--exclude", "leasepool-core", "--exclude", "leasepool"],
@@ -360,6 +367,9 @@ fn bench(args: &[&str]) -> ExitCode {
     let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| ci.root.join("target"), PathBuf::from);
     let target = if target.is_absolute() { target } else { ci.root.join(target) };
     let exe = target.join("release").join(format!("leasepool-bench{}", env::consts::EXE_SUFFIX));
+    if wants_scenario(args, "s13") && !build_metrics_sibling(&ci, &target) {
+        return ExitCode::FAILURE;
+    }
     let mut cmd = Command::new(&exe);
     // The binary would re-exec itself to set these (smol's and async-std's
     // executor threads, matching tokio's 2 workers); setting them here keeps
@@ -387,6 +397,50 @@ fn bench(args: &[&str]) -> ExitCode {
     };
     println!("cargo xtask bench: {:.1}s (build included)", started.elapsed().as_secs_f64());
     outcome
+}
+
+/// Whether the bench options select scenario `id` (no `--only`: all).
+fn wants_scenario(args: &[&str], id: &str) -> bool {
+    match args.iter().position(|a| *a == "--only") {
+        Some(i) => {
+            args.get(i + 1).is_some_and(|list| list.split(',').any(|s| s.trim().eq_ignore_ascii_case(id)))
+        }
+        None => true,
+    }
+}
+
+/// Builds S13's sibling, `leasepool-bench` with `--features metrics`, in a
+/// target directory of its own (so that neither build invalidates the
+/// other), and copies it next to the main binary as
+/// `leasepool-bench-metrics`.
+fn build_metrics_sibling(ci: &Ci, target: &Path) -> bool {
+    let dir = target.join("bench-metrics");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let build = [
+        "build",
+        "--release",
+        "-p",
+        "leasepool-bench",
+        "--bin",
+        "leasepool-bench",
+        "--features",
+        "metrics",
+        "--target-dir",
+        &dir_arg,
+    ];
+    if ci.run_cargo(&build, &[], None) == Outcome::Fail {
+        return false;
+    }
+    let name = |stem: &str| format!("{stem}{}", env::consts::EXE_SUFFIX);
+    let from = dir.join("release").join(name("leasepool-bench"));
+    let to = target.join("release").join(name("leasepool-bench-metrics"));
+    match fs::copy(&from, &to) {
+        Ok(_) => true,
+        Err(err) => {
+            eprintln!("cannot copy {} to {}: {err}", from.display(), to.display());
+            false
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -196,6 +196,7 @@
 //! [leasepool]: https://docs.rs/leasepool
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod batch;
 mod config;
@@ -205,12 +206,14 @@ mod machine;
 mod stats;
 mod types;
 mod waiters;
+#[cfg(feature = "serde")]
+mod wire;
 
 pub use batch::{BatchPolicy, BatchQueue, ItemId};
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use ids::{LeaseId, PoolId, WaiterId};
 pub use machine::{CheckDue, Core};
-pub use stats::{CoreStats, LeaseStats};
+pub use stats::{CoreCounters, CoreStats, LeaseStats};
 pub use types::{
     Acquire, AcquireError, Acquired, Action, Grant, LeaseEnd, LeaseError, PoolError, PoolFate, Released,
     RunError, ShutdownReason, Wait, WaiterError,

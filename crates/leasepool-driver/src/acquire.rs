@@ -4,7 +4,7 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use leasepool_core::{Acquire, Acquired, Wait, WaiterId};
 
@@ -253,8 +253,9 @@ impl<R: Runtime> IntoFuture for TryAcquireBuilder<R> {
 /// the end, so a grant clones nothing.
 enum Step<R: Runtime> {
     Start(Arc<Shared<R>>, Acquire),
-    /// Waiting, with the owner label to put on the lease.
-    Queued(Arc<Shared<R>>, WaiterId, Option<Arc<str>>),
+    /// Waiting, with the owner label to put on the lease and when the
+    /// acquire asked (its wait is measured from then).
+    Queued(Arc<Shared<R>>, WaiterId, Option<Arc<str>>, Instant),
     Done,
 }
 
@@ -298,13 +299,13 @@ impl<R: Runtime> Future for Acquiring<R> {
                     tracing::debug!(lease = %grant.lease, owner = owner.as_deref(), pool = %grant.pool, "lease granted");
                     Poll::Ready(Ok(Lease::new(shared, handover, owner)))
                 }
-                Ok(Err((waiter, owner))) => {
-                    this.step = Step::Queued(shared, waiter, owner);
+                Ok(Err((waiter, owner, asked))) => {
+                    this.step = Step::Queued(shared, waiter, owner, asked);
                     Poll::Pending
                 }
                 Err(e) => Poll::Ready(Err(e)),
             },
-            Step::Queued(shared, waiter, owner) => {
+            Step::Queued(shared, waiter, owner, asked) => {
                 let mut st = shared.lock();
                 let lost = st.checker_lost();
                 let Some(slot) = st.waiters.get_mut(waiter) else {
@@ -312,6 +313,10 @@ impl<R: Runtime> Future for Acquiring<R> {
                 };
                 if let Some(outcome) = slot.outcome.take() {
                     st.waiters.remove(waiter);
+                    if let Ok(handover) = &outcome {
+                        // Granted at the core's clock, which `asked` came from.
+                        st.published.acquired(handover.grant.leased_at.saturating_duration_since(asked));
+                    }
                     drop(st);
                     return Poll::Ready(outcome.map(|handover| Lease::new(shared, handover, owner)));
                 }
@@ -326,7 +331,7 @@ impl<R: Runtime> Future for Acquiring<R> {
                     slot.waker = cx.waker().clone();
                 }
                 drop(st);
-                this.step = Step::Queued(shared, waiter, owner);
+                this.step = Step::Queued(shared, waiter, owner, asked);
                 Poll::Pending
             }
             Step::Done => panic!("Acquiring polled after completion"),
@@ -334,8 +339,9 @@ impl<R: Runtime> Future for Acquiring<R> {
     }
 }
 
-/// A granted pool or a place in the queue, with the owner label.
-type Started = Result<(Handover, Option<Arc<str>>), (WaiterId, Option<Arc<str>>)>;
+/// A granted pool, or a place in the queue and when it was asked for; with
+/// the owner label.
+type Started = Result<(Handover, Option<Arc<str>>), (WaiterId, Option<Arc<str>>, Instant)>;
 
 /// The first poll: asks the core, queueing `cx`'s waker if it must wait.
 fn start<R: Runtime>(
@@ -361,11 +367,14 @@ fn start<R: Runtime>(
             }
             match st.core.acquire(now, request) {
                 // Only a live pool is granted at once: it is in `pools`.
-                Ok(Acquired::Granted(grant)) => Ok(Ok((Handover::new(grant, &st.pools[&grant.pool]), owner))),
+                Ok(Acquired::Granted(grant)) => {
+                    st.published.acquired_at_once();
+                    Ok(Ok((Handover::new(grant, &st.pools[&grant.pool]), owner)))
+                }
                 Ok(Acquired::Queued(waiter)) => {
                     let slot = WaiterSlot { waker: cx.waker().clone(), timeout, outcome: None };
                     st.waiters.insert(waiter, slot);
-                    Ok(Err((waiter, owner)))
+                    Ok(Err((waiter, owner, now)))
                 }
                 Err(e) => Err(st.refusal(e, timeout)),
             }
@@ -376,7 +385,7 @@ fn start<R: Runtime>(
 
 impl<R: Runtime> Drop for Acquiring<R> {
     fn drop(&mut self) {
-        let Step::Queued(shared, waiter, _) = &self.step else { return };
+        let Step::Queued(shared, waiter, ..) = &self.step else { return };
         withdraw(shared, *waiter);
     }
 }

@@ -4,17 +4,45 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use crate::backend::ThreadPool;
 use crate::error::Error;
+use crate::recorder::Stopwatch;
+
+/// How a job ended, as its counters see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobEnd {
+    /// It ran and returned, in `took` (measured only with the `metrics`
+    /// feature; zero without it).
+    Returned { took: Duration },
+    /// It ran and panicked, after `took` (as for `Returned`).
+    Panicked { took: Duration },
+    /// It never ran: cancelled ([`Error::Cancelled`]: `cancelled` is
+    /// true), or failed with another error first (its lease revoked, its
+    /// pool broken, its batch's acquire refused).
+    NotRun { cancelled: bool },
+}
+
+impl JobEnd {
+    /// The end of a job cancelled with `error` before it ran.
+    pub(crate) fn not_run(error: &Error) -> Self {
+        JobEnd::NotRun { cancelled: matches!(error, Error::Cancelled) }
+    }
+}
+
+/// Counts how jobs end, told before each result is delivered: whoever
+/// holds a result and then reads the counts finds its job in them.
+pub(crate) trait Tally {
+    fn count(&self, end: JobEnd);
+}
 
 /// The closure inside a [`Job`]: `None` runs it, `Some(err)` cancels it;
-/// a counter, if given, is bumped once the outcome is known and before it
-/// is delivered.
-type JobFn = Box<dyn FnOnce(Option<Error>, Option<&AtomicU64>) + Send>;
+/// a tally, if given, hears how it ended before the outcome is delivered.
+type JobFn = Box<dyn FnOnce(Option<Error>, Option<&dyn Tally>) + Send>;
 
 /// A type-erased job. Called with `None` it runs; with `Some(err)` it is
 /// cancelled with that error. Dropped unrun, it cancels itself, so that its
@@ -27,29 +55,42 @@ impl Job {
     }
 
     /// A job running `f` (a panic becomes [`Error::Panicked`]), or taking
-    /// its cancellation error, that calls `before_reply` and then sends the
-    /// result to the returned handle.
-    pub(crate) fn replying<T, F>(f: F, before_reply: impl FnOnce() + Send + 'static) -> (Job, JobHandle<T>)
+    /// its cancellation error, that calls `before_reply` with how it ended
+    /// and then sends the result to the returned handle.
+    pub(crate) fn replying<T, F>(
+        f: F,
+        before_reply: impl FnOnce(JobEnd) + Send + 'static,
+    ) -> (Job, JobHandle<T>)
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         let (tx, handle) = JobHandle::channel();
-        let job = Job(Some(Box::new(move |cancelled, counted: Option<&AtomicU64>| {
-            let result = match cancelled {
-                None => catch(f),
+        let job = Job(Some(Box::new(move |cancelled, tally: Option<&dyn Tally>| {
+            let (result, end) = match cancelled {
+                None => {
+                    let watch = Stopwatch::start();
+                    let result = catch(f);
+                    let took = watch.elapsed();
+                    let end = match result {
+                        Ok(_) => JobEnd::Returned { took },
+                        Err(_) => JobEnd::Panicked { took },
+                    };
+                    (result, end)
+                }
                 Some(err) => {
                     // The unrun closure's captures are dropped here, on
                     // whichever thread cancels (perhaps inside `stop`).
                     let _ = catch(move || drop(f));
-                    Err(err)
+                    let end = JobEnd::not_run(&err);
+                    (Err(err), end)
                 }
             };
-            before_reply();
+            before_reply(end);
             // Counted before the result is out: whoever holds the result
             // and then reads the count sees this job in it.
-            if let Some(counted) = counted {
-                counted.fetch_add(1, Ordering::AcqRel);
+            if let Some(tally) = tally {
+                tally.count(end);
             }
             // A result nobody awaits any more is dropped here, on the
             // worker: a panicking `Drop` must not take the worker down.
@@ -66,7 +107,7 @@ impl Job {
     /// can run.
     pub(crate) fn cancellable<T, F>(
         f: F,
-        before_reply: impl FnOnce() + Send + 'static,
+        before_reply: impl FnOnce(JobEnd) + Send + 'static,
     ) -> (Job, JobHandle<T>, Arc<CancelState>)
     where
         F: FnOnce(CancelToken) -> T + Send + 'static,
@@ -87,19 +128,20 @@ impl Job {
         self.finish(Some(error), None);
     }
 
-    /// Runs the job, bumping `counted` before its result is delivered.
-    pub(crate) fn run_counted(self, counted: &AtomicU64) {
-        self.finish(None, Some(counted));
+    /// Runs the job; `tally` hears how it ended before its result is
+    /// delivered.
+    pub(crate) fn run_counted(self, tally: &dyn Tally) {
+        self.finish(None, Some(tally));
     }
 
-    /// Cancels the job, bumping `counted` before its error is delivered.
-    pub(crate) fn cancel_counted(self, error: Error, counted: &AtomicU64) {
-        self.finish(Some(error), Some(counted));
+    /// Cancels the job; `tally` hears of it before its error is delivered.
+    pub(crate) fn cancel_counted(self, error: Error, tally: &dyn Tally) {
+        self.finish(Some(error), Some(tally));
     }
 
-    fn finish(mut self, cancelled: Option<Error>, counted: Option<&AtomicU64>) {
+    fn finish(mut self, cancelled: Option<Error>, tally: Option<&dyn Tally>) {
         if let Some(f) = self.0.take() {
-            f(cancelled, counted);
+            f(cancelled, tally);
         }
     }
 }

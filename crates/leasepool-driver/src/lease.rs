@@ -9,7 +9,7 @@ use leasepool_core::{Grant, LeaseId, PoolId, ShutdownReason};
 
 use crate::backend::ThreadPool;
 use crate::error::Error;
-use crate::job::{CancelToken, Job, JobHandle};
+use crate::job::{CancelToken, Job, JobEnd, JobHandle};
 use crate::runtime::Runtime;
 use crate::shared::{Handover, Shared};
 
@@ -184,7 +184,7 @@ impl<R: Runtime> Lease<R> {
         let finish = self.reserve()?;
         // Book-keep before replying, so that a caller who awaits the result
         // and then releases finds the lease idle.
-        let (job, handle) = Job::replying(f, move || finish.done());
+        let (job, handle) = Job::replying(f, move |end| finish.done(end));
         self.pool.submit(job);
         Ok(handle)
     }
@@ -300,7 +300,7 @@ impl<R: Runtime> Lease<R> {
         T: Send + 'static,
     {
         let finish = self.reserve()?;
-        let (job, handle, cancel) = Job::cancellable(f, move || finish.done());
+        let (job, handle, cancel) = Job::cancellable(f, move |end| finish.done(end));
         cancel.bind_pool(&self.pool);
         self.pool.submit(job);
         Ok(handle)
@@ -358,7 +358,7 @@ impl<R: Runtime> Lease<R> {
     pub fn release(&self) {
         // Only the first call reaches the core (and takes its lock).
         if !self.released.swap(true, Ordering::AcqRel) {
-            self.shared.release(self.grant.lease, self.owner.as_deref(), &self.pool, self.tenancy);
+            self.shared.release(&self.grant, self.owner.as_deref(), &self.pool, self.tenancy);
         }
     }
 }
@@ -379,8 +379,11 @@ pub(crate) struct Finish<R: Runtime> {
 }
 
 impl<R: Runtime> Finish<R> {
-    /// The job's work is over (before its result is sent).
-    pub(crate) fn done(self) {}
+    /// The job's work is over, as `end` says (before its result is sent):
+    /// counted now, and reported to the lease as the guard drops.
+    pub(crate) fn done(self, end: JobEnd) {
+        self.shared.job_ended(end);
+    }
 
     /// Whether the lease's pool was shut down (revoked, or the manager
     /// stopped): work not yet started must not start.

@@ -26,22 +26,28 @@ mod manager;
 #[cfg(all(unix, feature = "process"))]
 #[cfg_attr(docsrs, doc(cfg(all(unix, feature = "process"))))]
 pub mod process;
+mod recorder;
 mod runtime;
 mod shared;
 mod shutdown;
 mod signal;
 mod slots;
 mod stats;
+mod tally;
 mod task;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
+#[cfg(feature = "serde")]
+mod wire;
 
 pub use acquire::{AcquireBuilder, Acquiring, TryAcquireBuilder};
 pub use backend::Backend;
 pub use builder::Builder;
 pub use error::{Error, ErrorKind};
-pub use grinder::{GrinderBuilder, GrinderShutdownReport, GrinderStats, StopMode, WorkGrinder, WorkHandle};
+pub use grinder::{
+    GrinderBuilder, GrinderCounters, GrinderShutdownReport, GrinderStats, StopMode, WorkGrinder, WorkHandle,
+};
 pub use job::{CancelToken, JobHandle};
 pub use lease::Lease;
 pub use leasepool_core::{self as core, Config, ConfigError, LeaseId, LeaseStats, PoolId};
@@ -50,7 +56,7 @@ pub use manager::LeasedExecutorManager;
 pub use runtime::async_io_sleep_until;
 pub use runtime::{BoxFuture, Runtime};
 pub use shutdown::ShutdownReport;
-pub use stats::Stats;
+pub use stats::{Counters, Stats};
 
 /// Declares the ready-to-use API of one runtime adapter: type aliases that
 /// fix the runtime parameter, plus the runtime-independent re-exports.
@@ -74,8 +80,9 @@ pub use stats::Stats;
 macro_rules! runtime_api {
     ($rt:ty, $name:literal, $krate:ident) => {
         pub use $crate::{
-            Backend, CancelToken, Config, ConfigError, Error, ErrorKind, GrinderShutdownReport, GrinderStats,
-            JobHandle, LeaseId, LeaseStats, PoolId, Runtime, ShutdownReport, Stats, StopMode, WorkHandle,
+            Backend, CancelToken, Config, ConfigError, Counters, Error, ErrorKind, GrinderCounters,
+            GrinderShutdownReport, GrinderStats, JobHandle, LeaseId, LeaseStats, PoolId, Runtime, ShutdownReport,
+            Stats, StopMode, WorkHandle,
         };
 
         #[doc = concat!("[`leasepool::LeasedExecutorManager`] on ", $name, ".")]

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::runtime::Runtime;
 use crate::shared::Shared;
 use crate::shutdown::ShutdownReport;
-use crate::stats::Stats;
+use crate::stats::{Counters, Stats};
 
 /// Leases bounded executor pools to async callers and sizes them from a
 /// runtime signal.
@@ -402,7 +402,6 @@ impl<R: Runtime> LeasedExecutorManager<R> {
             creating: core.creating,
             total: core.total,
             winding_down: st.winding_down.iter().filter(|p| p.is_winding_down()).count(),
-            size_provider_failures: self.shared.provider_failures.load(std::sync::atomic::Ordering::Relaxed),
             desired_executor_count: core.desired_executor_count,
             units: core.units,
             waiting: core.waiting,
@@ -410,6 +409,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
             max_pools: core.max_pools,
             workers_per_pool: core.workers_per_pool,
             leases,
+            counters: Counters::new(&core.counters, self.shared.tally.values()),
         }
     }
 }

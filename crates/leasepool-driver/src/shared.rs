@@ -3,11 +3,12 @@
 
 use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
+use crossbeam_utils::CachePadded;
 use rustc_hash::FxHashMap as HashMap;
 
 use leasepool_core::{
@@ -17,10 +18,12 @@ use leasepool_core::{
 
 use crate::backend::{Backend, Initializer, OnBroken, ThreadPool};
 use crate::error::Error;
-use crate::job::catch;
+use crate::job::{JobEnd, catch};
+use crate::recorder::{Meters, Published};
 use crate::runtime::Runtime;
 use crate::signal::{Signal, sleep_or};
 use crate::slots::SlotTable;
+use crate::tally::Tally;
 use crate::task::{self, TaskGuard, TaskSlot};
 
 pub(crate) type SizeProvider = Arc<dyn Fn() -> usize + Send + Sync>;
@@ -104,14 +107,22 @@ pub(crate) struct State {
     /// only for the drain that follows `pool_create_failed`, so that the
     /// waiter it fails gets the real error.
     failed_creation: Option<(PoolId, Arc<std::io::Error>)>,
+    /// What the meters last published, when the next publication is due,
+    /// and the acquire waits and lease holds since (feature `metrics`;
+    /// empty without it): armed by a drain, published by the checker at
+    /// that deadline, or by the input itself while no checker runs.
+    pub(crate) published: Published,
 }
 
 pub(crate) struct Shared<R: Runtime> {
     pub(crate) runtime: R,
     pub(crate) settings: Settings,
-    /// Size provider calls that panicked, since the manager was built:
-    /// counted outside the lock, where the provider runs.
-    pub(crate) provider_failures: AtomicU64,
+    /// Jobs and size provider reads, counted where they happen, outside the
+    /// lock (on its own cache line: workers bump it for every job).
+    pub(crate) tally: CachePadded<Tally>,
+    /// The handles this manager records through, and its histograms
+    /// between publications (feature `metrics`).
+    pub(crate) meters: Meters,
     /// The checker was lost and its waiters are still to be failed: set by
     /// the lost task's guard, which may be dropped on a thread that holds
     /// the lock (a failed spawn in `start`); the next unlock on that thread
@@ -184,10 +195,12 @@ pub(crate) type CreateFailure = (PoolId, Arc<std::io::Error>);
 
 impl<R: Runtime> Shared<R> {
     pub(crate) fn new(runtime: R, core: Core, settings: Settings) -> Arc<Self> {
+        let meters = Meters::new(&settings.name_prefix, core.config());
         Arc::new_cyclic(|me| Shared {
             runtime,
             settings,
-            provider_failures: AtomicU64::new(0),
+            tally: CachePadded::default(),
+            meters,
             loss_pending: AtomicBool::new(false),
             state: Mutex::new(State {
                 core,
@@ -197,6 +210,7 @@ impl<R: Runtime> Shared<R> {
                 failed_creation: None,
                 winding_down: Vec::new(),
                 shutdown_waiters: Vec::new(),
+                published: Published::default(),
             }),
             me: me.clone(),
         })
@@ -278,8 +292,18 @@ impl<R: Runtime> Shared<R> {
         let mut fx = Effects::default();
         let mut st = self.lock();
         let out = f(&mut st, now);
-        self.drain(&mut st, now, &mut fx);
-        (then(&mut st, out), fx)
+        let publish = self.drain(&mut st, now, &mut fx);
+        let out = then(&mut st, out);
+        // No checker to publish the meters: this input does, after unlocking.
+        let publication = publish.then(|| {
+            let st = &mut *st;
+            self.meters.take(&mut st.published, &st.core, &self.tally)
+        });
+        drop(st);
+        if let Some(publication) = publication {
+            self.meters.publish(publication);
+        }
+        (out, fx)
     }
 
     /// Performs effects outside the lock: shuts pools down, then creates
@@ -360,10 +384,11 @@ impl<R: Runtime> Shared<R> {
     /// signal does not shrink a busy service. Without a provider, 0.
     pub(crate) fn sample_units(&self) -> Option<u64> {
         let Some(provider) = &self.settings.size_provider else { return Some(0) };
-        match catch(|| provider()) {
+        let units = catch(|| provider());
+        let failures = self.tally.provider_read(units.is_err());
+        match units {
             Ok(units) => Some(units as u64),
             Err(e) => {
-                let failures = self.provider_failures.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::info!(error = %e, failures, "size provider failed; keeping the last unit count");
                 None
             }
@@ -371,8 +396,10 @@ impl<R: Runtime> Shared<R> {
     }
 
     /// The drain rule of `leasepool-core`: perform every action, in order.
+    /// Returns whether the meters are to be published now (feature
+    /// `metrics`, with no checker to do it).
     #[inline] // usually no action is queued: only the checker comparison runs
-    pub(crate) fn drain(&self, st: &mut State, now: Instant, fx: &mut Effects) {
+    pub(crate) fn drain(&self, st: &mut State, now: Instant, fx: &mut Effects) -> bool {
         while let Some(action) = st.core.poll_action() {
             self.perform(st, action, now, fx);
         }
@@ -387,6 +414,30 @@ impl<R: Runtime> Shared<R> {
                 st.wake_checker();
             }
         }
+        self.note_change(st, now)
+    }
+
+    /// After a drain (feature `metrics`): a publication falls due; the
+    /// checker publishes it at that deadline, or, with no checker
+    /// (stopped, or lost with its runtime), this input does (returns true).
+    #[inline]
+    fn note_change(&self, st: &mut State, now: Instant) -> bool {
+        let running = st.core.is_running();
+        if running && st.published.due().is_some_and(|due| now < due) {
+            return false; // the checker publishes it, as already arranged
+        }
+        let armed = self.meters.changed(&mut st.published, now);
+        if st.published.due().is_none() {
+            return false; // nothing to publish (always, without the feature)
+        }
+        if !running || st.checker_lost() {
+            return true;
+        }
+        if armed {
+            // Woken, the checker sets a timer for it, next to its own.
+            st.wake_checker();
+        }
+        false
     }
 
     /// Performs one action of the core (out of line, to keep `drain` small).
@@ -451,7 +502,8 @@ impl<R: Runtime> Shared<R> {
     /// flight: it then drains the lease (ends it as expired, past hard
     /// expiry), and the last job's [`Shared::job_finished`] ends it. How
     /// it ended is logged with the core's `LeaseEnded`.
-    pub(crate) fn release(&self, lease: LeaseId, owner: Option<&str>, pool: &ThreadPool, tenancy: u32) {
+    pub(crate) fn release(&self, grant: &Grant, owner: Option<&str>, pool: &ThreadPool, tenancy: u32) {
+        let lease = grant.lease;
         self.with(|st, now| {
             let jobs = pool.release_lease(tenancy).unwrap_or(0);
             let released =
@@ -459,7 +511,15 @@ impl<R: Runtime> Shared<R> {
             if let Ok(Released::Draining { .. }) = released {
                 tracing::debug!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
             }
+            st.published.released(now.saturating_duration_since(grant.leased_at));
         });
+    }
+
+    /// A job of a lease ended (before its result is delivered).
+    #[inline]
+    pub(crate) fn job_ended(&self, end: JobEnd) {
+        self.tally.job(end);
+        self.meters.job(end);
     }
 
     /// The last job of a released lease ended: the lease ends (unless it
@@ -686,17 +746,36 @@ async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, task: TaskGuard) {
         // No deadline while current means a closing core with nothing
         // scheduled: sleep on the signal until the stop that follows (an
         // exit here would be taken for a checker lost with its runtime).
-        let deadline = shared.with(|st, _| {
-            if !current(st) {
-                return None;
-            }
-            st.checker.armed = st.core.poll_timeout();
-            Some(st.checker.armed)
-        });
-        let Some(deadline) = deadline else { return };
+        // After the drain (in `then`), so that it does not arm the next
+        // publication: a publication due is taken, and the next one's time
+        // read (feature `metrics`).
+        let now = shared.runtime.now();
+        let next = shared.with_then(
+            now,
+            |st, _| current(st),
+            |st, current| {
+                if !current {
+                    return None;
+                }
+                let publication = st.published.due().is_some_and(|due| due <= now).then(|| {
+                    let st = &mut *st;
+                    shared.meters.take(&mut st.published, &st.core, &shared.tally)
+                });
+                st.checker.armed = st.core.poll_timeout();
+                Some((st.checker.armed, st.published.due(), publication))
+            },
+        );
+        let Some((deadline, due, publication)) = next else { return };
+        if let Some(publication) = publication {
+            shared.meters.publish(publication);
+        }
         let runtime = shared.runtime.clone();
         drop(shared);
+        // The next publication has a timer of its own: the checker's
+        // deadline stays the core's.
+        let mut publish_at = due.map(|due| runtime.sleep_until(due));
         sleep_or(&runtime, deadline, |cx| match me.upgrade() {
+            _ if publish_at.as_mut().is_some_and(|t| t.as_mut().poll(cx).is_ready()) => Poll::Ready(()),
             Some(shared) => {
                 let mut st = shared.lock();
                 // Superseded by stop/start: exit without touching the signal,

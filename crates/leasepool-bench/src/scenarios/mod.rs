@@ -1,4 +1,4 @@
-//! The benchmark scenarios S1..S10, one file each (S8 and S9 share the
+//! The benchmark scenarios S1..S13, one file each (S8 and S9 share the
 //! code that runs the `leasepool-bench-mem` binary, below). `main.rs` runs
 //! them in order through the functions re-exported here.
 //!
@@ -27,6 +27,7 @@ use crate::report::Group;
 
 mod s10_scale_up;
 mod s12_process;
+mod s13_metrics;
 mod s1_acquire;
 mod s2_lease_per_job;
 mod s3_held;
@@ -48,6 +49,8 @@ pub(crate) use s8_alloc::s8;
 pub(crate) use s9_memory::s9;
 pub(crate) use s10_scale_up::s10;
 pub(crate) use s12_process::{init as process_init, s12};
+pub(crate) use s13_metrics::measure;
+pub(crate) use s13_metrics::s13;
 
 type TokioRt = leasepool::tokio::TokioRuntime;
 type SmolRt = leasepool::smol::SmolRuntime;

@@ -61,18 +61,22 @@ impl Core {
             if let Some(pool) = self.take_available() {
                 let grant = self.lease_pool(pool, now, lease_for, request.owner);
                 self.request_check_on_lease_change();
+                self.counters.leases_granted_at_once += 1;
                 return Ok(Acquired::Granted(grant));
             }
         }
         let deadline = match request.wait {
-            Wait::No if !self.can_create_for_one_more() => return Err(AcquireError::Unavailable),
-            Wait::Until(deadline) if deadline <= now => return Err(AcquireError::Timeout),
+            Wait::No if !self.can_create_for_one_more() => return Err(self.unavailable()),
+            Wait::Until(deadline) if deadline <= now => {
+                self.counters.acquire_timeouts += 1;
+                return Err(AcquireError::Timeout);
+            }
             Wait::Until(deadline) => Some(deadline),
             Wait::No | Wait::Forever => None,
         };
         // Load shedding: fail at once rather than queue behind `max_waiters`.
         if self.config.max_waiters.is_some_and(|max| self.waiters.len() >= max) {
-            return Err(AcquireError::Unavailable);
+            return Err(self.unavailable());
         }
         let waiter = self.waiters.push_back(self.tag, lease_for, request.owner, deadline);
         self.create_for_waiters();
@@ -99,6 +103,7 @@ impl Core {
         let now = self.tick(now);
         self.check_tag("cancel_waiter", "waiter", waiter.core);
         if self.waiters.remove(waiter).is_some() {
+            self.counters.waiters_cancelled += 1;
             return Ok(());
         }
         let undrained =
@@ -106,6 +111,7 @@ impl Core {
         let Some(Action::Grant { grant, .. }) = undrained.and_then(|i| self.actions.remove(i)) else {
             return Err(WaiterError::Ended);
         };
+        self.counters.waiters_cancelled += 1;
         // Never seen by the driver: hand the pool on as if released (if the
         // lease is still live: it may have ended, and its slot been reused,
         // while the grant waited in the queue), and say nothing of a lease
@@ -122,6 +128,12 @@ impl Core {
     }
 
     // ---- internals -------------------------------------------------------
+
+    /// Refuses an acquire that found no pool and no room to wait, counted.
+    fn unavailable(&mut self) -> AcquireError {
+        self.counters.acquire_unavailable += 1;
+        AcquireError::Unavailable
+    }
 
     fn not_running(&self) -> AcquireError {
         if self.run == 0 { AcquireError::NotStarted } else { AcquireError::Stopped }

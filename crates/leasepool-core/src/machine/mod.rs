@@ -24,7 +24,7 @@ use slab::Slab;
 use crate::config::Config;
 use crate::deadline::DeadlineHeap;
 use crate::ids::{LeaseId, PoolId, WaiterId, next_core_tag};
-use crate::stats::{CoreStats, LeaseStats};
+use crate::stats::{CoreCounters, CoreStats, LeaseStats};
 use crate::types::{Action, Grant};
 use crate::waiters::WaiterQueue;
 
@@ -198,6 +198,9 @@ pub struct Core {
     actions: VecDeque<Action>,
     lease_seq: u64,
     pool_seq: u64,
+    /// What the core decided since it was built: only ever incremented, as
+    /// the decisions are handed out (see [`CoreCounters`]).
+    counters: CoreCounters,
 }
 
 impl Core {
@@ -232,6 +235,7 @@ impl Core {
             actions: VecDeque::new(),
             lease_seq: 0,
             pool_seq: 0,
+            counters: CoreCounters::default(),
         }
     }
 
@@ -379,6 +383,7 @@ impl Core {
                 owner: s.owner.clone(),
                 pool: s.grant.pool,
                 leased_at: s.grant.leased_at,
+                held: now.saturating_duration_since(s.grant.leased_at),
                 lease_for: s.grant.lease_for,
                 soft_remaining: s.grant.soft_expires_at().saturating_duration_since(now),
                 hard_remaining: s.hard_expires_at.saturating_duration_since(now),
@@ -400,7 +405,27 @@ impl Core {
             max_pools: self.config.max_pools,
             workers_per_pool: self.config.workers_per_pool,
             leases,
+            counters: self.counters,
         }
+    }
+
+    /// What the core decided since it was built: grants, refusals, lease
+    /// ends, pools created and shut down (see [`CoreCounters`] for what
+    /// each counts, and when). Monotonic; a stop resets nothing.
+    ///
+    /// ```
+    /// # use leasepool_core::{Action, Config, Core};
+    /// let now = std::time::Instant::now();
+    /// let mut core = Core::new(Config::builder().max_pools(2).min_pools(2).build().unwrap());
+    /// core.start(now, 0).unwrap();
+    /// # while let Some(Action::CreatePool(p)) = core.poll_action() { core.pool_created(now, p); }
+    /// core.stop(now).unwrap();
+    /// # while core.poll_action().is_some() {}
+    /// assert_eq!((core.counters().pools_created, core.counters().pools_shut_down), (2, 2));
+    /// ```
+    #[inline]
+    pub fn counters(&self) -> &CoreCounters {
+        &self.counters
     }
 
     /// The owner label of a live lease.

@@ -31,7 +31,11 @@ impl Core {
     /// ```
     pub fn pool_created(&mut self, now: Instant, pool: PoolId) {
         let now = self.tick(now);
-        if !self.take_creation("pool_created", pool) {
+        let current = self.take_creation("pool_created", pool);
+        // Counted whether it is kept or disowned: either way its
+        // `ShutdownPool` is counted when it leaves.
+        self.counters.pools_created += 1;
+        if !current {
             self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Stopped });
             // It held room under `max_pools` that this run may need.
             if self.running {

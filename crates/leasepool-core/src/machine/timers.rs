@@ -135,7 +135,11 @@ impl Core {
     #[inline] // called at least once after every input, from another crate
     #[must_use = "every action must be performed, in order"]
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let action = self.actions.pop_front()?;
+        // Counted as handed out: an action taken back before the driver
+        // drained it (a cancelled waiter's grant) never counts.
+        self.counters.count(&action);
+        Some(action)
     }
 
     /// When [`Core::handle_timeout`] (or, for a check,

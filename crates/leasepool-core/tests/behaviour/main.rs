@@ -33,6 +33,7 @@ mod beyond;
 mod checker;
 mod close;
 mod config;
+mod counters;
 mod creating;
 mod idle;
 mod misuse;

@@ -62,6 +62,7 @@ fn stats_report_each_lease_with_time_left_never_negative() {
     assert_eq!((la.jobs, la.draining), (1, false));
     assert_eq!(lb.lease_for, secs(30));
     assert_eq!(lb.leased_at, now + secs(10));
+    assert_eq!((la.held, lb.held), (secs(20), secs(10)), "held since the grant, at the snapshot");
 
     // Between soft and hard expiry: soft is zero, hard still counts down.
     let s = core.stats(now + secs(110));

@@ -155,5 +155,25 @@ impl<R: RngCore> Sim<R> {
             self.ended_leases.len(),
             self.leases.len()
         );
+        // The counters agree with what the driver saw: every grant it
+        // received, every pool it holds, never more ends than it saw.
+        let c = *core.counters();
+        ensure!(stats.counters == c, "stats and counters differ");
+        ensure!(
+            c.leases_granted_at_once + c.leases_granted_after_waiting == self.ever_leases.len() as u64,
+            "{c:?} counts other grants than the {} the driver received",
+            self.ever_leases.len()
+        );
+        ensure!(
+            c.pools_created - c.pools_shut_down == self.live.len() as u64,
+            "{c:?}: created minus shut down is not the {} live pools",
+            self.live.len()
+        );
+        ensure!(
+            c.leases_released + c.leases_revoked <= self.ended_leases.len() as u64,
+            "{c:?}: more leases released or revoked than the {} ended",
+            self.ended_leases.len()
+        );
+        ensure!(c.pools_broken <= c.pools_shut_down, "{c:?}: a broken pool not shut down");
     }
 }

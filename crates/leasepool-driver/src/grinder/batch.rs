@@ -3,18 +3,19 @@
 
 use std::future::{IntoFuture, poll_fn};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::job::{CancelSource, CancelState, CancelToken, Job, JobHandle};
+use crate::job::{CancelSource, CancelState, CancelToken, Job, JobEnd, JobHandle};
 use crate::lease::Lease;
+use crate::recorder::Stopwatch;
 use crate::runtime::Runtime;
 use crate::signal::Signal;
 
-use super::{Grinder, State, lock};
+use super::{Grinder, GrinderTally, State, lock};
 
 pub(super) struct Item {
     pub(super) job: Job,
@@ -30,7 +31,7 @@ impl Item {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, handle) = Job::replying(f, || ());
+        let (job, handle) = Job::replying(f, |_| ());
         (Item { job, owner, cancel: None }, handle)
     }
 
@@ -40,20 +41,15 @@ impl Item {
         F: FnOnce(CancelToken) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, handle, cancel) = Job::cancellable(f, || ());
+        let (job, handle, cancel) = Job::cancellable(f, |_| ());
         (Item { job, owner, cancel: Some(cancel) }, handle)
     }
 
-    /// Fails an item that never made it into a batch (not counted).
-    pub(super) fn fail(self, error: &Error) {
+    /// Fails an item before it ran (in a batch or not), counting it in
+    /// `tally` before its caller hears.
+    pub(super) fn fail(self, error: &Error, tally: &GrinderTally) {
         tracing::debug!(owner = self.owner.as_deref(), %error, "grinder item failed before it ran");
-        self.job.cancel(error.clone());
-    }
-
-    /// Fails an item of a batch, counting it before its caller hears.
-    fn fail_counted(self, error: &Error, batch: &BatchCancel) {
-        tracing::debug!(owner = self.owner.as_deref(), %error, "grinder item failed before it ran");
-        self.job.cancel_counted(error.clone(), &batch.completed);
+        self.job.cancel_counted(error.clone(), tally);
     }
 }
 
@@ -61,11 +57,6 @@ impl Item {
 pub(super) struct BatchCancel {
     cancelled: AtomicBool,
     signal: Mutex<Signal>,
-    /// Items of the batch whose result (or error) is out, counted before it
-    /// was delivered: [`WorkGrinder::stats`](super::WorkGrinder::stats)
-    /// adds these to the finished batches' items, so that a caller who
-    /// holds a result sees it counted.
-    pub(super) completed: AtomicU64,
 }
 
 impl BatchCancel {
@@ -93,6 +84,8 @@ pub(super) struct Batch {
     pub(super) items: Vec<Item>,
     cancel: Arc<BatchCancel>,
     lease_for: Duration,
+    /// The grinder's counts, where each item's end is counted.
+    tally: Arc<GrinderTally>,
 }
 
 /// Books a batch taken from the queue as started.
@@ -100,12 +93,13 @@ pub(super) fn start_batch(st: &mut State, items: Vec<Item>) -> Batch {
     st.batch_seq += 1;
     let cancel = Arc::new(BatchCancel::default());
     let key = st.in_flight.insert(Arc::clone(&cancel));
-    Batch { n: st.batch_seq, key, items, cancel, lease_for: st.queue.policy().lease_for_value() }
+    let lease_for = st.queue.policy().lease_for_value();
+    Batch { n: st.batch_seq, key, items, cancel, lease_for, tally: Arc::clone(&st.tally) }
 }
 
 /// One batch: lease a pool (unless cancelled first), run the items, release.
 pub(super) async fn run_batch<R: Runtime>(g: Arc<Grinder<R>>, batch: Batch, _end: BatchEnd<R>) {
-    let Batch { n, key: _, items, cancel, lease_for } = batch;
+    let Batch { n, key: _, items, cancel, lease_for, tally } = batch;
     let owner = format!("{}-batch-{n}", g.owner_prefix);
     let mut acquire = g.manager.acquire().owner(owner).lease_for(lease_for).into_future();
     let acquired = poll_fn(|cx| {
@@ -117,9 +111,9 @@ pub(super) async fn run_batch<R: Runtime>(g: Arc<Grinder<R>>, batch: Batch, _end
     .await;
     drop(acquire); // a pending acquire withdraws; a grant goes to the next waiter
     match acquired {
-        None => items.into_iter().for_each(|item| item.fail_counted(&Error::Cancelled, &cancel)),
-        Some(Err(error)) => items.into_iter().for_each(|item| item.fail_counted(&error, &cancel)),
-        Some(Ok(lease)) => run_on(&lease, g.workers, items, &cancel).await,
+        None => items.into_iter().for_each(|item| item.fail(&Error::Cancelled, &tally)),
+        Some(Err(error)) => items.into_iter().for_each(|item| item.fail(&error, &tally)),
+        Some(Ok(lease)) => run_on(&lease, g.workers, items, &cancel, &tally).await,
     }
 }
 
@@ -129,18 +123,16 @@ pub(super) async fn run_batch<R: Runtime>(g: Arc<Grinder<R>>, batch: Batch, _end
 pub(super) struct BatchEnd<R: Runtime> {
     pub(super) g: Arc<Grinder<R>>,
     pub(super) key: usize,
-    pub(super) count: u64,
 }
 
 impl<R: Runtime> Drop for BatchEnd<R> {
     fn drop(&mut self) {
         let mut st = lock(&self.g.state);
         st.queue.batch_finished();
-        // The batch's own count (every item, once the batch is over) moves
-        // into the total in one step under the lock: `stats` never counts
-        // an item twice or drops one.
         st.in_flight.remove(self.key);
-        st.items_completed += self.count;
+        // Counted with the batch's slot freed, under G: `stats` never sees
+        // a batch both running and run.
+        st.tally.batch_finished();
         st.wake.notify();
     }
 }
@@ -153,6 +145,7 @@ pub(super) async fn run_on<R: Runtime>(
     workers: usize,
     items: Vec<Item>,
     cancel: &Arc<BatchCancel>,
+    tally: &Arc<GrinderTally>,
 ) {
     // Cancellable items learn of a revoked lease (pool shut down) and of a
     // cancelling stop (the batch cancelled) through their tokens.
@@ -160,27 +153,33 @@ pub(super) async fn run_on<R: Runtime>(
         state.bind_pool(lease.pool());
         state.bind_source(Arc::clone(cancel) as Arc<dyn CancelSource>);
     }
-    let done = submit_chunks_counted(items, workers, Some(cancel), |chunk| {
+    let done = submit_chunks_counted(items, workers, Some(&**tally), |chunk| {
         let finish = match lease.reserve() {
             Ok(finish) => finish,
             Err(error) => return Err((chunk, error)),
         };
         let cancel = Arc::clone(cancel);
+        let tally = Arc::clone(tally);
         let (tx, finished) = JobHandle::<()>::channel();
         let job = Job::new(move |cancelled| {
-            let counted = &cancel.completed;
+            let watch = Stopwatch::start();
             for item in chunk {
                 match &cancelled {
-                    Some(error) => item.job.cancel_counted(error.clone(), counted),
+                    Some(error) => item.job.cancel_counted(error.clone(), &*tally),
                     // A chunk is one job: once the lease's pool is shut down
                     // (revoked, or the manager stopped), the rest of a
                     // running chunk must not run either.
-                    None if finish.is_shut() => item.job.cancel_counted(Error::LeaseExpired, counted),
-                    None if cancel.is_cancelled() => item.job.cancel_counted(Error::Cancelled, counted),
-                    None => item.job.run_counted(counted),
+                    None if finish.is_shut() => item.job.cancel_counted(Error::LeaseExpired, &*tally),
+                    None if cancel.is_cancelled() => item.job.cancel_counted(Error::Cancelled, &*tally),
+                    None => item.job.run_counted(&*tally),
                 }
             }
-            finish.done();
+            // To the manager the chunk is one job of the lease: it ran,
+            // unless it was cancelled whole before it started.
+            finish.done(match &cancelled {
+                Some(error) => JobEnd::not_run(error),
+                None => JobEnd::Returned { took: watch.elapsed() },
+            });
             let _ = tx.send(Ok(()));
         });
         lease.queue(job);
@@ -206,12 +205,12 @@ pub(super) fn submit_chunks<D>(
     submit_chunks_counted(items, workers, None, submit)
 }
 
-/// `submit_chunks`, counting the items it fails in `batch` (if given)
+/// `submit_chunks`, counting the items it fails in `tally` (if given)
 /// before their callers hear.
 fn submit_chunks_counted<D>(
     items: Vec<Item>,
     workers: usize,
-    batch: Option<&BatchCancel>,
+    tally: Option<&GrinderTally>,
     mut submit: impl FnMut(Vec<Item>) -> Result<D, (Vec<Item>, Error)>,
 ) -> Vec<D> {
     let chunks = workers.clamp(1, items.len().max(1));
@@ -226,9 +225,9 @@ fn submit_chunks_counted<D>(
         match submit(chunk) {
             Ok(d) => done.push(d),
             Err((chunk, error)) => {
-                chunk.into_iter().chain(items).for_each(|item| match batch {
-                    Some(batch) => item.fail_counted(&error, batch),
-                    None => item.fail(&error),
+                chunk.into_iter().chain(items).for_each(|item| match tally {
+                    Some(tally) => item.fail(&error, tally),
+                    None => item.job.cancel(error.clone()),
                 });
                 break;
             }

@@ -13,7 +13,8 @@ use crate::signal::Signal;
 use crate::task::TaskSlot;
 
 use super::phase::Phase;
-use super::{Grinder, State, WorkGrinder};
+use super::{Grinder, GrinderTally, State, WorkGrinder};
+use crate::recorder::GrinderMeters;
 
 /// Builds a [`WorkGrinder`]; [`build`](Self::build) validates every value.
 ///
@@ -135,7 +136,9 @@ impl<R: Runtime> GrinderBuilder<R> {
             stop_waiters: Vec::new(),
             in_flight: Slab::new(),
             batch_seq: 0,
-            items_completed: 0,
+            tally: Arc::new(GrinderTally::new(GrinderMeters::new(
+                &self.manager.shared().settings.name_prefix,
+            ))),
         };
         Ok(WorkGrinder {
             g: Arc::new(Grinder {

@@ -95,7 +95,12 @@ impl<T> Drop for WorkHandle<T> {
             return;
         }
         let Some(state) = self.state.upgrade() else { return };
-        let removed = lock(&state).queue.remove(self.id);
+        let mut st = lock(&state);
+        let removed = st.queue.remove(self.id);
+        if removed.is_some() {
+            st.tally.withdrawn();
+        }
+        drop(st);
         drop(removed); // outside the lock: dropping a job resolves its channel
     }
 }

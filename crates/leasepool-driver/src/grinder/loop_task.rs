@@ -22,7 +22,7 @@ pub(super) fn loop_guard<R: Runtime>(g: &Arc<Grinder<R>>, st: &mut State) -> Tas
     let state = Arc::downgrade(&g.state);
     st.loop_task.next(Box::new(move || {
         let Some(state) = state.upgrade() else { return };
-        let stranded = {
+        let (stranded, tally) = {
             let mut st = lock(&state);
             if st.phase == Phase::Stopped || !st.loop_task.is_lost() {
                 return;
@@ -31,7 +31,7 @@ pub(super) fn loop_guard<R: Runtime>(g: &Arc<Grinder<R>>, st: &mut State) -> Tas
             if st.phase == Phase::Draining && st.queue.running() == 0 {
                 st.finish_stop();
             }
-            stranded
+            (stranded, Arc::clone(&st.tally))
         };
         if !stranded.is_empty() {
             tracing::warn!(
@@ -39,7 +39,7 @@ pub(super) fn loop_guard<R: Runtime>(g: &Arc<Grinder<R>>, st: &mut State) -> Tas
                 "work grinder loop lost with its runtime; queued work failed"
             );
         }
-        stranded.into_iter().for_each(|item| item.fail(&Error::RuntimeGone));
+        stranded.into_iter().for_each(|item| item.fail(&Error::RuntimeGone, &tally));
     }))
 }
 
@@ -86,7 +86,7 @@ async fn run_loop<R: Runtime>(me: Weak<Grinder<R>>, task: TaskGuard) {
         };
         // Spawned once the lock is released: every `push` takes it.
         for batch in batches {
-            let end = BatchEnd { g: Arc::clone(&g), key: batch.key, count: batch.items.len() as u64 };
+            let end = BatchEnd { g: Arc::clone(&g), key: batch.key };
             runtime.spawn(Box::pin(run_batch(Arc::clone(&g), batch, end)));
         }
         let state = Arc::clone(&g.state);

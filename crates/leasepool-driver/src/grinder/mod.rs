@@ -17,6 +17,7 @@ mod handle;
 mod loop_task;
 mod phase;
 mod stats;
+mod tally;
 #[cfg(test)]
 mod tests;
 
@@ -40,7 +41,8 @@ pub use self::builder::GrinderBuilder;
 pub use self::handle::WorkHandle;
 use self::phase::Phase;
 pub use self::phase::{GrinderShutdownReport, StopMode};
-pub use self::stats::GrinderStats;
+pub use self::stats::{GrinderCounters, GrinderStats};
+use self::tally::GrinderTally;
 
 struct State {
     queue: BatchQueue<Item>,
@@ -54,7 +56,9 @@ struct State {
     in_flight: Slab<Arc<BatchCancel>>,
     /// Batches started so far (the `n` of their lease owners).
     batch_seq: u64,
-    items_completed: u64,
+    /// What happened to the items and batches: counted wherever they end,
+    /// shared with each batch (and read, with G held, by `stats`).
+    tally: Arc<GrinderTally>,
 }
 
 struct Grinder<R: Runtime> {
@@ -320,6 +324,7 @@ impl<R: Runtime> WorkGrinder<R> {
         }
         let was_empty = st.queue.is_empty();
         let id = st.queue.push(now, item);
+        st.tally.accepted();
         // A first item sets the max-wait deadline; a full queue is due now.
         if was_empty || st.queue.is_due(now) {
             st.wake.notify();

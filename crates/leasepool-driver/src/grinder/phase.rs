@@ -3,6 +3,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -165,8 +166,9 @@ impl<R: Runtime> WorkGrinder<R> {
             } else {
                 Vec::new()
             };
+            let tally = Arc::clone(&st.tally);
             drop(st);
-            stranded.into_iter().for_each(|item| item.fail(&Error::RuntimeGone));
+            stranded.into_iter().for_each(|item| item.fail(&Error::RuntimeGone, &tally));
             tracing::warn!(
                 prefix = &*self.g.owner_prefix,
                 "work grinder not started: no runtime to run its loop on"
@@ -207,7 +209,7 @@ impl<R: Runtime> WorkGrinder<R> {
         let state = &self.g.state;
         let epoch;
         let mut respawn = None;
-        let cancelled = {
+        let (cancelled, tally) = {
             let mut st = lock(state);
             // During a drain, another stop joins it (Drain) or cuts it
             // short (CancelPending).
@@ -221,17 +223,18 @@ impl<R: Runtime> WorkGrinder<R> {
                 respawn = Some(loop_guard(&self.g, &mut st));
             }
             epoch = st.loop_task.epoch();
-            match mode {
+            let cancelled = match mode {
                 StopMode::Drain => {
                     st.phase = Phase::Draining;
                     None
                 }
                 StopMode::CancelPending => Some(st.cancel_pending().0),
-            }
+            };
+            (cancelled, Arc::clone(&st.tally))
         };
         if let Some(items) = cancelled {
             tracing::info!(cancelled = items.len(), "work grinder stopped; pending work cancelled");
-            items.into_iter().for_each(|item| item.fail(&Error::Cancelled));
+            items.into_iter().for_each(|item| item.fail(&Error::Cancelled, &tally));
             return;
         }
         // No runtime to drain on: the lost loop's guard failed the queue.
@@ -293,15 +296,19 @@ impl<R: Runtime> WorkGrinder<R> {
             ready
         })
         .await;
-        let (items, batches_cancelled) = if drained {
-            (Vec::new(), 0)
-        } else {
+        let (items, batches_cancelled, tally) = {
             let mut st = lock(&self.g.state);
+            let tally = Arc::clone(&st.tally);
             // Finished (or stopped by another call) just as the deadline fell.
-            if st.phase == Phase::Stopped { (Vec::new(), 0) } else { st.cancel_pending() }
+            if drained || st.phase == Phase::Stopped {
+                (Vec::new(), 0, tally)
+            } else {
+                let (items, batches) = st.cancel_pending();
+                (items, batches, tally)
+            }
         };
         let cancelled = items.len();
-        items.into_iter().for_each(|item| item.fail(&Error::Cancelled));
+        items.into_iter().for_each(|item| item.fail(&Error::Cancelled, &tally));
         let elapsed = runtime.now().saturating_duration_since(began);
         if drained {
             tracing::info!(?elapsed, "work grinder shut down; queue drained");

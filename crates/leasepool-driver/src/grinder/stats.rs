@@ -1,6 +1,5 @@
 //! [`GrinderStats`], the snapshot [`WorkGrinder::stats`] takes.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::runtime::Runtime;
@@ -31,11 +30,7 @@ impl<R: Runtime> WorkGrinder<R> {
             oldest_wait: st.queue.oldest().map(|t| now.saturating_duration_since(t)),
             running_batches: st.queue.running(),
             max_concurrent_batches: policy.max_concurrent_value(),
-            batches_run: st.batch_seq - st.queue.running() as u64,
-            // Finished batches, plus the items of running batches whose
-            // result is already out (counted before it was delivered).
-            items_completed: st.items_completed
-                + st.in_flight.iter().map(|(_, batch)| batch.completed.load(Ordering::Acquire)).sum::<u64>(),
+            counters: st.tally.counters(),
         }
     }
 }
@@ -69,12 +64,46 @@ pub struct GrinderStats {
     pub running_batches: usize,
     /// Batches allowed at once.
     pub max_concurrent_batches: usize,
-    /// Batches finished since the grinder was built.
-    pub batches_run: u64,
-    /// Items of batches (finished or running) whose result or error has
-    /// been delivered: run, failed or cancelled. An item is counted before
-    /// its caller receives its result, so a caller holding the result of
-    /// its last item sees every item counted. Items withdrawn or failed
-    /// before joining a batch are not counted.
+    /// What happened to the items and batches since the grinder was built
+    /// (see [`GrinderCounters`]).
+    pub counters: GrinderCounters,
+}
+
+/// Counts since the grinder was built: monotonic while it lives, never
+/// reset by `stop` or a new `start`. In [`GrinderStats::counters`]; with
+/// the `metrics` feature the same counts are recorded as the
+/// `leasepool_grinder_*_total` counters.
+///
+/// Every item accepted ends in exactly one of `items_completed`,
+/// `items_failed` and `items_cancelled`, counted before its caller
+/// receives its result (so a caller holding the result of its last item
+/// finds every item counted): accepted minus the three is the items still
+/// pending or running.
+///
+/// ```
+/// # async fn demo(g: leasepool::WorkGrinder) -> Result<(), leasepool::Error> {
+/// g.submit(|| 1 + 1).await?;
+/// let c = g.stats().counters;
+/// assert!(c.items_completed >= 1);
+/// assert!(c.items_accepted >= c.items_completed + c.items_failed + c.items_cancelled);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct GrinderCounters {
+    /// Items queued (`enqueue` or `submit` that did not fail at once).
+    pub items_accepted: u64,
+    /// Items that ran and returned their value.
     pub items_completed: u64,
+    /// Items that panicked, or failed before running with an error of their
+    /// batch (its lease refused, revoked or cut, the runtime gone).
+    pub items_failed: u64,
+    /// Items cancelled before they ran ([`Error::Cancelled`](crate::Error::Cancelled):
+    /// a stop with [`StopMode::CancelPending`](crate::StopMode::CancelPending)
+    /// or at a shutdown's deadline), or withdrawn by their caller (the
+    /// handle dropped before the batch started).
+    pub items_cancelled: u64,
+    /// Batches finished.
+    pub batches_run: u64,
 }

@@ -7,6 +7,7 @@ use std::task::{Context, Waker};
 use super::batch::{run_on, submit_chunks};
 use super::*;
 use crate::job::JobHandle;
+use crate::recorder::GrinderMeters;
 use crate::testing::ThreadPerTask;
 
 /// `n` items returning their index, with their handles.
@@ -64,7 +65,9 @@ fn run_on_a_refusing_lease_fails_every_item_with_its_error() {
         let lease = m.acquire().await.unwrap();
         lease.release();
         let (batch, handles) = items(4);
-        run_on(&lease, 2, batch, &Arc::default()).await;
+        let tally = Arc::new(GrinderTally::new(GrinderMeters::new(&Arc::from("test"))));
+        run_on(&lease, 2, batch, &Arc::default(), &tally).await;
+        assert_eq!(tally.counters().items_failed, 4, "each item counted once, as failed");
         for handle in handles {
             let result = handle.await;
             assert!(matches!(result, Err(Error::LeaseReleased)), "{result:?}");

@@ -12,8 +12,9 @@ use leasepool_core::{LeaseId, PoolId};
 
 use super::{ProcessJob, frame, pool};
 use crate::error::Error;
-use crate::job::{Job, JobHandle};
+use crate::job::{Job, JobEnd, JobHandle};
 use crate::lease::Lease;
+use crate::recorder::Stopwatch;
 use crate::runtime::Runtime;
 
 /// A lease on one process pool: run [`ProcessJob`]s on its worker
@@ -100,11 +101,20 @@ impl<R: Runtime> ProcessLease<R> {
         };
         let finish = self.lease.reserve()?;
         let (tx, handle) = JobHandle::<Result<J::Output, Error>>::channel();
+        // A call's run time, as the parent sees it: from its submission to
+        // its reply (calls are pipelined, so the worker's own time for one
+        // call is not observed apart from the others').
+        let watch = Stopwatch::start();
         let complete: pool::Complete = Box::new(move |reply| {
             let (result, protocol) = pool::answer::<J>(reply);
+            let end = match &result {
+                Ok(_) => JobEnd::Returned { took: watch.elapsed() },
+                Err(Error::Panicked(_)) => JobEnd::Panicked { took: watch.elapsed() },
+                Err(e) => JobEnd::not_run(e),
+            };
             // Book-kept before the reply, so that a caller who awaits the
             // result and then releases finds the lease idle.
-            finish.done();
+            finish.done(end);
             // An output nobody awaits is dropped here, on the worker thread
             // (inside the drain's `catch`).
             let _ = tx.send(Ok(result));

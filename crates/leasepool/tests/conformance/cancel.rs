@@ -260,7 +260,7 @@ async fn dropped_work_handle_cancels_the_item<R: Runtime + Default>() {
     drop(handle);
     cancelled_and_dropped::<R>("the item sees its handle dropped", &seen).await;
     batch_released(&g, &m).await;
-    assert_eq!(g.stats().items_completed, 1);
+    assert_eq!(g.stats().counters.items_completed, 1);
     assert_eq!(within::<R, _>("the next item", g.submit(|| 9)).await.unwrap(), 9);
     g.stop(StopMode::Drain).await;
     m.stop().await;

@@ -34,6 +34,12 @@ async fn running<R: Runtime>(builder: GrinderBuilder<R>) -> WorkGrinder<R> {
     g
 }
 
+/// The grinder's item counters: accepted, completed, failed, cancelled.
+fn items<R: Runtime>(g: &WorkGrinder<R>) -> [u64; 4] {
+    let c = g.stats().counters;
+    [c.items_accepted, c.items_completed, c.items_failed, c.items_cancelled]
+}
+
 /// Owners of the manager's live leases that are grinder batch leases.
 fn batch_owners<R: Runtime>(m: &Manager<R>) -> Vec<String> {
     let mut owners: Vec<String> = m
@@ -75,7 +81,7 @@ async fn threshold_starts_a_batch_and_fewer_items_wait<R: Runtime + Default>() {
     for (i, handle) in first.into_iter().enumerate() {
         assert_eq!(within::<R, _>("the threshold batch runs", handle).await.unwrap(), i * 10);
     }
-    eventually::<R>("the first batch is counted", || g.stats().batches_run == 1).await;
+    eventually::<R>("the first batch is counted", || g.stats().counters.batches_run == 1).await;
 
     let ran = Arc::new(AtomicUsize::new(0));
     let a = g.enqueue(counted(&ran, 'a')).unwrap();
@@ -84,7 +90,7 @@ async fn threshold_starts_a_batch_and_fewer_items_wait<R: Runtime + Default>() {
     // waiting: two is below the threshold and the max wait is an hour away.
     sleep::<R>(A_WHILE).await;
     let s = g.stats();
-    assert_eq!((s.pending, s.running_batches, s.batches_run), (2, 0, 1), "{s:?}");
+    assert_eq!((s.pending, s.running_batches, s.counters.batches_run), (2, 0, 1), "{s:?}");
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     assert!(!a.is_finished() && !b.is_finished());
     assert!(batch_owners(&m).is_empty(), "no batch lease without a batch");
@@ -94,8 +100,8 @@ async fn threshold_starts_a_batch_and_fewer_items_wait<R: Runtime + Default>() {
     assert_eq!(within::<R, _>("b", b).await.unwrap(), 'b');
     assert_eq!(within::<R, _>("c", c).await.unwrap(), 'c');
     assert_eq!(ran.load(Ordering::SeqCst), 3);
-    eventually::<R>("the second batch is counted", || g.stats().batches_run == 2).await;
-    assert_eq!(g.stats().items_completed, 6);
+    eventually::<R>("the second batch is counted", || g.stats().counters.batches_run == 2).await;
+    assert_eq!(g.stats().counters.items_completed, 6);
     within::<R, _>("stop", g.stop(StopMode::Drain)).await;
     m.stop().await;
 }
@@ -118,7 +124,11 @@ async fn a_batch_takes_every_pending_item<R: Runtime + Default>() {
     // Items are counted as their results go out, batches once they end.
     eventually::<R>("both batches end", || g.stats().running_batches == 0).await;
     let s = g.stats();
-    assert_eq!((s.items_completed, s.batches_run), (7, 2), "the five pending items left in one batch");
+    assert_eq!(
+        (s.counters.items_completed, s.counters.batches_run),
+        (7, 2),
+        "the five pending items left in one batch"
+    );
     g.stop(StopMode::Drain).await;
     m.stop().await;
 }
@@ -137,8 +147,8 @@ async fn max_wait_starts_a_batch_below_the_threshold<R: Runtime + Default>() {
         let waited = ran_at.duration_since(queued_at);
         assert!(waited >= MAX_WAIT, "the item ran {waited:?} after it was queued, before max_wait");
     }
-    eventually::<R>("two batches of one", || g.stats().batches_run == 2).await;
-    assert_eq!(g.stats().items_completed, 2);
+    eventually::<R>("two batches of one", || g.stats().counters.batches_run == 2).await;
+    assert_eq!(g.stats().counters.items_completed, 2);
     g.stop(StopMode::Drain).await;
     m.stop().await;
 }
@@ -222,7 +232,10 @@ async fn drain_stop_runs_queued_work_then_refuses_new_work<R: Runtime + Default>
     }
     let s = g.stats();
     assert!(!s.started && !s.stopping, "{s:?}");
-    assert_eq!((s.pending, s.running_batches, s.batches_run, s.items_completed), (0, 0, 1, 5));
+    assert_eq!(
+        (s.pending, s.running_batches, s.counters.batches_run, s.counters.items_completed),
+        (0, 0, 1, 5)
+    );
     eventually::<R>("the batch lease is released", || m.leased_count() == 0).await;
 
     assert!(matches!(g.enqueue(|| ()), Err(Error::GrinderNotRunning)));
@@ -238,7 +251,7 @@ async fn drain_stop_runs_queued_work_then_refuses_new_work<R: Runtime + Default>
     for (i, handle) in again.into_iter().enumerate() {
         assert_eq!(handle.await.unwrap(), i + 100);
     }
-    assert_eq!(g.stats().batches_run, 2);
+    assert_eq!(g.stats().counters.batches_run, 2);
     m.stop().await;
 }
 
@@ -272,7 +285,8 @@ async fn cancel_stop_while_blocked_on_a_lease<R: Runtime + Default>() {
     assert!(matches!(g.enqueue(|| ()), Err(Error::GrinderNotRunning)));
     eventually::<R>("the batch's acquire is withdrawn", || m.waiting_count() == 0).await;
     eventually::<R>("the cancelled batch is finished", || g.stats().running_batches == 0).await;
-    assert_eq!(g.stats().items_completed, 3);
+    assert_eq!(items(&g), [5, 0, 0, 5], "every item, in the batch or queued, counted as cancelled");
+    assert_eq!(g.stats().counters.batches_run, 1);
 
     drop(held);
     assert_eq!(counts(&m), (1, 0, 1, 0), "nothing leaked: the held pool is free again");
@@ -357,8 +371,9 @@ async fn dropped_handle_leaves_the_queue_at_once<R: Runtime + Default>() {
     assert_eq!(within::<R, _>("b", b).await.unwrap(), 'b');
     assert_eq!(within::<R, _>("c", c).await.unwrap(), 'c');
     assert_eq!(within::<R, _>("d", d).await.unwrap(), 'd');
-    eventually::<R>("the batch is counted", || g.stats().batches_run == 1).await;
-    assert_eq!(g.stats().items_completed, 3, "the batch held the three live items only");
+    eventually::<R>("the batch is counted", || g.stats().counters.batches_run == 1).await;
+    assert_eq!(g.stats().counters.items_completed, 3, "the batch held the three live items only");
+    assert_eq!(items(&g), [5, 3, 0, 2], "the two withdrawn items count as cancelled");
     assert!(!withdrawn_ran.load(Ordering::SeqCst), "a withdrawn item never runs");
     g.stop(StopMode::Drain).await;
     m.stop().await;
@@ -388,6 +403,7 @@ async fn panicking_item_fails_only_its_caller<R: Runtime + Default>() {
         assert_eq!(pool_of_thread(&name), Some(pool), "the pool was not retired: {name}");
     }
     assert_eq!(m.total_count(), 1);
+    assert_eq!(items(&g), [6, 5, 1, 0], "the panicking item counted as failed, the rest completed");
     g.stop(StopMode::Drain).await;
     m.stop().await;
 }
@@ -425,8 +441,8 @@ async fn broken_pool_fails_its_batch_and_the_next_batch_runs<R: Runtime + Defaul
     for (i, handle) in handles.into_iter().enumerate() {
         assert_eq!(within::<R, _>("the next batch", handle).await.unwrap(), i);
     }
-    eventually::<R>("both batches counted", || g.stats().batches_run == 2).await;
-    assert_eq!(g.stats().items_completed, 8);
+    eventually::<R>("both batches counted", || g.stats().counters.batches_run == 2).await;
+    assert_eq!(items(&g), [8, 4, 4, 0], "the broken batch's items failed, the next batch's completed");
     g.stop(StopMode::Drain).await;
     m.stop().await;
 }
@@ -459,8 +475,8 @@ async fn plain_threads_enqueue_and_wait<R: Runtime + Default>() {
     for (i, value) in results {
         assert_eq!(value.unwrap(), i * i);
     }
-    eventually::<R>("one batch", || g.stats().batches_run == 1).await;
-    assert_eq!(g.stats().items_completed, THREADS as u64);
+    eventually::<R>("one batch", || g.stats().counters.batches_run == 1).await;
+    assert_eq!(g.stats().counters.items_completed, THREADS as u64);
     g.stop(StopMode::Drain).await;
     m.stop().await;
 }
@@ -494,7 +510,7 @@ async fn concurrent_batches_use_several_leases<R: Runtime + Default>() {
     }
     assert_eq!(within::<R, _>("the fourth batch", fourth).await.unwrap(), 4);
     eventually::<R>("every batch finished and released", || {
-        g.stats().batches_run == 4 && m.leased_count() == 0
+        g.stats().counters.batches_run == 4 && m.leased_count() == 0
     })
     .await;
     g.stop(StopMode::Drain).await;
@@ -541,10 +557,8 @@ async fn stats_report_the_grinder_state<R: Runtime + Default>() {
         .unwrap();
     let s = g.stats();
     assert!(!s.started && !s.stopping);
-    assert_eq!(
-        (s.pending, s.oldest_wait, s.running_batches, s.batches_run, s.items_completed),
-        (0, None, 0, 0, 0)
-    );
+    assert_eq!((s.pending, s.oldest_wait, s.running_batches), (0, None, 0));
+    assert_eq!(s.counters, leasepool::GrinderCounters::default(), "nothing counted yet");
     assert_eq!((s.batch_size_threshold, s.max_wait, s.lease_for), (3, HOUR, Duration::from_secs(9)));
     assert_eq!(s.max_concurrent_batches, 2);
     assert!(matches!(g.enqueue(|| ()), Err(Error::GrinderNotRunning)), "not started yet");
@@ -566,15 +580,16 @@ async fn stats_report_the_grinder_state<R: Runtime + Default>() {
     let c = g.enqueue(|| 3).unwrap();
     assert_eq!(within::<R, _>("a", a).await.unwrap() + within::<R, _>("b", b).await.unwrap(), 3);
     assert_eq!(within::<R, _>("c", c).await.unwrap(), 3);
-    eventually::<R>("the batch is counted", || g.stats().batches_run == 1).await;
+    eventually::<R>("the batch is counted", || g.stats().counters.batches_run == 1).await;
     let s = g.stats();
     assert!(s.started && !s.stopping);
-    assert_eq!((s.pending, s.oldest_wait, s.running_batches, s.items_completed), (0, None, 0, 3));
+    assert_eq!((s.pending, s.oldest_wait, s.running_batches, s.counters.items_completed), (0, None, 0, 3));
 
     g.stop(StopMode::Drain).await;
     let s = g.stats();
     assert!(!s.started && !s.stopping);
-    assert_eq!((s.batches_run, s.items_completed), (1, 3), "the counters survive a stop");
+    assert_eq!((s.counters.batches_run, s.counters.items_completed), (1, 3), "the counters survive a stop");
+    assert_eq!(items(&g), [3, 3, 0, 0]);
     m.stop().await;
 }
 
@@ -621,7 +636,7 @@ async fn start_during_a_drain_waits_and_restarts<R: Runtime + Default>() {
     assert_eq!(within::<R, _>("a new item runs", g.submit(|| 8)).await.unwrap(), 8);
 }
 
-/// `items_completed` counts an item before its caller gets the result:
+/// An item is counted (in `items_completed`) before its caller gets the result:
 /// read right after a result arrives, the stats include it, even while
 /// the rest of its batch still runs, and after the last result of a large
 /// run they include every item.
@@ -639,11 +654,15 @@ async fn stats_count_an_item_before_its_result_arrives<R: Runtime + Default>() {
         assert_eq!(within::<R, _>("an item of the free chunk", handle).await.unwrap(), i);
     }
     let s = g.stats();
-    assert_eq!((s.running_batches, s.items_completed), (1, 2), "both delivered results are counted: {s:?}");
+    assert_eq!(
+        (s.running_batches, s.counters.items_completed),
+        (1, 2),
+        "both delivered results are counted: {s:?}"
+    );
     gate.open();
     assert_eq!(within::<R, _>("the held item", held).await.unwrap(), 2);
     assert_eq!(within::<R, _>("the last item", last).await.unwrap(), 3);
-    assert_eq!(g.stats().items_completed, 4, "every delivered result is counted");
+    assert_eq!(g.stats().counters.items_completed, 4, "every delivered result is counted");
 
     const MANY: u64 = 20_000;
     let handles: Vec<_> = (0..MANY).map(|i| g.enqueue(move || i).unwrap()).collect();
@@ -652,7 +671,7 @@ async fn stats_count_an_item_before_its_result_arrives<R: Runtime + Default>() {
         sum += within::<R, _>("every item ends", handle).await.unwrap();
     }
     assert_eq!(sum, MANY * (MANY - 1) / 2);
-    assert_eq!(g.stats().items_completed, 4 + MANY, "read right after the last result");
+    assert_eq!(g.stats().counters.items_completed, 4 + MANY, "read right after the last result");
     g.stop(StopMode::Drain).await;
     m.stop().await;
 }

@@ -41,13 +41,18 @@ mod blocking;
 mod cancel;
 mod churn;
 mod config;
+mod counters;
 mod expiry;
 mod grinder;
 mod jobs;
 mod lease;
 mod lifecycle;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod runtime_loss;
 mod scaling;
 mod shutdown;
 mod stats;
 mod waiters;
+#[cfg(feature = "serde")]
+mod wire;

@@ -140,7 +140,7 @@ async fn panicking_size_provider_keeps_the_last_value<R: Runtime + Default>() {
     assert_eq!(m.desired_executor_count(), 2);
     let s = m.stats();
     assert_eq!((s.units, s.desired_executor_count), (0, 2));
-    assert!(s.size_provider_failures >= 2, "start and desired_executor_count each failed: {s:?}");
+    assert!(s.counters.size_provider_failures >= 2, "start and desired_executor_count each failed: {s:?}");
 
     let before = calls.load(Ordering::SeqCst);
     m.notify_scale_changed();
@@ -180,11 +180,11 @@ async fn a_failing_signal_does_not_shrink_the_pools<R: Runtime + Default>() {
     .await;
     eventually::<R>("4 pools for 40 units", || counts(&m) == (4, 0, 4, 0)).await;
     failing.store(true, Ordering::SeqCst);
-    let failures = m.stats().size_provider_failures;
+    let failures = m.stats().counters.size_provider_failures;
     for check in 1..=3 {
         m.notify_scale_changed();
         eventually::<R>("the check reads the failing provider", || {
-            m.stats().size_provider_failures >= failures + check
+            m.stats().counters.size_provider_failures >= failures + check
         })
         .await;
         let s = m.stats();

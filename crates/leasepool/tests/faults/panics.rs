@@ -79,7 +79,7 @@ async fn panicking_jobs_fail_only_their_caller<R: Runtime + Default>() {
             if bad { grinder_panics += 1 } else { good += 1 }
         }
         grinder.stop(StopMode::Drain).await;
-        assert!(grinder.stats().batches_run >= 1);
+        assert!(grinder.stats().counters.batches_run >= 1);
 
         let lease = m.try_acquire().await.expect("the pool is free again");
         assert_eq!(lease.pool_id(), pool, "the same pool kept serving");
@@ -94,7 +94,7 @@ async fn panicking_jobs_fail_only_their_caller<R: Runtime + Default>() {
         println!(
             "panics seed {seed}: {run_panics} panics through run, {submit_panics} through submit, \
              {grinder_panics} through the grinder ({} batches), {good} good jobs; pool {pool} kept its {workers} workers {names:?}",
-            grinder.stats().batches_run
+            grinder.stats().counters.batches_run
         );
         drop(lease);
         m.stop().await;
