@@ -29,13 +29,13 @@ use crate::runtime::Runtime;
 /// does not compile.
 ///
 /// ```compile_fail
-/// # async fn demo(lease: leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+/// # async fn demo(lease: leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
 /// let _ = lease.run(|| 1 + 1).await; // a closure: does not compile
 /// # }
 /// ```
 ///
 /// ```
-/// # use leasepool::driver::process::{ProcessJob, ProcessLease};
+/// # use leasepool::process::{ProcessJob, ProcessLease};
 /// # struct Square;
 /// # impl ProcessJob for Square {
 /// #     const NAME: &'static str = "square";
@@ -77,7 +77,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// Later, from the handle: see [`ProcessHandle`].
     ///
     /// ```
-    /// # use leasepool::driver::process::{ProcessJob, ProcessLease};
+    /// # use leasepool::process::{ProcessJob, ProcessLease};
     /// # struct Square;
     /// # impl ProcessJob for Square {
     /// #     const NAME: &'static str = "square";
@@ -128,7 +128,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// [`ProcessHandle`].
     ///
     /// ```
-    /// # use leasepool::driver::process::{ProcessJob, ProcessLease};
+    /// # use leasepool::process::{ProcessJob, ProcessLease};
     /// # struct Square;
     /// # impl ProcessJob for Square {
     /// #     const NAME: &'static str = "square";
@@ -147,7 +147,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// The lease id.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: &leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// println!("holding process lease {}", lease.id());
     /// # }
     /// ```
@@ -158,7 +158,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// The owner label given at acquire.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: &leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// let owner = lease.owner().unwrap_or("anonymous");
     /// # }
     /// ```
@@ -169,7 +169,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// The pool this lease runs on.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: &leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// println!("on pool {}", lease.pool_id());
     /// # }
     /// ```
@@ -180,7 +180,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// The lease duration.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: &leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// assert!(lease.lease_for() > std::time::Duration::ZERO);
     /// # }
     /// ```
@@ -191,7 +191,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// `leased_at + lease_for`: finish by then.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: &leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// let left = lease.soft_expires_at().saturating_duration_since(std::time::Instant::now());
     /// # }
     /// ```
@@ -203,7 +203,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// its worker processes are killed.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: &leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// assert!(lease.hard_expires_at() >= lease.soft_expires_at());
     /// # }
     /// ```
@@ -215,7 +215,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// drains first. Dropping the lease does the same.
     ///
     /// ```
-    /// # fn demo(lease: leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// lease.release();
     /// # }
     /// ```
@@ -266,7 +266,7 @@ pub(crate) fn encode_input<J: ProcessJob>(input: &J::Input, max_frame: usize) ->
 ///   (a worker process that failed to start breaks its pool).
 ///
 /// ```
-/// # use leasepool::driver::process::{ProcessJob, ProcessLease};
+/// # use leasepool::process::{ProcessJob, ProcessLease};
 /// # struct Square;
 /// # impl ProcessJob for Square {
 /// #     const NAME: &'static str = "square";
@@ -300,7 +300,7 @@ impl<T> ProcessHandle<T> {
     /// As for `.await`: see [`ProcessHandle`].
     ///
     /// ```
-    /// # use leasepool::driver::process::{ProcessJob, ProcessLease};
+    /// # use leasepool::process::{ProcessJob, ProcessLease};
     /// # struct Square;
     /// # impl ProcessJob for Square {
     /// #     const NAME: &'static str = "square";
@@ -319,7 +319,7 @@ impl<T> ProcessHandle<T> {
     /// Whether the output (or the error) is ready.
     ///
     /// ```
-    /// # use leasepool::driver::process::{ProcessJob, ProcessLease};
+    /// # use leasepool::process::{ProcessJob, ProcessLease};
     /// # struct Square;
     /// # impl ProcessJob for Square {
     /// #     const NAME: &'static str = "square";
