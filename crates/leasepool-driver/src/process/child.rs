@@ -41,8 +41,12 @@ pub(crate) struct WorkerProcess {
     reader: std::io::BufReader<UnixStream>,
     /// The last reply's body; reused between calls.
     buf: Vec<u8>,
-    /// The last call's frame; reused between calls.
+    /// The frames of the calls being sent; reused between batches.
     out: Vec<u8>,
+    /// How much of `out` has been written. Invariant: below `out.len()`
+    /// only while calls of the current batch are still going out, which
+    /// `receive` goes on writing whenever no reply is readable.
+    written: usize,
     max_frame: usize,
     grace: Duration,
 }
@@ -86,6 +90,7 @@ impl WorkerProcess {
             reader,
             buf: Vec::new(),
             out: Vec::new(),
+            written: 0,
             max_frame: cfg.max_frame,
             grace: cfg.kill_grace,
         };
@@ -194,24 +199,60 @@ impl WorkerProcess {
 
     /// Sends one call and reads its reply (borrowing the reply buffer).
     pub(crate) fn call(&mut self, name: &str, input: &[u8]) -> Result<Reply<'_>, CallError> {
-        self.send([Call { name, input }])?;
+        self.send([Call { name, input }]);
         self.receive()
     }
 
-    /// Sends calls in one write: the worker answers them in order, so a
-    /// batch costs one wake-up each way instead of one per call.
-    pub(crate) fn send<'a>(&mut self, calls: impl IntoIterator<Item = Call<'a>>) -> Result<(), CallError> {
+    /// Sends calls, as one write when the socket takes them all: the
+    /// worker answers them in order, so a batch costs one wake-up each way
+    /// instead of one per call. What the socket does not take now goes out
+    /// while the replies are read (see [`receive`](Self::receive)).
+    pub(crate) fn send<'a>(&mut self, calls: impl IntoIterator<Item = Call<'a>>) {
         self.out.clear();
+        self.written = 0;
         for call in calls {
             frame::encode_call(call, &mut self.out);
         }
-        send_all(&self.conn, &self.out).map_err(|_| CallError::Gone)
+        self.write_until_readable();
     }
 
-    /// Reads the next reply (borrowing the reply buffer).
+    /// Reads the next reply (borrowing the reply buffer), writing the rest
+    /// of the batch while no reply is readable. A worker blocked writing a
+    /// reply reads no call: were the rest of the batch written blocking,
+    /// each side would wait for the other for good once both directions'
+    /// buffers are full.
     pub(crate) fn receive(&mut self) -> Result<Reply<'_>, CallError> {
+        self.write_until_readable();
         read_frame(&mut self.reader, &mut self.buf, self.max_frame)?;
         frame::decode_reply(&self.buf).map_err(CallError::Frame)
+    }
+
+    /// Writes what is left of `out` until it is all written or a reply
+    /// can be read. A write that fails (the worker is gone, or the pool
+    /// shut the connection down) ends the sending: the replies the worker
+    /// sent still come in, then the end of the stream.
+    fn write_until_readable(&mut self) {
+        use rustix::event::{PollFd, PollFlags};
+        while self.written < self.out.len() && self.reader.buffer().is_empty() {
+            match send_some(&self.conn, &self.out[self.written..]) {
+                Ok(n) => self.written += n,
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {
+                    let mut fds = [PollFd::new(&self.conn, PollFlags::IN | PollFlags::OUT)];
+                    if rustix::event::poll(&mut fds, None).is_ok()
+                        && fds[0].revents().intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR)
+                    {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    // A call cut short must not leave a live worker
+                    // waiting for its rest while this side waits for its
+                    // reply: the worker sees the end of the stream.
+                    let _ = self.conn.shutdown(std::net::Shutdown::Write);
+                    self.written = self.out.len();
+                }
+            }
+        }
     }
 
     /// Ends the worker now: SIGTERM, up to the grace period to exit, then
@@ -329,20 +370,17 @@ pub(crate) fn read_frame(conn: &mut impl Read, buf: &mut Vec<u8>, max: usize) ->
     conn.read_exact(buf).map_err(|_| CallError::Gone)
 }
 
-/// Writes all of `bytes`; a peer that is gone gives `EPIPE`, never SIGPIPE
-/// (on Linux; elsewhere Rust programs ignore SIGPIPE from the start).
-fn send_all(conn: &UnixStream, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        let sent = rustix::net::send(conn, bytes, rustix::net::SendFlags::NOSIGNAL);
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let sent = rustix::io::write(conn, bytes);
-        match sent {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
+/// Writes what the socket takes of `bytes` now, without blocking (`AGAIN`
+/// if nothing). A peer that is gone gives `EPIPE`, never SIGPIPE (on Linux;
+/// elsewhere Rust programs ignore SIGPIPE from the start).
+fn send_some(conn: &UnixStream, bytes: &[u8]) -> rustix::io::Result<usize> {
+    use rustix::net::SendFlags;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let flags = SendFlags::DONTWAIT;
+    match rustix::net::send(conn, bytes, flags) {
+        Ok(0) => Err(rustix::io::Errno::PIPE),
+        other => other,
     }
-    Ok(())
 }

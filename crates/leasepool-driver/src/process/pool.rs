@@ -279,11 +279,7 @@ impl Slot {
             let err = self.ctx.broken().unwrap_or_else(|| self.ctx.shut_error());
             return fail_all(&mut calls, &err);
         };
-        let sent = process.send(calls.as_slice().iter().map(|c| Call { name: c.name, input: &c.input }));
-        if sent.is_err() {
-            let err = self.lost();
-            return fail_all(&mut calls, &err);
-        }
+        process.send(calls.as_slice().iter().map(|c| Call { name: c.name, input: &c.input }));
         while let Some(call) = calls.next() {
             let process = self.process.as_mut().expect("present while the batch runs");
             let err = match process.receive() {

@@ -5,6 +5,7 @@ use leasepool::Runtime;
 use leasepool::process::{Jobs, ProcessGrinder, ProcessJob};
 use serde::{Deserialize, Serialize};
 
+use crate::common::within;
 use crate::{config, manager, process_tests};
 
 /// Set in a worker's environment to make its set-up fail.
@@ -203,6 +204,23 @@ async fn a_panicking_job_fails_alone<R: Runtime + Default>() {
     m.stop().await;
 }
 
+/// A batch of calls whose inputs and outputs both overflow the socket's
+/// buffers: the worker blocks writing a reply while the parent still
+/// writes the batch, and neither may wait on the other for good.
+async fn large_calls_in_one_batch_all_complete<R: Runtime + Default>() {
+    let m = manager::<R>(1, config(), |b| b).await;
+    let lease = m.acquire().await.unwrap();
+    let text = "x".repeat(256 << 10);
+    let handles: Vec<_> = (0..32).map(|i| lease.submit::<Echo>(format!("{i} {text}")).unwrap()).collect();
+    for (i, handle) in handles.into_iter().enumerate() {
+        let echo = within::<R, _>("a large call's reply", handle).await.unwrap();
+        assert!(echo.starts_with(&format!("echo: {i} ")), "call {i}");
+        assert_eq!(echo.len(), text.len() + format!("echo: {i} ").len());
+    }
+    drop(lease);
+    m.stop().await;
+}
+
 async fn the_grinder_batches_process_jobs<R: Runtime + Default>() {
     let m = manager::<R>(2, config(), |b| b).await;
     let g = ProcessGrinder::new(&m, |b| b.batch_size_threshold(8)).unwrap();
@@ -219,6 +237,7 @@ async fn the_grinder_batches_process_jobs<R: Runtime + Default>() {
 
 process_tests! {
     typed_jobs_run_in_worker_processes,
+    large_calls_in_one_batch_all_complete,
     an_unknown_job_fails_typed_and_the_worker_serves_on,
     a_panicking_job_fails_alone,
     the_grinder_batches_process_jobs,
