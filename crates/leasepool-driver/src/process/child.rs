@@ -56,10 +56,10 @@ pub(crate) struct WorkerProcess {
 static STARTED: AtomicU64 = AtomicU64::new(0);
 
 impl WorkerProcess {
-    /// Starts worker `worker` of the pool: spawns the program, waits for
-    /// its connection and hello (up to `start_timeout`), and starts the
-    /// thread that forwards its output. The error says why, for the
-    /// pool's broken message.
+    /// Starts worker `worker` of the pool: spawns the program with the
+    /// thread that forwards its output, and waits for its connection and
+    /// hello (up to `start_timeout` in all, or until the pool shuts down).
+    /// The error says why, for the pool's broken message.
     pub(crate) fn start(ctx: &PoolCtx, worker: usize) -> Result<WorkerProcess, String> {
         if super::is_worker() {
             return Err("this process is itself a worker process: its `main` must call \
@@ -67,9 +67,10 @@ impl WorkerProcess {
                 .to_owned());
         }
         let cfg = &ctx.config;
+        let deadline = Instant::now() + cfg.start_timeout;
         let dir = socket_dir().map_err(|e| format!("could not create the worker socket directory: {e}"))?;
         let path = dir.join("s");
-        let started = Self::spawn_and_accept(ctx, worker, &path);
+        let started = Self::spawn_and_accept(ctx, worker, &path, deadline);
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_dir(&dir);
         let (child, conn, token) = started?;
@@ -94,30 +95,17 @@ impl WorkerProcess {
             max_frame: cfg.max_frame,
             grace: cfg.kill_grace,
         };
-        match process.hello(token, cfg.start_timeout) {
-            Ok(()) => {}
-            Err(why) => {
-                process.terminate();
-                return Err(why);
-            }
-        }
-        if let Some(pipe) = process.child.stderr.take() {
-            let origin = logs::Origin { pool: ctx.id, worker, pid, logging: cfg.logging.clone() };
-            let spawned = std::thread::Builder::new()
-                .name(format!("{}-{}-{worker}-log", ctx.name_prefix, ctx.id))
-                .spawn(move || logs::forward(pipe, &origin));
-            if let Err(e) = spawned {
-                process.terminate();
-                return Err(format!("could not start the log thread of worker process {pid}: {e}"));
-            }
-        }
-        let clone = process.conn.try_clone().map_err(|e| format!("worker process {pid}: {e}"));
-        match clone {
-            Ok(clone) => ctx.register(clone),
-            Err(why) => {
-                process.terminate();
-                return Err(why);
-            }
+        // Registered before the hello, so that a pool shut down while the
+        // worker still sets up wakes this thread, which ends the worker at
+        // once instead of when the start timeout runs out.
+        let registered = process.conn.try_clone().map(|clone| ctx.register(clone));
+        let ready = match registered {
+            Ok(()) => process.hello(ctx, token, deadline),
+            Err(e) => Err(format!("worker process {pid}: {e}")),
+        };
+        if let Err(why) = ready {
+            process.terminate();
+            return Err(why);
         }
         Ok(process)
     }
@@ -126,6 +114,7 @@ impl WorkerProcess {
         ctx: &PoolCtx,
         worker: usize,
         path: &Path,
+        deadline: Instant,
     ) -> Result<(Child, UnixStream, u64), String> {
         let cfg = &ctx.config;
         let listener =
@@ -154,7 +143,11 @@ impl WorkerProcess {
             cmd.env(env::LOG_LEVEL, cfg.logging.level.as_str()).stdout(Stdio::null()).stderr(Stdio::piped());
         }
         let mut child = cmd.spawn().map_err(|e| format!("could not start {}: {e}", program.display()))?;
-        match accept(&listener, &mut child, ctx, cfg.start_timeout) {
+        // The output is read from the start: a set-up that printed more
+        // than the pipe holds would otherwise block before its hello.
+        let started = forward_output(ctx, worker, &mut child)
+            .and_then(|()| accept(&listener, &mut child, ctx, deadline));
+        match started {
             Ok(conn) => Ok((child, conn, token)),
             Err(why) => {
                 let _ = child.kill();
@@ -164,11 +157,13 @@ impl WorkerProcess {
         }
     }
 
-    /// Reads the worker's first frame: its hello with our token, or why
-    /// its set-up failed.
-    fn hello(&mut self, token: u64, timeout: Duration) -> Result<(), String> {
+    /// Reads the worker's first frame, by the deadline: its hello with our
+    /// token, or why its set-up failed.
+    fn hello(&mut self, ctx: &PoolCtx, token: u64, deadline: Instant) -> Result<(), String> {
         let pid = self.pid;
-        let _ = self.conn.set_read_timeout(Some(timeout));
+        // Never zero, which would mean no timeout at all.
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let _ = self.conn.set_read_timeout(Some(left));
         let read = read_frame(&mut self.reader, &mut self.buf, self.max_frame);
         let _ = self.conn.set_read_timeout(None);
         match read {
@@ -182,11 +177,16 @@ impl WorkerProcess {
                 Err(e) => Err(format!("worker process {pid} sent a bad hello: {e}")),
             },
             Err(CallError::Frame(e)) => Err(format!("worker process {pid} sent a bad hello: {e}")),
+            Err(CallError::Gone) if ctx.is_shut() => {
+                Err(format!("the pool shut down while worker process {pid} set up"))
+            }
             Err(CallError::Gone) => {
                 let status = self.wait_for(self.grace);
                 Err(match status {
                     Some(status) => format!("worker process {pid} ended before its hello ({status})"),
-                    None => format!("worker process {pid} sent no hello within {timeout:?}"),
+                    None => {
+                        format!("worker process {pid} sent no hello within {:?}", ctx.config.start_timeout)
+                    }
                 })
             }
         }
@@ -321,16 +321,29 @@ fn socket_dir() -> io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Starts the thread that re-emits the worker's output lines (when its
+/// pool forwards logs); it ends with the pipe.
+fn forward_output(ctx: &PoolCtx, worker: usize, child: &mut Child) -> Result<(), String> {
+    let Some(pipe) = child.stderr.take() else { return Ok(()) };
+    let pid = child.id();
+    let origin = logs::Origin { pool: ctx.id, worker, pid, logging: ctx.config.logging.clone() };
+    std::thread::Builder::new()
+        .name(format!("{}-{}-{worker}-log", ctx.name_prefix, ctx.id))
+        .spawn(move || logs::forward(pipe, &origin))
+        .map(drop)
+        .map_err(|e| format!("could not start the log thread of worker process {pid}: {e}"))
+}
+
 /// Waits for the worker's connection, while watching for its early exit,
 /// its pool's shutdown and the deadline.
 fn accept(
     listener: &UnixListener,
     child: &mut Child,
     ctx: &PoolCtx,
-    timeout: Duration,
+    deadline: Instant,
 ) -> Result<UnixStream, String> {
     let pid = child.id();
-    let deadline = Instant::now() + timeout;
+    let timeout = ctx.config.start_timeout;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     loop {
         match listener.accept() {

@@ -172,10 +172,15 @@ pub(crate) fn spawn_pool(
             init()?;
         }
         let worker = init_ctx.next_worker.fetch_add(1, Ordering::Relaxed);
-        let process = WorkerProcess::start(&init_ctx, worker)?;
-        SLOT.with(|slot| {
-            *slot.borrow_mut() = Some(Slot { ctx: Arc::clone(&init_ctx), process: Some(process) })
-        });
+        let process = match WorkerProcess::start(&init_ctx, worker) {
+            Ok(process) => Some(process),
+            // The pool was shut down (a stop, a revocation) while the
+            // worker started, and the worker is already ended: nothing
+            // broke, and the thread only has its stop left to take.
+            Err(_) if init_ctx.is_shut() => None,
+            Err(why) => return Err(why.into()),
+        };
+        SLOT.with(|slot| *slot.borrow_mut() = Some(Slot { ctx: Arc::clone(&init_ctx), process }));
         Ok(())
     });
     let pool = ThreadPool::spawn(id, name_prefix, workers, Some(init), on_broken)?;

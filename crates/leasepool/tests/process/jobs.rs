@@ -10,6 +10,12 @@ use crate::{config, manager, process_tests};
 
 /// Set in a worker's environment to make its set-up fail.
 pub(crate) const CURSE: &str = "LEASEPOOL_TEST_CURSED_SETUP";
+/// Set to a path in a worker's environment to make its set-up write its
+/// pid there and then never finish.
+pub(crate) const STALL: &str = "LEASEPOOL_TEST_STALLED_SETUP";
+/// Set to a byte count in a worker's environment to make its set-up print
+/// that much on stderr before it finishes.
+pub(crate) const CHATTER: &str = "LEASEPOOL_TEST_CHATTY_SETUP";
 
 pub(crate) fn registry() -> Jobs {
     Jobs::new()
@@ -21,9 +27,23 @@ pub(crate) fn registry() -> Jobs {
         .register::<Alloc>()
         .register::<Big>()
         .register::<Say>()
-        .setup(|| match std::env::var(CURSE) {
-            Ok(why) => Err(why),
-            Err(_) => Ok(()),
+        .setup(|| {
+            if let Ok(bytes) = std::env::var(CHATTER) {
+                let line = "set-up chatter ".repeat(64);
+                for _ in 0..bytes.parse::<usize>().expect("a byte count") / line.len() {
+                    eprintln!("{line}");
+                }
+            }
+            if let Some(marker) = std::env::var_os(STALL) {
+                std::fs::write(marker, std::process::id().to_string()).expect("write the marker");
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            }
+            match std::env::var(CURSE) {
+                Ok(why) => Err(why),
+                Err(_) => Ok(()),
+            }
         })
 }
 
