@@ -101,7 +101,10 @@ impl<R: Runtime> ProcessLease<R> {
         let finish = self.lease.reserve()?;
         let (tx, handle) = JobHandle::<Result<J::Output, Error>>::channel();
         let complete: pool::Complete = Box::new(move |reply| {
-            let (result, protocol) = pool::answer::<J>(reply);
+            // The output's `Deserialize` is user code: its panic fails this
+            // call only, as a panic in the job would.
+            let (result, protocol) =
+                crate::job::catch(|| pool::answer::<J>(reply)).unwrap_or_else(|e| (Err(e), None));
             // Book-kept before the reply, so that a caller who awaits the
             // result and then releases finds the lease idle.
             finish.done();

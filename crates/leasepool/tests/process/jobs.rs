@@ -27,6 +27,7 @@ pub(crate) fn registry() -> Jobs {
         .register::<Alloc>()
         .register::<Big>()
         .register::<Say>()
+        .register::<Touchy>()
         .setup(|| {
             if let Ok(bytes) = std::env::var(CHATTER) {
                 let line = "set-up chatter ".repeat(64);
@@ -165,6 +166,27 @@ impl ProcessJob for Say {
     }
 }
 
+/// An output whose decoding panics (in the parent only: the worker only
+/// encodes it).
+pub(crate) struct Touchy;
+impl ProcessJob for Touchy {
+    const NAME: &'static str = "touchy";
+    type Input = ();
+    type Output = Fragile;
+    fn run((): ()) -> Fragile {
+        Fragile
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Fragile;
+impl<'de> Deserialize<'de> for Fragile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <()>::deserialize(d)?;
+        panic!("a fragile output");
+    }
+}
+
 /// Known to the parent only.
 pub(crate) struct Missing;
 impl ProcessJob for Missing {
@@ -241,9 +263,25 @@ async fn large_calls_in_one_batch_all_complete<R: Runtime + Default>() {
     m.stop().await;
 }
 
+/// A panic while the parent decodes a job's output fails that job with
+/// `Panicked`, like a panic in the job itself; the worker serves on.
+async fn a_panicking_output_decoder_fails_alone<R: Runtime + Default>() {
+    let m = manager::<R>(1, config(), |b| b).await;
+    let lease = m.acquire().await.unwrap();
+    let before = lease.run::<WhoAmI>(()).await.unwrap();
+    let err = lease.run::<Touchy>(()).await.unwrap_err();
+    assert!(matches!(&err, leasepool::Error::Panicked(msg) if msg.contains("fragile")), "{err:?}");
+    assert_eq!(lease.run::<WhoAmI>(()).await.unwrap(), before, "the worker lives on");
+    drop(lease);
+    m.stop().await;
+}
+
 async fn the_grinder_batches_process_jobs<R: Runtime + Default>() {
     let m = manager::<R>(2, config(), |b| b).await;
-    let g = ProcessGrinder::new(&m, |b| b.batch_size_threshold(8)).unwrap();
+    // Items alone are not kept waiting for company.
+    let g =
+        ProcessGrinder::new(&m, |b| b.batch_size_threshold(8).max_wait(std::time::Duration::from_millis(20)))
+            .unwrap();
     g.start().await.unwrap();
     let futures: Vec<_> = (0..40).map(|i| g.submit::<Echo>(format!("{i}"))).collect();
     for (i, f) in futures.into_iter().enumerate() {
@@ -251,6 +289,9 @@ async fn the_grinder_batches_process_jobs<R: Runtime + Default>() {
     }
     let err = g.submit::<Missing>(()).await.unwrap_err();
     assert!(matches!(err, leasepool::Error::UnknownJob(_)), "{err:?}");
+    let err = g.submit::<Touchy>(()).await.unwrap_err();
+    assert!(matches!(&err, leasepool::Error::Panicked(msg) if msg.contains("fragile")), "{err:?}");
+    assert_eq!(g.submit::<Echo>("on".into()).await.unwrap(), "echo: on");
     g.stop(leasepool::StopMode::Drain).await;
     m.stop().await;
 }
@@ -260,5 +301,6 @@ process_tests! {
     large_calls_in_one_batch_all_complete,
     an_unknown_job_fails_typed_and_the_worker_serves_on,
     a_panicking_job_fails_alone,
+    a_panicking_output_decoder_fails_alone,
     the_grinder_batches_process_jobs,
 }
