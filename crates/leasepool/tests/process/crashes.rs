@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use leasepool::process::ProcessConfig;
 use leasepool::{Error, ErrorKind, Runtime};
 
 use crate::capture::{events, install};
@@ -156,6 +157,37 @@ async fn a_stop_kills_a_worker_still_setting_up<R: Runtime + Default>() {
     drop(lease);
 }
 
+/// A worker program that never connects (or ends at once) breaks its pool
+/// with a message naming the cause; the process is killed and reaped.
+async fn a_worker_that_never_connects_breaks_its_pool<R: Runtime + Default>() {
+    for (program, args, why) in
+        [("sleep", &["600"][..], "did not connect within"), ("true", &[][..], "ended before it connected")]
+    {
+        let cfg = ProcessConfig::new()
+            .worker_program(program)
+            .worker_args(args)
+            .start_timeout(Duration::from_millis(500))
+            .kill_grace(Duration::from_millis(100));
+        let m = manager::<R>(1, cfg, |b| b).await;
+        let lease = m.acquire().await.unwrap();
+        let err = within::<R, _>("the job on a pool that never started", lease.run::<Echo>("x".into()))
+            .await
+            .unwrap_err();
+        println!("{program}: {err}");
+        let Error::Broken(msg) = &err else { panic!("{program}: expected Broken, got {err:?}") };
+        assert!(msg.contains(why), "{program}: {msg}");
+        let pid: u32 = msg
+            .split("worker process ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or_else(|| panic!("a pid in {msg}"));
+        assert!(is_gone(pid), "{program}: worker {pid} killed and reaped");
+        drop(lease);
+        m.stop().await;
+    }
+}
+
 /// Polls `f` until it gives a value (fails the test after a while).
 async fn eventually_some<R: Runtime + Default, T>(mut f: impl FnMut() -> Option<T>) -> T {
     let mut out = None;
@@ -168,6 +200,7 @@ async fn eventually_some<R: Runtime + Default, T>(mut f: impl FnMut() -> Option<
 }
 
 process_tests! {
+    a_worker_that_never_connects_breaks_its_pool,
     a_chatty_worker_setup_finishes,
     a_stop_kills_a_worker_still_setting_up,
     crashes_are_typed_and_retire_the_pool,
