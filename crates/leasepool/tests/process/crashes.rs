@@ -157,6 +157,35 @@ async fn a_stop_kills_a_worker_still_setting_up<R: Runtime + Default>() {
     drop(lease);
 }
 
+/// Calls queued behind one that crashes its worker (sent in its batch, or
+/// still waiting) all end, none hangs: those before it with their outputs,
+/// the rest with the crash or the broken pool.
+async fn calls_queued_behind_a_crash_all_end<R: Runtime + Default>() {
+    let m = manager::<R>(1, config(), |b| b).await;
+    let lease = m.acquire().await.unwrap();
+    let before: Vec<_> = (0..5).map(|i| lease.submit::<Echo>(format!("{i}")).unwrap()).collect();
+    let crash = lease.submit::<Crash>(How::Exit(5)).unwrap();
+    let behind: Vec<_> = (0..20).map(|i| lease.submit::<Echo>(format!("{i}"))).collect();
+    for (i, handle) in before.into_iter().enumerate() {
+        assert_eq!(within::<R, _>("a call before the crash", handle).await.unwrap(), format!("echo: {i}"));
+    }
+    let err = within::<R, _>("the crashing call", crash).await.unwrap_err();
+    assert!(matches!(err, Error::WorkerCrashed { code: Some(5), .. }), "{err:?}");
+    for handle in behind {
+        // Refused at once once the pool is retired, or failed from the handle.
+        let err = match handle {
+            Ok(handle) => within::<R, _>("a call behind the crash", handle).await.unwrap_err(),
+            Err(err) => err,
+        };
+        assert!(matches!(err, Error::WorkerCrashed { .. } | Error::Broken(_) | Error::Cancelled), "{err:?}");
+    }
+    drop(lease);
+    let lease = m.acquire().await.unwrap();
+    assert_eq!(lease.run::<Echo>("after".into()).await.unwrap(), "echo: after");
+    drop(lease);
+    m.stop().await;
+}
+
 /// A worker program that never connects (or ends at once) breaks its pool
 /// with a message naming the cause; the process is killed and reaped.
 async fn a_worker_that_never_connects_breaks_its_pool<R: Runtime + Default>() {
@@ -200,6 +229,7 @@ async fn eventually_some<R: Runtime + Default, T>(mut f: impl FnMut() -> Option<
 }
 
 process_tests! {
+    calls_queued_behind_a_crash_all_end,
     a_worker_that_never_connects_breaks_its_pool,
     a_chatty_worker_setup_finishes,
     a_stop_kills_a_worker_still_setting_up,
