@@ -51,6 +51,11 @@ pub(crate) struct WorkerProcess {
     grace: Duration,
 }
 
+/// Buffer capacity kept between calls: a buffer grown past it for a large
+/// batch or reply is freed once used, so that one large call does not hold
+/// its memory for the worker's life.
+const RETAIN: usize = 1 << 20;
+
 /// Names of the socket directories this process made, so that two workers
 /// started at once never share one.
 static STARTED: AtomicU64 = AtomicU64::new(0);
@@ -252,6 +257,17 @@ impl WorkerProcess {
                     self.written = self.out.len();
                 }
             }
+        }
+        if self.written == self.out.len() && self.out.capacity() > RETAIN {
+            self.out = Vec::new();
+            self.written = 0;
+        }
+    }
+
+    /// Frees the reply buffer if a large reply grew it (between calls).
+    pub(crate) fn trim(&mut self) {
+        if self.buf.capacity() > RETAIN {
+            self.buf = Vec::new();
         }
     }
 
