@@ -41,21 +41,30 @@ pub(crate) struct WorkerProcess {
     reader: std::io::BufReader<UnixStream>,
     /// The last reply's body; reused between calls.
     buf: Vec<u8>,
-    /// The last call's frame; reused between calls.
+    /// The frames of the calls being sent; reused between batches.
     out: Vec<u8>,
+    /// How much of `out` has been written. Invariant: below `out.len()`
+    /// only while calls of the current batch are still going out, which
+    /// `receive` goes on writing whenever no reply is readable.
+    written: usize,
     max_frame: usize,
     grace: Duration,
 }
+
+/// Buffer capacity kept between calls: a buffer grown past it for a large
+/// batch or reply is freed once used, so that one large call does not hold
+/// its memory for the worker's life.
+const RETAIN: usize = 1 << 20;
 
 /// Names of the socket directories this process made, so that two workers
 /// started at once never share one.
 static STARTED: AtomicU64 = AtomicU64::new(0);
 
 impl WorkerProcess {
-    /// Starts worker `worker` of the pool: spawns the program, waits for
-    /// its connection and hello (up to `start_timeout`), and starts the
-    /// thread that forwards its output. The error says why, for the
-    /// pool's broken message.
+    /// Starts worker `worker` of the pool: spawns the program with the
+    /// thread that forwards its output, and waits for its connection and
+    /// hello (up to `start_timeout` in all, or until the pool shuts down).
+    /// The error says why, for the pool's broken message.
     pub(crate) fn start(ctx: &PoolCtx, worker: usize) -> Result<WorkerProcess, String> {
         if super::is_worker() {
             return Err("this process is itself a worker process: its `main` must call \
@@ -63,9 +72,10 @@ impl WorkerProcess {
                 .to_owned());
         }
         let cfg = &ctx.config;
+        let deadline = Instant::now() + cfg.start_timeout;
         let dir = socket_dir().map_err(|e| format!("could not create the worker socket directory: {e}"))?;
         let path = dir.join("s");
-        let started = Self::spawn_and_accept(ctx, worker, &path);
+        let started = Self::spawn_and_accept(ctx, worker, &path, deadline);
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_dir(&dir);
         let (child, conn, token) = started?;
@@ -86,33 +96,21 @@ impl WorkerProcess {
             reader,
             buf: Vec::new(),
             out: Vec::new(),
+            written: 0,
             max_frame: cfg.max_frame,
             grace: cfg.kill_grace,
         };
-        match process.hello(token, cfg.start_timeout) {
-            Ok(()) => {}
-            Err(why) => {
-                process.terminate();
-                return Err(why);
-            }
-        }
-        if let Some(pipe) = process.child.stderr.take() {
-            let origin = logs::Origin { pool: ctx.id, worker, pid, logging: cfg.logging.clone() };
-            let spawned = std::thread::Builder::new()
-                .name(format!("{}-{}-{worker}-log", ctx.name_prefix, ctx.id))
-                .spawn(move || logs::forward(pipe, &origin));
-            if let Err(e) = spawned {
-                process.terminate();
-                return Err(format!("could not start the log thread of worker process {pid}: {e}"));
-            }
-        }
-        let clone = process.conn.try_clone().map_err(|e| format!("worker process {pid}: {e}"));
-        match clone {
-            Ok(clone) => ctx.register(clone),
-            Err(why) => {
-                process.terminate();
-                return Err(why);
-            }
+        // Registered before the hello, so that a pool shut down while the
+        // worker still sets up wakes this thread, which ends the worker at
+        // once instead of when the start timeout runs out.
+        let registered = process.conn.try_clone().map(|clone| ctx.register(clone));
+        let ready = match registered {
+            Ok(()) => process.hello(ctx, token, deadline),
+            Err(e) => Err(format!("worker process {pid}: {e}")),
+        };
+        if let Err(why) = ready {
+            process.terminate();
+            return Err(why);
         }
         Ok(process)
     }
@@ -121,6 +119,7 @@ impl WorkerProcess {
         ctx: &PoolCtx,
         worker: usize,
         path: &Path,
+        deadline: Instant,
     ) -> Result<(Child, UnixStream, u64), String> {
         let cfg = &ctx.config;
         let listener =
@@ -149,7 +148,11 @@ impl WorkerProcess {
             cmd.env(env::LOG_LEVEL, cfg.logging.level.as_str()).stdout(Stdio::null()).stderr(Stdio::piped());
         }
         let mut child = cmd.spawn().map_err(|e| format!("could not start {}: {e}", program.display()))?;
-        match accept(&listener, &mut child, ctx, cfg.start_timeout) {
+        // The output is read from the start: a set-up that printed more
+        // than the pipe holds would otherwise block before its hello.
+        let started = forward_output(ctx, worker, &mut child)
+            .and_then(|()| accept(&listener, &mut child, ctx, deadline));
+        match started {
             Ok(conn) => Ok((child, conn, token)),
             Err(why) => {
                 let _ = child.kill();
@@ -159,11 +162,13 @@ impl WorkerProcess {
         }
     }
 
-    /// Reads the worker's first frame: its hello with our token, or why
-    /// its set-up failed.
-    fn hello(&mut self, token: u64, timeout: Duration) -> Result<(), String> {
+    /// Reads the worker's first frame, by the deadline: its hello with our
+    /// token, or why its set-up failed.
+    fn hello(&mut self, ctx: &PoolCtx, token: u64, deadline: Instant) -> Result<(), String> {
         let pid = self.pid;
-        let _ = self.conn.set_read_timeout(Some(timeout));
+        // Never zero, which would mean no timeout at all.
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let _ = self.conn.set_read_timeout(Some(left));
         let read = read_frame(&mut self.reader, &mut self.buf, self.max_frame);
         let _ = self.conn.set_read_timeout(None);
         match read {
@@ -177,11 +182,16 @@ impl WorkerProcess {
                 Err(e) => Err(format!("worker process {pid} sent a bad hello: {e}")),
             },
             Err(CallError::Frame(e)) => Err(format!("worker process {pid} sent a bad hello: {e}")),
+            Err(CallError::Gone) if ctx.is_shut() => {
+                Err(format!("the pool shut down while worker process {pid} set up"))
+            }
             Err(CallError::Gone) => {
                 let status = self.wait_for(self.grace);
                 Err(match status {
                     Some(status) => format!("worker process {pid} ended before its hello ({status})"),
-                    None => format!("worker process {pid} sent no hello within {timeout:?}"),
+                    None => {
+                        format!("worker process {pid} sent no hello within {:?}", ctx.config.start_timeout)
+                    }
                 })
             }
         }
@@ -194,24 +204,71 @@ impl WorkerProcess {
 
     /// Sends one call and reads its reply (borrowing the reply buffer).
     pub(crate) fn call(&mut self, name: &str, input: &[u8]) -> Result<Reply<'_>, CallError> {
-        self.send([Call { name, input }])?;
+        self.send([Call { name, input }]);
         self.receive()
     }
 
-    /// Sends calls in one write: the worker answers them in order, so a
-    /// batch costs one wake-up each way instead of one per call.
-    pub(crate) fn send<'a>(&mut self, calls: impl IntoIterator<Item = Call<'a>>) -> Result<(), CallError> {
+    /// Sends calls, as one write when the socket takes them all: the
+    /// worker answers them in order, so a batch costs one wake-up each way
+    /// instead of one per call. What the socket does not take now goes out
+    /// while the replies are read (see [`receive`](Self::receive)).
+    pub(crate) fn send<'a>(&mut self, calls: impl IntoIterator<Item = Call<'a>>) {
         self.out.clear();
+        self.written = 0;
         for call in calls {
             frame::encode_call(call, &mut self.out);
         }
-        send_all(&self.conn, &self.out).map_err(|_| CallError::Gone)
+        self.write_until_readable();
     }
 
-    /// Reads the next reply (borrowing the reply buffer).
+    /// Reads the next reply (borrowing the reply buffer), writing the rest
+    /// of the batch while no reply is readable. A worker blocked writing a
+    /// reply reads no call: were the rest of the batch written blocking,
+    /// each side would wait for the other for good once both directions'
+    /// buffers are full.
     pub(crate) fn receive(&mut self) -> Result<Reply<'_>, CallError> {
+        self.write_until_readable();
         read_frame(&mut self.reader, &mut self.buf, self.max_frame)?;
         frame::decode_reply(&self.buf).map_err(CallError::Frame)
+    }
+
+    /// Writes what is left of `out` until it is all written or a reply
+    /// can be read. A write that fails (the worker is gone, or the pool
+    /// shut the connection down) ends the sending: the replies the worker
+    /// sent still come in, then the end of the stream.
+    fn write_until_readable(&mut self) {
+        use rustix::event::{PollFd, PollFlags};
+        while self.written < self.out.len() && self.reader.buffer().is_empty() {
+            match send_some(&self.conn, &self.out[self.written..]) {
+                Ok(n) => self.written += n,
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {
+                    let mut fds = [PollFd::new(&self.conn, PollFlags::IN | PollFlags::OUT)];
+                    if rustix::event::poll(&mut fds, None).is_ok()
+                        && fds[0].revents().intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR)
+                    {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    // A call cut short must not leave a live worker
+                    // waiting for its rest while this side waits for its
+                    // reply: the worker sees the end of the stream.
+                    let _ = self.conn.shutdown(std::net::Shutdown::Write);
+                    self.written = self.out.len();
+                }
+            }
+        }
+        if self.written == self.out.len() && self.out.capacity() > RETAIN {
+            self.out = Vec::new();
+            self.written = 0;
+        }
+    }
+
+    /// Frees the reply buffer if a large reply grew it (between calls).
+    pub(crate) fn trim(&mut self) {
+        if self.buf.capacity() > RETAIN {
+            self.buf = Vec::new();
+        }
     }
 
     /// Ends the worker now: SIGTERM, up to the grace period to exit, then
@@ -280,16 +337,29 @@ fn socket_dir() -> io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Starts the thread that re-emits the worker's output lines (when its
+/// pool forwards logs); it ends with the pipe.
+fn forward_output(ctx: &PoolCtx, worker: usize, child: &mut Child) -> Result<(), String> {
+    let Some(pipe) = child.stderr.take() else { return Ok(()) };
+    let pid = child.id();
+    let origin = logs::Origin { pool: ctx.id, worker, pid, logging: ctx.config.logging.clone() };
+    std::thread::Builder::new()
+        .name(format!("{}-{}-{worker}-log", ctx.name_prefix, ctx.id))
+        .spawn(move || logs::forward(pipe, &origin))
+        .map(drop)
+        .map_err(|e| format!("could not start the log thread of worker process {pid}: {e}"))
+}
+
 /// Waits for the worker's connection, while watching for its early exit,
 /// its pool's shutdown and the deadline.
 fn accept(
     listener: &UnixListener,
     child: &mut Child,
     ctx: &PoolCtx,
-    timeout: Duration,
+    deadline: Instant,
 ) -> Result<UnixStream, String> {
     let pid = child.id();
-    let deadline = Instant::now() + timeout;
+    let timeout = ctx.config.start_timeout;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     loop {
         match listener.accept() {
@@ -329,20 +399,17 @@ pub(crate) fn read_frame(conn: &mut impl Read, buf: &mut Vec<u8>, max: usize) ->
     conn.read_exact(buf).map_err(|_| CallError::Gone)
 }
 
-/// Writes all of `bytes`; a peer that is gone gives `EPIPE`, never SIGPIPE
-/// (on Linux; elsewhere Rust programs ignore SIGPIPE from the start).
-fn send_all(conn: &UnixStream, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        let sent = rustix::net::send(conn, bytes, rustix::net::SendFlags::NOSIGNAL);
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let sent = rustix::io::write(conn, bytes);
-        match sent {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
+/// Writes what the socket takes of `bytes` now, without blocking (`AGAIN`
+/// if nothing). A peer that is gone gives `EPIPE`, never SIGPIPE (on Linux;
+/// elsewhere Rust programs ignore SIGPIPE from the start).
+fn send_some(conn: &UnixStream, bytes: &[u8]) -> rustix::io::Result<usize> {
+    use rustix::net::SendFlags;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let flags = SendFlags::DONTWAIT;
+    match rustix::net::send(conn, bytes, flags) {
+        Ok(0) => Err(rustix::io::Errno::PIPE),
+        other => other,
     }
-    Ok(())
 }

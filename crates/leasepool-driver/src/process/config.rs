@@ -34,7 +34,7 @@ const MAX_WAIT: Duration = Duration::from_secs(3600);
 ///
 /// ```
 /// use std::time::Duration;
-/// use leasepool::driver::process::{ProcessConfig, ProcessLogging};
+/// use leasepool::process::{ProcessConfig, ProcessLogging};
 ///
 /// let config = ProcessConfig::new()
 ///     .kill_grace(Duration::from_millis(200))
@@ -73,7 +73,7 @@ impl ProcessConfig {
     /// The defaults (see [`ProcessConfig`]).
     ///
     /// ```
-    /// let config = leasepool::driver::process::ProcessConfig::new();
+    /// let config = leasepool::process::ProcessConfig::new();
     /// ```
     pub fn new() -> Self {
         ProcessConfig::default()
@@ -83,7 +83,7 @@ impl ProcessConfig {
     /// re-executed). Its `main` must call [`init`](super::init) first.
     ///
     /// ```
-    /// let config = leasepool::driver::process::ProcessConfig::new().worker_program("/usr/local/bin/my-worker");
+    /// let config = leasepool::process::ProcessConfig::new().worker_program("/usr/local/bin/my-worker");
     /// ```
     pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Self {
         self.program = Some(program.into());
@@ -95,7 +95,7 @@ impl ProcessConfig {
     /// [`init`](super::init): `["worker_entry", "--exact", "--nocapture"]`.
     ///
     /// ```
-    /// let config = leasepool::driver::process::ProcessConfig::new().worker_args(["--worker"]);
+    /// let config = leasepool::process::ProcessConfig::new().worker_args(["--worker"]);
     /// ```
     pub fn worker_args<I, S>(mut self, args: I) -> Self
     where
@@ -110,7 +110,7 @@ impl ProcessConfig {
     /// parent's environment, which they inherit).
     ///
     /// ```
-    /// let config = leasepool::driver::process::ProcessConfig::new().worker_env("RAYON_NUM_THREADS", "1");
+    /// let config = leasepool::process::ProcessConfig::new().worker_env("RAYON_NUM_THREADS", "1");
     /// ```
     pub fn worker_env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.env.push((key.into(), value.into()));
@@ -121,7 +121,7 @@ impl ProcessConfig {
     /// shutdown) before it gets SIGKILL (default 1 s; at most one hour).
     ///
     /// ```
-    /// let config = leasepool::driver::process::ProcessConfig::new().kill_grace(std::time::Duration::from_millis(100));
+    /// let config = leasepool::process::ProcessConfig::new().kill_grace(std::time::Duration::from_millis(100));
     /// ```
     pub fn kill_grace(mut self, grace: Duration) -> Self {
         self.kill_grace = grace;
@@ -133,7 +133,7 @@ impl ProcessConfig {
     /// pool is broken.
     ///
     /// ```
-    /// let config = leasepool::driver::process::ProcessConfig::new().start_timeout(std::time::Duration::from_secs(5));
+    /// let config = leasepool::process::ProcessConfig::new().start_timeout(std::time::Duration::from_secs(5));
     /// ```
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
@@ -147,7 +147,7 @@ impl ProcessConfig {
     /// is replaced. Must be > 0.
     ///
     /// ```
-    /// let config = leasepool::driver::process::ProcessConfig::new().memory_limit(1 << 30);
+    /// let config = leasepool::process::ProcessConfig::new().memory_limit(1 << 30);
     /// ```
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = Some(bytes);
@@ -162,7 +162,7 @@ impl ProcessConfig {
     /// [`Error::Codec`](crate::Error::Codec) before it is sent.
     ///
     /// ```
-    /// let config = leasepool::driver::process::ProcessConfig::new().max_frame(1 << 20);
+    /// let config = leasepool::process::ProcessConfig::new().max_frame(1 << 20);
     /// ```
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = bytes;
@@ -172,7 +172,7 @@ impl ProcessConfig {
     /// How worker logs reach the parent (see [`ProcessLogging`]).
     ///
     /// ```
-    /// use leasepool::driver::process::{ProcessConfig, ProcessLogging};
+    /// use leasepool::process::{ProcessConfig, ProcessLogging};
     /// let config = ProcessConfig::new().logging(ProcessLogging { enabled: false, ..ProcessLogging::default() });
     /// ```
     pub fn logging(mut self, logging: ProcessLogging) -> Self {
@@ -217,7 +217,7 @@ impl ProcessConfig {
 /// parent's stderr directly.
 ///
 /// ```
-/// use leasepool::driver::process::ProcessLogging;
+/// use leasepool::process::ProcessLogging;
 /// let logging = ProcessLogging { target: "thumbnailer::worker".into(), ..ProcessLogging::default() };
 /// assert!(logging.enabled);
 /// assert_eq!(logging.level, tracing::Level::INFO);

@@ -18,7 +18,7 @@
 //! | from the worker | [`TAG_BAD_OUTPUT`] | why the output did not encode (UTF-8) |
 //!
 //! ```
-//! use leasepool::driver::process::frame::{self, Reply};
+//! use leasepool::process::frame::{self, Reply};
 //!
 //! let mut wire = Vec::new();
 //! frame::encode_reply(&Reply::Ok(b"42"), &mut wire);
@@ -51,7 +51,7 @@ pub const TAG_INIT_FAILED: u8 = 17;
 /// Why bytes are not a valid frame.
 ///
 /// ```
-/// use leasepool::driver::process::frame::{self, FrameError};
+/// use leasepool::process::frame::{self, FrameError};
 /// let err = frame::split(&[0xff, 0xff, 0xff, 0x7f], 1024).unwrap_err();
 /// assert!(matches!(err, FrameError::Oversized { .. }));
 /// assert!(err.to_string().contains("1024"));
@@ -140,7 +140,7 @@ pub struct Call<'a> {
 /// [`FrameError::Oversized`].
 ///
 /// ```
-/// use leasepool::driver::process::frame;
+/// use leasepool::process::frame;
 /// assert_eq!(frame::split(&[3, 0, 0, 0, 2, 1], 16), Ok(None)); // one byte missing
 /// assert_eq!(frame::split(&[1, 0, 0, 0, 2, 9], 16), Ok(Some((&[2u8][..], 5))));
 /// ```
@@ -157,7 +157,7 @@ pub fn split(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, FrameErro
 /// [`FrameError::Oversized`].
 ///
 /// ```
-/// use leasepool::driver::process::frame;
+/// use leasepool::process::frame;
 /// assert_eq!(frame::body_len([5, 0, 0, 0], 8), Ok(5));
 /// assert!(frame::body_len([9, 0, 0, 0], 8).is_err());
 /// ```
@@ -177,7 +177,7 @@ pub fn body_len(header: [u8; HEADER], max: usize) -> Result<usize, FrameError> {
 /// [`FrameError::Short`], [`FrameError::NotUtf8`].
 ///
 /// ```
-/// use leasepool::driver::process::frame::{self, Reply};
+/// use leasepool::process::frame::{self, Reply};
 /// assert_eq!(frame::decode_reply(&[frame::TAG_PANICKED, b'b', b'o', b'o', b'm']), Ok(Reply::Panicked("boom")));
 /// ```
 pub fn decode_reply(body: &[u8]) -> Result<Reply<'_>, FrameError> {
@@ -212,7 +212,7 @@ pub fn decode_reply(body: &[u8]) -> Result<Reply<'_>, FrameError> {
 /// [`FrameError::NotUtf8`].
 ///
 /// ```
-/// use leasepool::driver::process::frame::{self, Call};
+/// use leasepool::process::frame::{self, Call};
 /// let mut wire = Vec::new();
 /// frame::encode_call(Call { name: "fib", input: &[7] }, &mut wire);
 /// let call = frame::decode_call(&wire[frame::HEADER..]).unwrap();
@@ -302,7 +302,7 @@ pub struct LogLine {
 /// Appends `line` as one output line (newline included) to `out`.
 ///
 /// ```
-/// use leasepool::driver::process::frame::{self, LogLine};
+/// use leasepool::process::frame::{self, LogLine};
 /// let line = LogLine { level: tracing::Level::WARN, target: "app".into(), message: "a\tb".into(), fields: "n=1".into() };
 /// let mut out = String::new();
 /// frame::encode_log_line(&line, &mut out);
@@ -331,7 +331,7 @@ pub fn encode_log_line(line: &LogLine, out: &mut String) {
 /// which is then shown as plain output).
 ///
 /// ```
-/// use leasepool::driver::process::frame;
+/// use leasepool::process::frame;
 /// assert_eq!(frame::decode_log_line(b"plain text"), None);
 /// ```
 pub fn decode_log_line(line: &[u8]) -> Option<LogLine> {

@@ -19,7 +19,7 @@ use crate::runtime::Runtime;
 /// release per item.
 ///
 /// ```
-/// # use leasepool::driver::process::{ProcessGrinder, ProcessJob, ProcessManager};
+/// # use leasepool::process::{ProcessGrinder, ProcessJob, ProcessManager};
 /// # struct Square;
 /// # impl ProcessJob for Square {
 /// #     const NAME: &'static str = "square";
@@ -64,8 +64,8 @@ impl<R: Runtime> ProcessGrinder<R> {
     /// As [`GrinderBuilder::build`].
     ///
     /// ```
-    /// # fn demo(manager: leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::ConfigError> {
-    /// let grinder = leasepool::driver::process::ProcessGrinder::new(&manager, |b| b.max_concurrent_batches(2))?;
+    /// # fn demo(manager: leasepool::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::ConfigError> {
+    /// let grinder = leasepool::process::ProcessGrinder::new(&manager, |b| b.max_concurrent_batches(2))?;
     /// # Ok(()) }
     /// ```
     pub fn new(
@@ -83,7 +83,7 @@ impl<R: Runtime> ProcessGrinder<R> {
     /// As [`WorkGrinder::start`].
     ///
     /// ```
-    /// # async fn demo(g: leasepool::driver::process::ProcessGrinder<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
+    /// # async fn demo(g: leasepool::process::ProcessGrinder<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
     /// g.start().await?;
     /// # Ok(()) }
     /// ```
@@ -94,7 +94,7 @@ impl<R: Runtime> ProcessGrinder<R> {
     /// Stops the grinder (see [`WorkGrinder::stop`]).
     ///
     /// ```
-    /// # async fn demo(g: leasepool::driver::process::ProcessGrinder<leasepool::DefaultRuntime>) {
+    /// # async fn demo(g: leasepool::process::ProcessGrinder<leasepool::DefaultRuntime>) {
     /// g.stop(leasepool::StopMode::Drain).await;
     /// # }
     /// ```
@@ -105,7 +105,7 @@ impl<R: Runtime> ProcessGrinder<R> {
     /// Graceful shutdown (see [`WorkGrinder::shutdown`]).
     ///
     /// ```
-    /// # async fn demo(g: leasepool::driver::process::ProcessGrinder<leasepool::DefaultRuntime>) {
+    /// # async fn demo(g: leasepool::process::ProcessGrinder<leasepool::DefaultRuntime>) {
     /// let report = g.shutdown(std::time::Duration::from_secs(5)).await;
     /// # }
     /// ```
@@ -122,7 +122,7 @@ impl<R: Runtime> ProcessGrinder<R> {
     /// [`ProcessHandle`](super::ProcessHandle).
     ///
     /// ```
-    /// # use leasepool::driver::process::ProcessJob;
+    /// # use leasepool::process::ProcessJob;
     /// # struct Square;
     /// # impl ProcessJob for Square {
     /// #     const NAME: &'static str = "square";
@@ -130,7 +130,7 @@ impl<R: Runtime> ProcessGrinder<R> {
     /// #     type Output = u64;
     /// #     fn run(n: u64) -> u64 { n * n }
     /// # }
-    /// # async fn demo(g: leasepool::driver::process::ProcessGrinder<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
+    /// # async fn demo(g: leasepool::process::ProcessGrinder<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
     /// assert_eq!(g.submit::<Square>(5).await?, 25);
     /// # Ok(()) }
     /// ```
@@ -146,7 +146,7 @@ impl<R: Runtime> ProcessGrinder<R> {
     /// A snapshot of the grinder's counters (see [`GrinderStats`]).
     ///
     /// ```
-    /// # fn demo(g: &leasepool::driver::process::ProcessGrinder<leasepool::DefaultRuntime>) {
+    /// # fn demo(g: &leasepool::process::ProcessGrinder<leasepool::DefaultRuntime>) {
     /// println!("{:?}", g.stats());
     /// # }
     /// ```

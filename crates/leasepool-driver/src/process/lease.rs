@@ -30,13 +30,13 @@ use crate::runtime::Runtime;
 /// does not compile.
 ///
 /// ```compile_fail
-/// # async fn demo(lease: leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+/// # async fn demo(lease: leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
 /// let _ = lease.run(|| 1 + 1).await; // a closure: does not compile
 /// # }
 /// ```
 ///
 /// ```
-/// # use leasepool::driver::process::{ProcessJob, ProcessLease};
+/// # use leasepool::process::{ProcessJob, ProcessLease};
 /// # struct Square;
 /// # impl ProcessJob for Square {
 /// #     const NAME: &'static str = "square";
@@ -78,7 +78,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// Later, from the handle: see [`ProcessHandle`].
     ///
     /// ```
-    /// # use leasepool::driver::process::{ProcessJob, ProcessLease};
+    /// # use leasepool::process::{ProcessJob, ProcessLease};
     /// # struct Square;
     /// # impl ProcessJob for Square {
     /// #     const NAME: &'static str = "square";
@@ -106,7 +106,10 @@ impl<R: Runtime> ProcessLease<R> {
         // call is not observed apart from the others').
         let watch = Stopwatch::start();
         let complete: pool::Complete = Box::new(move |reply| {
-            let (result, protocol) = pool::answer::<J>(reply);
+            // The output's `Deserialize` is user code: its panic fails this
+            // call only, as a panic in the job would.
+            let (result, protocol) =
+                crate::job::catch(|| pool::answer::<J>(reply)).unwrap_or_else(|e| (Err(e), None));
             let end = match &result {
                 Ok(_) => JobEnd::Returned { took: watch.elapsed() },
                 Err(Error::Panicked(_)) => JobEnd::Panicked { took: watch.elapsed() },
@@ -138,7 +141,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// [`ProcessHandle`].
     ///
     /// ```
-    /// # use leasepool::driver::process::{ProcessJob, ProcessLease};
+    /// # use leasepool::process::{ProcessJob, ProcessLease};
     /// # struct Square;
     /// # impl ProcessJob for Square {
     /// #     const NAME: &'static str = "square";
@@ -157,7 +160,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// The lease id.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: &leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// println!("holding process lease {}", lease.id());
     /// # }
     /// ```
@@ -168,7 +171,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// The owner label given at acquire.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: &leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// let owner = lease.owner().unwrap_or("anonymous");
     /// # }
     /// ```
@@ -179,7 +182,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// The pool this lease runs on.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: &leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// println!("on pool {}", lease.pool_id());
     /// # }
     /// ```
@@ -190,7 +193,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// The lease duration.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: &leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// assert!(lease.lease_for() > std::time::Duration::ZERO);
     /// # }
     /// ```
@@ -201,7 +204,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// `leased_at + lease_for`: finish by then.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: &leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// let left = lease.soft_expires_at().saturating_duration_since(std::time::Instant::now());
     /// # }
     /// ```
@@ -213,7 +216,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// its worker processes are killed.
     ///
     /// ```
-    /// # fn demo(lease: &leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: &leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// assert!(lease.hard_expires_at() >= lease.soft_expires_at());
     /// # }
     /// ```
@@ -225,7 +228,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// drains first. Dropping the lease does the same.
     ///
     /// ```
-    /// # fn demo(lease: leasepool::driver::process::ProcessLease<leasepool::DefaultRuntime>) {
+    /// # fn demo(lease: leasepool::process::ProcessLease<leasepool::DefaultRuntime>) {
     /// lease.release();
     /// # }
     /// ```
@@ -276,7 +279,7 @@ pub(crate) fn encode_input<J: ProcessJob>(input: &J::Input, max_frame: usize) ->
 ///   (a worker process that failed to start breaks its pool).
 ///
 /// ```
-/// # use leasepool::driver::process::{ProcessJob, ProcessLease};
+/// # use leasepool::process::{ProcessJob, ProcessLease};
 /// # struct Square;
 /// # impl ProcessJob for Square {
 /// #     const NAME: &'static str = "square";
@@ -310,7 +313,7 @@ impl<T> ProcessHandle<T> {
     /// As for `.await`: see [`ProcessHandle`].
     ///
     /// ```
-    /// # use leasepool::driver::process::{ProcessJob, ProcessLease};
+    /// # use leasepool::process::{ProcessJob, ProcessLease};
     /// # struct Square;
     /// # impl ProcessJob for Square {
     /// #     const NAME: &'static str = "square";
@@ -329,7 +332,7 @@ impl<T> ProcessHandle<T> {
     /// Whether the output (or the error) is ready.
     ///
     /// ```
-    /// # use leasepool::driver::process::{ProcessJob, ProcessLease};
+    /// # use leasepool::process::{ProcessJob, ProcessLease};
     /// # struct Square;
     /// # impl ProcessJob for Square {
     /// #     const NAME: &'static str = "square";

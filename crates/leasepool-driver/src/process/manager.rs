@@ -31,7 +31,7 @@ impl<R: Runtime> Builder<R> {
     /// `memory_limit`, `max_frame`, `logging.target`).
     ///
     /// ```
-    /// use leasepool::driver::process::ProcessConfig;
+    /// use leasepool::process::ProcessConfig;
     /// let manager = leasepool::LeasedExecutorManager::builder()
     ///     .max_pools(2)
     ///     .workers_per_pool(2)
@@ -55,7 +55,7 @@ impl<R: Runtime> Builder<R> {
 /// Cloning gives another handle on the same manager.
 ///
 /// ```
-/// # async fn demo(manager: leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
+/// # async fn demo(manager: leasepool::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
 /// manager.start().await?;
 /// let lease = manager.acquire().owner("renderer").await?;
 /// // lease.run::<SomeJob>(input).await?
@@ -102,7 +102,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// As [`LeasedExecutorManager::start`].
     ///
     /// ```
-    /// # async fn demo(m: leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
+    /// # async fn demo(m: leasepool::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
     /// m.start().await?;
     /// # Ok(()) }
     /// ```
@@ -115,7 +115,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// period); running jobs fail with [`Error::Stopped`].
     ///
     /// ```
-    /// # async fn demo(m: leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) {
+    /// # async fn demo(m: leasepool::process::ProcessManager<leasepool::DefaultRuntime>) {
     /// m.stop().await;
     /// # }
     /// ```
@@ -128,7 +128,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// worker processes still running jobs are killed.
     ///
     /// ```
-    /// # async fn demo(m: leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) {
+    /// # async fn demo(m: leasepool::process::ProcessManager<leasepool::DefaultRuntime>) {
     /// let report = m.shutdown(std::time::Duration::from_secs(5)).await;
     /// # }
     /// ```
@@ -140,7 +140,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// `.await` it.
     ///
     /// ```
-    /// # async fn demo(m: leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
+    /// # async fn demo(m: leasepool::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
     /// let lease = m.acquire().lease_for(std::time::Duration::from_secs(10)).await?;
     /// # Ok(()) }
     /// ```
@@ -152,7 +152,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// [`LeasedExecutorManager::is_running`]).
     ///
     /// ```
-    /// # fn demo(m: &leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) {
+    /// # fn demo(m: &leasepool::process::ProcessManager<leasepool::DefaultRuntime>) {
     /// if !m.is_running() { println!("not started"); }
     /// # }
     /// ```
@@ -163,7 +163,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// Pools, available and leased.
     ///
     /// ```
-    /// # fn demo(m: &leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) {
+    /// # fn demo(m: &leasepool::process::ProcessManager<leasepool::DefaultRuntime>) {
     /// println!("{} pools", m.total_count());
     /// # }
     /// ```
@@ -174,7 +174,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// Pools leased now.
     ///
     /// ```
-    /// # fn demo(m: &leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) {
+    /// # fn demo(m: &leasepool::process::ProcessManager<leasepool::DefaultRuntime>) {
     /// println!("{} leased", m.leased_count());
     /// # }
     /// ```
@@ -185,7 +185,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// Acquires waiting now.
     ///
     /// ```
-    /// # fn demo(m: &leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) {
+    /// # fn demo(m: &leasepool::process::ProcessManager<leasepool::DefaultRuntime>) {
     /// println!("{} waiting", m.waiting_count());
     /// # }
     /// ```
@@ -197,7 +197,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// [`LeasedExecutorManager::notify_scale_changed`]).
     ///
     /// ```
-    /// # fn demo(m: &leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) {
+    /// # fn demo(m: &leasepool::process::ProcessManager<leasepool::DefaultRuntime>) {
     /// m.notify_scale_changed();
     /// # }
     /// ```
@@ -208,7 +208,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// Always [`Backend::Process`](crate::Backend::Process).
     ///
     /// ```
-    /// # fn demo(m: &leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) {
+    /// # fn demo(m: &leasepool::process::ProcessManager<leasepool::DefaultRuntime>) {
     /// assert_eq!(m.backend(), leasepool::Backend::Process);
     /// # }
     /// ```
@@ -219,7 +219,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// The validated configuration.
     ///
     /// ```
-    /// # fn demo(m: &leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) {
+    /// # fn demo(m: &leasepool::process::ProcessManager<leasepool::DefaultRuntime>) {
     /// println!("up to {} pools", m.config().max_pools());
     /// # }
     /// ```
@@ -230,7 +230,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// A snapshot of the manager's counters (see [`Stats`]).
     ///
     /// ```
-    /// # fn demo(m: &leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) {
+    /// # fn demo(m: &leasepool::process::ProcessManager<leasepool::DefaultRuntime>) {
     /// println!("{:?}", m.stats());
     /// # }
     /// ```
@@ -247,7 +247,7 @@ impl<R: Runtime> ProcessManager<R> {
 /// As [`AcquireBuilder`].
 ///
 /// ```
-/// # async fn demo(m: leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
+/// # async fn demo(m: leasepool::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
 /// use std::time::Duration;
 /// let lease = m.acquire().owner("batch").lease_for(Duration::from_secs(60)).timeout(Duration::from_secs(5)).await?;
 /// # Ok(()) }
@@ -268,7 +268,7 @@ impl<R: Runtime> ProcessAcquire<R> {
     /// Labels the lease (see [`AcquireBuilder::owner`]).
     ///
     /// ```
-    /// # async fn demo(m: leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
+    /// # async fn demo(m: leasepool::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
     /// let lease = m.acquire().owner("tenant-7").await?;
     /// # Ok(()) }
     /// ```
@@ -279,7 +279,7 @@ impl<R: Runtime> ProcessAcquire<R> {
     /// The lease duration (see [`AcquireBuilder::lease_for`]).
     ///
     /// ```
-    /// # async fn demo(m: leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
+    /// # async fn demo(m: leasepool::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
     /// let lease = m.acquire().lease_for(std::time::Duration::from_secs(2)).await?;
     /// # Ok(()) }
     /// ```
@@ -290,7 +290,7 @@ impl<R: Runtime> ProcessAcquire<R> {
     /// How long to wait for a pool (see [`AcquireBuilder::timeout`]).
     ///
     /// ```
-    /// # async fn demo(m: leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
+    /// # async fn demo(m: leasepool::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
     /// let lease = m.acquire().timeout(std::time::Duration::from_secs(1)).await?;
     /// # Ok(()) }
     /// ```
@@ -305,7 +305,7 @@ impl<R: Runtime> ProcessAcquire<R> {
     /// As [`AcquireBuilder`].
     ///
     /// ```
-    /// # fn demo(m: &leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
+    /// # fn demo(m: &leasepool::process::ProcessManager<leasepool::DefaultRuntime>) -> Result<(), leasepool::Error> {
     /// let lease = m.acquire().blocking()?;
     /// # Ok(()) }
     /// ```
@@ -328,7 +328,7 @@ impl<R: Runtime> IntoFuture for ProcessAcquire<R> {
 ///
 /// ```
 /// use std::future::IntoFuture;
-/// # fn demo(m: &leasepool::driver::process::ProcessManager<leasepool::DefaultRuntime>) {
+/// # fn demo(m: &leasepool::process::ProcessManager<leasepool::DefaultRuntime>) {
 /// let acquiring = m.acquire().into_future();
 /// # }
 /// ```

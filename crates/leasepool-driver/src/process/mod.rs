@@ -32,7 +32,7 @@
 //! not exist on other targets.
 //!
 //! ```no_run
-//! use leasepool::driver::process::{self, Jobs, ProcessConfig, ProcessJob};
+//! use leasepool::process::{self, Jobs, ProcessConfig, ProcessJob};
 //!
 //! struct Fib;
 //! impl ProcessJob for Fib {
@@ -99,7 +99,7 @@ pub(crate) use pool::{crash_cause, spawn_pool};
 /// output, into `Output` and nothing else.
 ///
 /// ```
-/// use leasepool::driver::process::ProcessJob;
+/// use leasepool::process::ProcessJob;
 ///
 /// struct WordCount;
 /// impl ProcessJob for WordCount {

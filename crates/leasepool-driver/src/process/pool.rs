@@ -76,6 +76,10 @@ pub(crate) struct Pending {
 
 /// Calls one drain sends in one write at most.
 const BATCH: usize = 64;
+/// Input bytes of a batch at most, beyond its first call: a batch's frames
+/// are copied into one buffer, which must not grow with the number of large
+/// calls waiting (and large calls gain nothing from sharing a write).
+const BATCH_BYTES: usize = 1 << 20;
 /// Calls that took longer than this lately are sent one at a time: a
 /// batch runs its calls one after another on one worker process, which
 /// only pays while the round trip, not the work, is what costs.
@@ -172,10 +176,15 @@ pub(crate) fn spawn_pool(
             init()?;
         }
         let worker = init_ctx.next_worker.fetch_add(1, Ordering::Relaxed);
-        let process = WorkerProcess::start(&init_ctx, worker)?;
-        SLOT.with(|slot| {
-            *slot.borrow_mut() = Some(Slot { ctx: Arc::clone(&init_ctx), process: Some(process) })
-        });
+        let process = match WorkerProcess::start(&init_ctx, worker) {
+            Ok(process) => Some(process),
+            // The pool was shut down (a stop, a revocation) while the
+            // worker started, and the worker is already ended: nothing
+            // broke, and the thread only has its stop left to take.
+            Err(_) if init_ctx.is_shut() => None,
+            Err(why) => return Err(why.into()),
+        };
+        SLOT.with(|slot| *slot.borrow_mut() = Some(Slot { ctx: Arc::clone(&init_ctx), process }));
         Ok(())
     });
     let pool = ThreadPool::spawn(id, name_prefix, workers, Some(init), on_broken)?;
@@ -212,11 +221,27 @@ impl PoolCtx {
         let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
         let waiting = outbox.calls.len();
         let n = if long { waiting.min(1) } else { waiting.div_ceil(self.workers).min(BATCH) };
+        let n = within_budget(outbox.calls.iter().take(n).map(|call| call.input.len()), BATCH_BYTES);
         batch.extend(outbox.calls.drain(..n));
         if n == 0 {
             outbox.drains -= 1;
         }
     }
+}
+
+/// How many of the leading calls of `sizes` (input bytes) fit in `budget`:
+/// at least one, if there is one.
+fn within_budget(sizes: impl Iterator<Item = usize>, budget: usize) -> usize {
+    let mut total = 0usize;
+    let mut n = 0;
+    for size in sizes {
+        total = total.saturating_add(size);
+        if n > 0 && total > budget {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 /// A drain job's body, on a worker thread: sends the waiting calls to this
@@ -279,11 +304,7 @@ impl Slot {
             let err = self.ctx.broken().unwrap_or_else(|| self.ctx.shut_error());
             return fail_all(&mut calls, &err);
         };
-        let sent = process.send(calls.as_slice().iter().map(|c| Call { name: c.name, input: &c.input }));
-        if sent.is_err() {
-            let err = self.lost();
-            return fail_all(&mut calls, &err);
-        }
+        process.send(calls.as_slice().iter().map(|c| Call { name: c.name, input: &c.input }));
         while let Some(call) = calls.next() {
             let process = self.process.as_mut().expect("present while the batch runs");
             let err = match process.receive() {
@@ -303,6 +324,9 @@ impl Slot {
                 }
             };
             return fail_all(&mut calls, &err);
+        }
+        if let Some(process) = self.process.as_mut() {
+            process.trim();
         }
     }
 
@@ -372,6 +396,7 @@ impl Slot {
             Err(CallError::Frame(e)) => Got::Protocol(e.to_string()),
             Err(CallError::Gone) => Got::Gone,
         };
+        process.trim();
         match got {
             Got::Output(output) => Ok(output),
             Got::Fail(err) => Err(err),
@@ -442,4 +467,19 @@ fn signal_name(signal: i32) -> Option<&'static str> {
         Signal::XFSZ => "SIGXFSZ",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within_budget;
+
+    #[test]
+    fn a_batch_stays_within_its_byte_budget_but_takes_at_least_one_call() {
+        assert_eq!(within_budget([].into_iter(), 10), 0);
+        assert_eq!(within_budget([3, 3, 3, 3].into_iter(), 10), 3);
+        assert_eq!(within_budget([3, 3, 4].into_iter(), 10), 3);
+        assert_eq!(within_budget([50, 1].into_iter(), 10), 1, "a large call goes alone");
+        assert_eq!(within_budget([1, 50].into_iter(), 10), 1, "and waits for the next batch");
+        assert_eq!(within_budget([usize::MAX, usize::MAX].into_iter(), 10), 1);
+    }
 }

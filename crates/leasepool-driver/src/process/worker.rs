@@ -34,7 +34,7 @@ type Setup = Arc<dyn Fn() -> Result<(), Box<dyn std::error::Error + Send + Sync>
 /// set-up. Hand it to [`init`].
 ///
 /// ```
-/// use leasepool::driver::process::{Jobs, ProcessJob};
+/// use leasepool::process::{Jobs, ProcessJob};
 ///
 /// struct Square;
 /// impl ProcessJob for Square {
@@ -67,7 +67,7 @@ impl Jobs {
     /// No jobs.
     ///
     /// ```
-    /// let jobs = leasepool::driver::process::Jobs::new();
+    /// let jobs = leasepool::process::Jobs::new();
     /// ```
     pub fn new() -> Self {
         Jobs::default()
@@ -78,7 +78,7 @@ impl Jobs {
     /// names the job).
     ///
     /// ```
-    /// # use leasepool::driver::process::{Jobs, ProcessJob};
+    /// # use leasepool::process::{Jobs, ProcessJob};
     /// # struct Square;
     /// # impl ProcessJob for Square {
     /// #     const NAME: &'static str = "square";
@@ -102,7 +102,7 @@ impl Jobs {
     /// the message, and the pool is retired and replaced.
     ///
     /// ```
-    /// let jobs = leasepool::driver::process::Jobs::new()
+    /// let jobs = leasepool::process::Jobs::new()
     ///     .setup(|| std::env::var("HOME").map(drop));
     /// ```
     pub fn setup<E>(mut self, f: impl Fn() -> Result<(), E> + Send + Sync + 'static) -> Self
@@ -145,7 +145,7 @@ fn encode<T: Serialize>(value: &T, out: &mut Vec<u8>, name: &str) -> Outcome {
 /// [`Jobs::setup`], connects to its pool and serves calls one at a time.
 ///
 /// ```no_run
-/// use leasepool::driver::process::{self, Jobs, ProcessJob};
+/// use leasepool::process::{self, Jobs, ProcessJob};
 ///
 /// struct Square;
 /// impl ProcessJob for Square {
@@ -170,7 +170,7 @@ pub fn init(jobs: Jobs) {
 /// [`init`] would serve instead of returning).
 ///
 /// ```
-/// assert!(!leasepool::driver::process::is_worker());
+/// assert!(!leasepool::process::is_worker());
 /// ```
 pub fn is_worker() -> bool {
     std::env::var_os(env::SOCKET).is_some()

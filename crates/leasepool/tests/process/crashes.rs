@@ -1,11 +1,18 @@
 //! A worker process that dies (signal, abort, exit, memory limit) fails its
 //! job with `WorkerCrashed` and retires its pool; a bad reply fails with
 //! `WorkerProtocol`; a failing worker set-up breaks the pool. The manager
-//! serves on with a replacement pool every time.
+//! serves on with a replacement pool every time. A set-up that prints a lot
+//! still finishes, and one still running at a stop is killed at once.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use leasepool::process::ProcessConfig;
 use leasepool::{Error, ErrorKind, Runtime};
 
-use crate::jobs::{Alloc, Big, CURSE, Crash, Echo, EchoAsBool, How, WhoAmI};
+use crate::capture::{events, install};
+use crate::common::{eventually, eventually_for, within, within_for};
+use crate::jobs::{Alloc, Big, CHATTER, CURSE, Crash, Echo, EchoAsBool, How, STALL, WhoAmI};
 use crate::{config, is_gone, manager, process_tests};
 
 /// Runs `how` on a fresh lease and checks the crash and the replacement.
@@ -98,7 +105,134 @@ async fn a_failing_worker_setup_breaks_the_pool<R: Runtime + Default>() {
     m.stop().await;
 }
 
+/// A worker whose set-up prints more than its output pipe holds still
+/// finishes it: the pipe is read from the start.
+async fn a_chatty_worker_setup_finishes<R: Runtime + Default>() {
+    let cfg = config().worker_env(CHATTER, "1000000").start_timeout(Duration::from_secs(10));
+    let m = manager::<R>(1, cfg, |b| b).await;
+    let lease = m.acquire().await.unwrap();
+    let echo = within_for::<R, _>(
+        Duration::from_secs(20),
+        "a job after a chatty set-up",
+        lease.run::<Echo>("x".into()),
+    );
+    assert_eq!(echo.await.unwrap(), "echo: x");
+    drop(lease);
+    m.stop().await;
+}
+
+/// A stop while a worker still sets up kills it at once, not when its
+/// start timeout runs out.
+async fn a_stop_kills_a_worker_still_setting_up<R: Runtime + Default>() {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let marker = std::env::temp_dir().join(format!(
+        "leasepool-stall-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    install();
+    let cfg = config().worker_env(STALL, &marker).start_timeout(Duration::from_secs(600));
+    let m = manager::<R>(1, cfg, |b| b).await;
+    let lease = m.acquire().await.unwrap();
+    let queued = lease.submit::<Echo>("x".into()).unwrap();
+    eventually::<R>("the worker's set-up starts", || marker.exists()).await;
+    let pid: u32 = eventually_some::<R, _>(|| std::fs::read_to_string(&marker).ok()?.parse().ok()).await;
+    let _ = std::fs::remove_file(&marker);
+    m.stop().await;
+    let stopped = Instant::now();
+    let err = within::<R, _>("the queued call ends", queued).await.unwrap_err();
+    assert!(matches!(err, Error::Stopped | Error::Cancelled), "{err:?}");
+    eventually_for::<R>(Duration::from_secs(5), &format!("worker {pid} gone after the stop"), || {
+        is_gone(pid)
+    })
+    .await;
+    println!("worker process {pid} gone {:?} after the stop", stopped.elapsed());
+    // Its thread ends without calling the pool broken: nothing broke.
+    eventually::<R>("the pool's threads end", || m.stats().winding_down == 0).await;
+    let broken = events("leasepool_driver::backend", "worker initializer failed");
+    assert!(
+        !broken.iter().any(|e| e.fields.get("error").is_some_and(|m| m.contains(&pid.to_string()))),
+        "{broken:?}"
+    );
+    drop(lease);
+}
+
+/// Calls queued behind one that crashes its worker (sent in its batch, or
+/// still waiting) all end, none hangs: those before it with their outputs,
+/// the rest with the crash or the broken pool.
+async fn calls_queued_behind_a_crash_all_end<R: Runtime + Default>() {
+    let m = manager::<R>(1, config(), |b| b).await;
+    let lease = m.acquire().await.unwrap();
+    let before: Vec<_> = (0..5).map(|i| lease.submit::<Echo>(format!("{i}")).unwrap()).collect();
+    let crash = lease.submit::<Crash>(How::Exit(5)).unwrap();
+    let behind: Vec<_> = (0..20).map(|i| lease.submit::<Echo>(format!("{i}"))).collect();
+    for (i, handle) in before.into_iter().enumerate() {
+        assert_eq!(within::<R, _>("a call before the crash", handle).await.unwrap(), format!("echo: {i}"));
+    }
+    let err = within::<R, _>("the crashing call", crash).await.unwrap_err();
+    assert!(matches!(err, Error::WorkerCrashed { code: Some(5), .. }), "{err:?}");
+    for handle in behind {
+        // Refused at once once the pool is retired, or failed from the handle.
+        let err = match handle {
+            Ok(handle) => within::<R, _>("a call behind the crash", handle).await.unwrap_err(),
+            Err(err) => err,
+        };
+        assert!(matches!(err, Error::WorkerCrashed { .. } | Error::Broken(_) | Error::Cancelled), "{err:?}");
+    }
+    drop(lease);
+    let lease = m.acquire().await.unwrap();
+    assert_eq!(lease.run::<Echo>("after".into()).await.unwrap(), "echo: after");
+    drop(lease);
+    m.stop().await;
+}
+
+/// A worker program that never connects (or ends at once) breaks its pool
+/// with a message naming the cause; the process is killed and reaped.
+async fn a_worker_that_never_connects_breaks_its_pool<R: Runtime + Default>() {
+    for (program, args, why) in
+        [("sleep", &["600"][..], "did not connect within"), ("true", &[][..], "ended before it connected")]
+    {
+        let cfg = ProcessConfig::new()
+            .worker_program(program)
+            .worker_args(args)
+            .start_timeout(Duration::from_millis(500))
+            .kill_grace(Duration::from_millis(100));
+        let m = manager::<R>(1, cfg, |b| b).await;
+        let lease = m.acquire().await.unwrap();
+        let err = within::<R, _>("the job on a pool that never started", lease.run::<Echo>("x".into()))
+            .await
+            .unwrap_err();
+        println!("{program}: {err}");
+        let Error::Broken(msg) = &err else { panic!("{program}: expected Broken, got {err:?}") };
+        assert!(msg.contains(why), "{program}: {msg}");
+        let pid: u32 = msg
+            .split("worker process ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or_else(|| panic!("a pid in {msg}"));
+        assert!(is_gone(pid), "{program}: worker {pid} killed and reaped");
+        drop(lease);
+        m.stop().await;
+    }
+}
+
+/// Polls `f` until it gives a value (fails the test after a while).
+async fn eventually_some<R: Runtime + Default, T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let mut out = None;
+    eventually::<R>("a value", || {
+        out = f();
+        out.is_some()
+    })
+    .await;
+    out.expect("set when the wait ended")
+}
+
 process_tests! {
+    calls_queued_behind_a_crash_all_end,
+    a_worker_that_never_connects_breaks_its_pool,
+    a_chatty_worker_setup_finishes,
+    a_stop_kills_a_worker_still_setting_up,
     crashes_are_typed_and_retire_the_pool,
     a_crash_leaves_other_pools_alone,
     the_memory_limit_ends_a_greedy_job,

@@ -5,10 +5,17 @@ use leasepool::Runtime;
 use leasepool::process::{Jobs, ProcessGrinder, ProcessJob};
 use serde::{Deserialize, Serialize};
 
+use crate::common::within;
 use crate::{config, manager, process_tests};
 
 /// Set in a worker's environment to make its set-up fail.
 pub(crate) const CURSE: &str = "LEASEPOOL_TEST_CURSED_SETUP";
+/// Set to a path in a worker's environment to make its set-up write its
+/// pid there and then never finish.
+pub(crate) const STALL: &str = "LEASEPOOL_TEST_STALLED_SETUP";
+/// Set to a byte count in a worker's environment to make its set-up print
+/// that much on stderr before it finishes.
+pub(crate) const CHATTER: &str = "LEASEPOOL_TEST_CHATTY_SETUP";
 
 pub(crate) fn registry() -> Jobs {
     Jobs::new()
@@ -20,9 +27,24 @@ pub(crate) fn registry() -> Jobs {
         .register::<Alloc>()
         .register::<Big>()
         .register::<Say>()
-        .setup(|| match std::env::var(CURSE) {
-            Ok(why) => Err(why),
-            Err(_) => Ok(()),
+        .register::<Touchy>()
+        .setup(|| {
+            if let Ok(bytes) = std::env::var(CHATTER) {
+                let line = "set-up chatter ".repeat(64);
+                for _ in 0..bytes.parse::<usize>().expect("a byte count") / line.len() {
+                    eprintln!("{line}");
+                }
+            }
+            if let Some(marker) = std::env::var_os(STALL) {
+                std::fs::write(marker, std::process::id().to_string()).expect("write the marker");
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            }
+            match std::env::var(CURSE) {
+                Ok(why) => Err(why),
+                Err(_) => Ok(()),
+            }
         })
 }
 
@@ -144,6 +166,27 @@ impl ProcessJob for Say {
     }
 }
 
+/// An output whose decoding panics (in the parent only: the worker only
+/// encodes it).
+pub(crate) struct Touchy;
+impl ProcessJob for Touchy {
+    const NAME: &'static str = "touchy";
+    type Input = ();
+    type Output = Fragile;
+    fn run((): ()) -> Fragile {
+        Fragile
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Fragile;
+impl<'de> Deserialize<'de> for Fragile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <()>::deserialize(d)?;
+        panic!("a fragile output");
+    }
+}
+
 /// Known to the parent only.
 pub(crate) struct Missing;
 impl ProcessJob for Missing {
@@ -203,9 +246,42 @@ async fn a_panicking_job_fails_alone<R: Runtime + Default>() {
     m.stop().await;
 }
 
+/// A batch of calls whose inputs and outputs both overflow the socket's
+/// buffers: the worker blocks writing a reply while the parent still
+/// writes the batch, and neither may wait on the other for good.
+async fn large_calls_in_one_batch_all_complete<R: Runtime + Default>() {
+    let m = manager::<R>(1, config(), |b| b).await;
+    let lease = m.acquire().await.unwrap();
+    let text = "x".repeat(256 << 10);
+    let handles: Vec<_> = (0..32).map(|i| lease.submit::<Echo>(format!("{i} {text}")).unwrap()).collect();
+    for (i, handle) in handles.into_iter().enumerate() {
+        let echo = within::<R, _>("a large call's reply", handle).await.unwrap();
+        assert!(echo.starts_with(&format!("echo: {i} ")), "call {i}");
+        assert_eq!(echo.len(), text.len() + format!("echo: {i} ").len());
+    }
+    drop(lease);
+    m.stop().await;
+}
+
+/// A panic while the parent decodes a job's output fails that job with
+/// `Panicked`, like a panic in the job itself; the worker serves on.
+async fn a_panicking_output_decoder_fails_alone<R: Runtime + Default>() {
+    let m = manager::<R>(1, config(), |b| b).await;
+    let lease = m.acquire().await.unwrap();
+    let before = lease.run::<WhoAmI>(()).await.unwrap();
+    let err = lease.run::<Touchy>(()).await.unwrap_err();
+    assert!(matches!(&err, leasepool::Error::Panicked(msg) if msg.contains("fragile")), "{err:?}");
+    assert_eq!(lease.run::<WhoAmI>(()).await.unwrap(), before, "the worker lives on");
+    drop(lease);
+    m.stop().await;
+}
+
 async fn the_grinder_batches_process_jobs<R: Runtime + Default>() {
     let m = manager::<R>(2, config(), |b| b).await;
-    let g = ProcessGrinder::new(&m, |b| b.batch_size_threshold(8)).unwrap();
+    // Items alone are not kept waiting for company.
+    let g =
+        ProcessGrinder::new(&m, |b| b.batch_size_threshold(8).max_wait(std::time::Duration::from_millis(20)))
+            .unwrap();
     g.start().await.unwrap();
     let futures: Vec<_> = (0..40).map(|i| g.submit::<Echo>(format!("{i}"))).collect();
     for (i, f) in futures.into_iter().enumerate() {
@@ -213,13 +289,18 @@ async fn the_grinder_batches_process_jobs<R: Runtime + Default>() {
     }
     let err = g.submit::<Missing>(()).await.unwrap_err();
     assert!(matches!(err, leasepool::Error::UnknownJob(_)), "{err:?}");
+    let err = g.submit::<Touchy>(()).await.unwrap_err();
+    assert!(matches!(&err, leasepool::Error::Panicked(msg) if msg.contains("fragile")), "{err:?}");
+    assert_eq!(g.submit::<Echo>("on".into()).await.unwrap(), "echo: on");
     g.stop(leasepool::StopMode::Drain).await;
     m.stop().await;
 }
 
 process_tests! {
     typed_jobs_run_in_worker_processes,
+    large_calls_in_one_batch_all_complete,
     an_unknown_job_fails_typed_and_the_worker_serves_on,
     a_panicking_job_fails_alone,
+    a_panicking_output_decoder_fails_alone,
     the_grinder_batches_process_jobs,
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use leasepool::process::{ProcessHandle, ProcessLease};
 use leasepool::{Error, Runtime};
 
-use crate::common::{eventually, eventually_for};
+use crate::common::{eventually, eventually_for, within};
 use crate::jobs::{Echo, Spin, WhoAmI};
 use crate::{config, is_gone, manager, process_tests};
 
@@ -93,6 +93,41 @@ async fn a_shutdown_past_its_deadline_kills<R: Runtime + Default>() {
     gone_within::<R>(pid, Instant::now(), Duration::from_secs(5)).await;
 }
 
+/// A stop ends every call of a pool of two workers: the two running
+/// endless jobs and those queued behind them.
+async fn a_stop_ends_every_queued_call<R: Runtime + Default>() {
+    let m = manager::<R>(2, config(), |b| b).await;
+    let lease = m.acquire().await.unwrap();
+    let spinning = [spin::<R>(&lease).await, spin::<R>(&lease).await];
+    let behind: Vec<_> = (0..20).map(|i| lease.submit::<Echo>(format!("{i}")).unwrap()).collect();
+    m.stop().await;
+    for handle in spinning {
+        let err = within::<R, _>("an endless call ends at the stop", handle).await.unwrap_err();
+        assert!(matches!(err, Error::Stopped), "{err:?}");
+    }
+    for handle in behind {
+        let err = within::<R, _>("a queued call ends at the stop", handle).await.unwrap_err();
+        assert!(matches!(err, Error::Stopped | Error::Cancelled), "{err:?}");
+    }
+    drop(lease);
+}
+
+/// A lease released with calls queued drains: every call completes, then
+/// the pool is free for the next lease.
+async fn a_release_with_queued_calls_drains_them<R: Runtime + Default>() {
+    let m = manager::<R>(2, config(), |b| b.max_pools(1)).await;
+    let lease = m.acquire().await.unwrap();
+    let handles: Vec<_> = (0..50).map(|i| lease.submit::<Echo>(format!("{i}")).unwrap()).collect();
+    drop(lease);
+    for (i, handle) in handles.into_iter().enumerate() {
+        assert_eq!(within::<R, _>("a call of a released lease", handle).await.unwrap(), format!("echo: {i}"));
+    }
+    let lease = within::<R, _>("the drained pool is granted again", m.acquire()).await.unwrap();
+    assert_eq!(lease.run::<Echo>("next".into()).await.unwrap(), "echo: next");
+    drop(lease);
+    m.stop().await;
+}
+
 async fn idle_workers_exit_when_their_pool_stops<R: Runtime + Default>() {
     let m = manager::<R>(2, config(), |b| b).await;
     let lease = m.acquire().await.unwrap();
@@ -107,5 +142,7 @@ process_tests! {
     calls_behind_an_endless_job_end_at_revocation,
     stop_kills_running_jobs,
     a_shutdown_past_its_deadline_kills,
+    a_stop_ends_every_queued_call,
+    a_release_with_queued_calls_drains_them,
     idle_workers_exit_when_their_pool_stops,
 }

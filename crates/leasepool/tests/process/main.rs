@@ -5,7 +5,9 @@
 //!
 //! The worker processes are this test binary, re-executed to run only the
 //! test `worker_entry` (which calls `leasepool::process::init`, and in a
-//! worker never returns). Every test runs under the watchdog; nothing
+//! worker never returns), or only `rogue_entry`, a worker that breaks the
+//! protocol on request; `orphan_entry` re-executes it as a parent that
+//! dies. Every test runs under the watchdog; nothing
 //! waits on a bare sleep; no test asserts a speed, except the bound on the
 //! time from hard expiry to the worker process being gone, which is part
 //! of the promise.
@@ -30,6 +32,9 @@ mod crashes;
 mod jobs;
 mod kills;
 mod logs;
+#[cfg(target_os = "linux")]
+mod orphans;
+mod rogue;
 
 use std::time::Duration;
 
