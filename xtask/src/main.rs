@@ -132,8 +132,9 @@ fn ci(quick: bool) -> ExitCode {
         &[],
     );
 
-    // 3. The core's tests, in release mode for its long simulation test.
-    ci.cargo_step("test core", &["test", "-p", "leasepool-core", "--release"], &[]);
+    // 3. The core's tests, in release mode for its long simulation test
+    //    (with `serde`, for the tests of its serialized form).
+    ci.cargo_step("test core", &["test", "-p", "leasepool-core", "--release", "--features", "serde"], &[]);
 
     // 4. Tests per runtime, then the other crates (the core already ran; the
     //    facade's suites are per runtime, and all features would only run
@@ -145,6 +146,9 @@ fn ci(quick: bool) -> ExitCode {
             &[],
         );
     }
+    // The observability features' own tests (serialized form, metrics)
+    // and doc examples, once, on the default runtime.
+    ci.cargo_step("test (serde, metrics)", &["test", "-p", "leasepool", "--features", "serde,metrics"], &[]);
     ci.cargo_step(
         "test (other crates)",
         &["test", "--workspace", "--all-features", "--exclude", "leasepool-core", "--exclude", "leasepool"],

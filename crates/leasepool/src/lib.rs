@@ -97,6 +97,66 @@
 //!   acquires fail with [`Error::RuntimeGone`] until it is started again;
 //!   smol's and async-std's global executors and the threads runtime never
 //!   shut down.
+//!
+//! # Observability
+//!
+//! [`stats()`](driver::LeasedExecutorManager::stats) is a snapshot of the
+//! counts, the bounds and every live lease, with [`Counters`] since the
+//! manager was built (grants, refusals, lease ends, pools, jobs, size
+//! provider reads); [`WorkGrinder::stats`](driver::WorkGrinder::stats)
+//! carries [`GrinderCounters`]. Two features, both off by default, publish
+//! them.
+//!
+//! **`serde`**: `Serialize` for [`Stats`], [`LeaseStats`], [`Counters`],
+//! [`GrinderStats`], [`GrinderCounters`], [`Config`] and [`Backend`], in a
+//! language-neutral form: field names as keys, durations as seconds (`f64`)
+//! under the field's name plus `_secs`, the backend as `"thread"`, and no
+//! `Instant`. A lease's `leased_at` becomes `held_secs` (held so far, at
+//! the snapshot), and it gains `expires_in_secs`, the seconds left to its
+//! soft expiry, negative once past. Serializing reads no clock.
+//!
+//! ```
+//! # #[cfg(all(feature = "serde", feature = "runtime-tokio"))]
+//! # leasepool::block_on(async {
+//! let manager = leasepool::LeasedExecutorManager::builder().max_pools(2).build()?;
+//! manager.start().await?;
+//! let lease = manager.acquire().owner("report").await?;
+//! let json: serde_json::Value = serde_json::to_value(manager.stats())?;
+//! assert_eq!(json["backend"], "thread");
+//! assert_eq!(json["leases"][0]["owner"], "report");
+//! assert_eq!(json["leases"][0]["lease_for_secs"], 300.0);
+//! assert_eq!(json["counters"]["leases_granted_at_once"], 1);
+//! drop(lease);
+//! manager.stop().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! **`metrics`**: records gauges (`leasepool_pools`, `leasepool_waiting`,
+//! ...), counters (`leasepool_leases_granted_total{when=...}`, ...; equal
+//! to [`Counters`] and [`GrinderCounters`]) and histograms in seconds
+//! (`leasepool_acquire_wait_seconds`, `leasepool_lease_hold_seconds`,
+//! `leasepool_job_run_seconds`) through the [`metrics`] facade, each
+//! labelled `manager` = the manager's `name_prefix`. The handles are
+//! registered when the manager (or grinder) is built, with the recorder
+//! current then: install the recorder first. The README lists every
+//! metric.
+//!
+//! ```
+//! # #[cfg(all(feature = "metrics", feature = "runtime-tokio"))]
+//! # leasepool::block_on(async {
+//! let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+//! let manager = leasepool::LeasedExecutorManager::builder().max_pools(2).name_prefix("thumbs").build()?;
+//! manager.start().await?;
+//! drop(manager.acquire().await?);
+//! let text = prometheus.render(); // what a GET /metrics answers
+//! assert!(text.contains(r#"leasepool_leases_granted_total{manager="thumbs",when="at_once"} 1"#));
+//! manager.stop().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! [`metrics`]: https://docs.rs/metrics
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

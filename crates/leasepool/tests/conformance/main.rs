@@ -47,8 +47,12 @@ mod grinder;
 mod jobs;
 mod lease;
 mod lifecycle;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod runtime_loss;
 mod scaling;
 mod shutdown;
 mod stats;
 mod waiters;
+#[cfg(feature = "serde")]
+mod wire;
