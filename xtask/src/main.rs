@@ -60,6 +60,9 @@ Commands:
                  scenario with leasepool and its peers interleaved; prints the
                  tables and targets, writes target/bench/summary.tsv and
                  target/bench/throughput.svg. --quick: about two minutes.
+                 S11 (the metrics feature's cost) also builds the bench with
+                 `--features metrics` (in target/bench-metrics) and runs it
+                 as leasepool-bench-metrics, interleaved.
   fuzz [SECS]    fuzz the core with cargo-fuzz (nightly; default 600 s)
   miri           the core's tests under Miri (nightly), reduced simulation
   help           Print this message.
@@ -369,6 +372,9 @@ fn bench(args: &[&str]) -> ExitCode {
     }
     let target = target_dir(&ci.root);
     let exe = target.join("release").join(format!("leasepool-bench{}", env::consts::EXE_SUFFIX));
+    if wants_scenario(args, "s11") && !build_metrics_sibling(&ci, &target) {
+        return ExitCode::FAILURE;
+    }
     let mut cmd = Command::new(&exe);
     // The binary would re-exec itself to set these (smol's and async-std's
     // executor threads, matching tokio's 2 workers); setting them here keeps
@@ -418,6 +424,50 @@ fn e2e() -> ExitCode {
 
 /// The banner of the e2e step.
 const E2E_WHAT: &str = "the axum example scraped by a real Prometheus; the PromQL of docs/scaling-out.md";
+
+/// Whether the bench options select scenario `id` (no `--only`: all).
+fn wants_scenario(args: &[&str], id: &str) -> bool {
+    match args.iter().position(|a| *a == "--only") {
+        Some(i) => {
+            args.get(i + 1).is_some_and(|list| list.split(',').any(|s| s.trim().eq_ignore_ascii_case(id)))
+        }
+        None => true,
+    }
+}
+
+/// Builds S11's sibling, `leasepool-bench` with `--features metrics`, in a
+/// target directory of its own (so that neither build invalidates the
+/// other), and copies it next to the main binary as
+/// `leasepool-bench-metrics`.
+fn build_metrics_sibling(ci: &Ci, target: &Path) -> bool {
+    let dir = target.join("bench-metrics");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let build = [
+        "build",
+        "--release",
+        "-p",
+        "leasepool-bench",
+        "--bin",
+        "leasepool-bench",
+        "--features",
+        "metrics",
+        "--target-dir",
+        &dir_arg,
+    ];
+    if ci.run_cargo(&build, &[], None) == Outcome::Fail {
+        return false;
+    }
+    let name = |stem: &str| format!("{stem}{}", env::consts::EXE_SUFFIX);
+    let from = dir.join("release").join(name("leasepool-bench"));
+    let to = target.join("release").join(name("leasepool-bench-metrics"));
+    match fs::copy(&from, &to) {
+        Ok(_) => true,
+        Err(err) => {
+            eprintln!("cannot copy {} to {}: {err}", from.display(), to.display());
+            false
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Step bookkeeping, command running, summary

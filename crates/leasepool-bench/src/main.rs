@@ -27,12 +27,16 @@
 //!
 //! S8 and S9 run in the sibling binary `leasepool-bench-mem`, whose counting
 //! allocator must not slow the timed scenarios down; build both with
-//! `cargo build --release -p leasepool-bench --bins`. The setup both binaries
+//! `cargo build --release -p leasepool-bench --bins`. S11 runs this binary
+//! and `leasepool-bench-metrics` (this crate built with `--features
+//! metrics`, which `cargo xtask bench` builds) once per measurement
+//! (`--metrics-child`). The setup both binaries
 //! and `benches/nanos.rs` share (runtime, manager, core, the peers'
 //! `LitePool`) is this package's library, `src/lib.rs`.
 
 mod execs;
 mod harness;
+mod metrics_child;
 mod python;
 mod report;
 mod scenarios;
@@ -52,7 +56,7 @@ Usage: leasepool-bench [--quick] [--out DIR] [--no-python] [--only s1,s2,...] [-
   --out DIR      where summary.tsv, throughput.svg and the Python venv go
                  (default: target/bench)
   --no-python    skip the Python original (leasepool 0.1.3 from PyPI)
-  --only LIST    run only these scenarios (s1..s10)
+  --only LIST    run only these scenarios (s1..s11)
   --reps N       repetitions per implementation (default 5 quick, 9 full)
   --filter TEXT  run only implementations whose name contains TEXT (to profile
                  one, e.g. `--only s2 --filter \"leasepool lease per job\"`)
@@ -123,6 +127,11 @@ fn machine() -> String {
 }
 
 fn main() -> ExitCode {
+    // One S11 measurement, in a process of its own.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--metrics-child") {
+        return metrics_child::run(&args[1..]);
+    }
     let opts = match parse_args() {
         Ok(o) => o,
         Err(e) => {
@@ -184,6 +193,7 @@ fn main() -> ExitCode {
     timed("s8", &mut |r| scenarios::s8(r));
     timed("s9", &mut |r| scenarios::s9(r));
     timed("s10", &mut |r| scenarios::s10(&b, &dog, reps, r));
+    timed("s11", &mut |r| scenarios::s11(&b, &dog, reps, r));
 
     report.notes.push(format!("scenario wall times: {}", timings.join(", ")));
     report.print(reps);

@@ -142,7 +142,7 @@ impl<R: Runtime> Builder<R> {
     /// [`LeasedExecutorManager::desired_executor_count`]; never on the
     /// acquire/release path. A panic keeps the last unit count the manager
     /// acted on (0 before any good read), is logged at info level and is
-    /// counted in [`Stats::size_provider_failures`](crate::Stats::size_provider_failures).
+    /// counted in [`Counters::size_provider_failures`](crate::Counters::size_provider_failures).
     ///
     /// ```
     /// # fn demo() {

@@ -19,7 +19,7 @@ use leasepool_core::{
 use crate::backend::{Backend, Initializer, OnBroken, ThreadPool};
 use crate::error::Error;
 use crate::job::{JobEnd, catch};
-use crate::recorder::{Meters, Published};
+use crate::recorder::{Meters, Publication, Published};
 use crate::runtime::Runtime;
 use crate::signal::{Signal, sleep_or};
 use crate::slots::SlotTable;
@@ -98,8 +98,10 @@ pub(crate) struct State {
     /// only for the drain that follows `pool_create_failed`, so that the
     /// waiter it fails gets the real error.
     failed_creation: Option<(PoolId, Arc<std::io::Error>)>,
-    /// What the meters last published (feature `metrics`; empty without
-    /// it): each drain publishes what differs from it, under this lock.
+    /// What the meters last published and when the next publication is
+    /// due (feature `metrics`; empty without it): armed by a drain,
+    /// published by the checker at that deadline, or by the input itself
+    /// while no checker runs.
     published: Published,
 }
 
@@ -109,7 +111,8 @@ pub(crate) struct Shared<R: Runtime> {
     /// Jobs and size provider reads, counted where they happen, outside the
     /// lock (on its own cache line: workers bump it for every job).
     pub(crate) tally: CachePadded<Tally>,
-    /// The handles this manager records through (feature `metrics`).
+    /// The handles this manager records through, and its histograms
+    /// between publications (feature `metrics`).
     pub(crate) meters: Meters,
     /// The checker was lost and its waiters are still to be failed: set by
     /// the lost task's guard, which may be dropped on a thread that holds
@@ -169,12 +172,18 @@ impl<R: Runtime> Drop for Locked<'_, R> {
 pub(crate) struct Effects {
     create: Vec<PoolId>,
     shutdown: Vec<Arc<ThreadPool>>,
+    /// The drain asks for a publication now (no checker to publish it).
+    publish: bool,
+    /// Its counters' increments, taken under the lock, added after it
+    /// (boxed: taken at most once per drain, and `Effects` moves out of
+    /// every input).
+    publication: Option<Box<Publication>>,
 }
 
 impl Effects {
     #[inline] // usually there is nothing to do
     fn is_empty(&self) -> bool {
-        self.create.is_empty() && self.shutdown.is_empty()
+        self.create.is_empty() && self.shutdown.is_empty() && self.publication.is_none()
     }
 }
 
@@ -281,7 +290,12 @@ impl<R: Runtime> Shared<R> {
         let mut st = self.lock();
         let out = f(&mut st, now);
         self.drain(&mut st, now, &mut fx);
-        (then(&mut st, out), fx)
+        let out = then(&mut st, out);
+        if fx.publish {
+            let st = &mut *st;
+            fx.publication = Some(Box::new(self.meters.take(&mut st.published, &st.core, &self.tally)));
+        }
+        (out, fx)
     }
 
     /// Performs effects outside the lock: shuts pools down, then creates
@@ -292,6 +306,9 @@ impl<R: Runtime> Shared<R> {
     fn perform_effects(&self, mut fx: Effects) -> Vec<CreateFailure> {
         let mut failures = Vec::new();
         loop {
+            if let Some(publication) = fx.publication.take() {
+                self.meters.publish(*publication);
+            }
             for pool in fx.shutdown.drain(..) {
                 pool.shutdown();
             }
@@ -329,6 +346,7 @@ impl<R: Runtime> Shared<R> {
             }
             fx.create.extend(more.create);
             fx.shutdown.extend(more.shutdown);
+            fx.publication = more.publication;
         }
     }
 
@@ -353,7 +371,6 @@ impl<R: Runtime> Shared<R> {
         let Some(provider) = &self.settings.size_provider else { return Some(0) };
         let units = catch(|| provider());
         let failures = self.tally.provider_read(units.is_err());
-        self.meters.provider_read(units.is_err());
         match units {
             Ok(units) => Some(units as u64),
             Err(e) => {
@@ -369,7 +386,6 @@ impl<R: Runtime> Shared<R> {
         while let Some(action) = st.core.poll_action() {
             self.perform(st, action, now, fx);
         }
-        self.meters.publish(&mut st.published, &st.core);
         // The last lease of a closing manager ended: its shutdown returns.
         if st.core.is_drained() {
             st.shutdown_waiters.drain(..).for_each(Waker::wake);
@@ -380,6 +396,26 @@ impl<R: Runtime> Shared<R> {
             if st.core.poll_timeout().is_some_and(|at| at < armed) {
                 st.wake_checker();
             }
+        }
+        self.note_change(st, now, fx);
+    }
+
+    /// After a drain (feature `metrics`): a publication falls due; the
+    /// checker publishes it at that deadline, or, with no checker
+    /// (stopped, or lost with its runtime), this input does.
+    #[inline]
+    fn note_change(&self, st: &mut State, now: Instant, fx: &mut Effects) {
+        let armed = self.meters.changed(&mut st.published, now);
+        let Some(due) = st.published.due() else { return };
+        let running = st.core.is_running();
+        if running && !armed && now < due {
+            return; // the checker publishes it, as already arranged
+        }
+        if !running || st.checker_lost() {
+            fx.publish = true;
+        } else if armed {
+            // Woken, the checker sets a timer for it, next to its own.
+            st.wake_checker();
         }
     }
 
@@ -696,17 +732,36 @@ async fn run_checker<R: Runtime>(me: Weak<Shared<R>>, task: TaskGuard) {
         // No deadline while current means a closing core with nothing
         // scheduled: sleep on the signal until the stop that follows (an
         // exit here would be taken for a checker lost with its runtime).
-        let deadline = shared.with(|st, _| {
-            if !current(st) {
-                return None;
-            }
-            st.checker.armed = st.core.poll_timeout();
-            Some(st.checker.armed)
-        });
-        let Some(deadline) = deadline else { return };
+        // After the drain (in `then`), so that it does not arm the next
+        // publication: a publication due is taken, and the next one's time
+        // read (feature `metrics`).
+        let now = shared.runtime.now();
+        let next = shared.with_then(
+            now,
+            |st, _| current(st),
+            |st, current| {
+                if !current {
+                    return None;
+                }
+                let publication = st.published.due().is_some_and(|due| due <= now).then(|| {
+                    let st = &mut *st;
+                    shared.meters.take(&mut st.published, &st.core, &shared.tally)
+                });
+                st.checker.armed = st.core.poll_timeout();
+                Some((st.checker.armed, st.published.due(), publication))
+            },
+        );
+        let Some((deadline, due, publication)) = next else { return };
+        if let Some(publication) = publication {
+            shared.meters.publish(publication);
+        }
         let runtime = shared.runtime.clone();
         drop(shared);
+        // The next publication has a timer of its own: the checker's
+        // deadline stays the core's.
+        let mut publish_at = due.map(|due| runtime.sleep_until(due));
         sleep_or(&runtime, deadline, |cx| match me.upgrade() {
+            _ if publish_at.as_mut().is_some_and(|t| t.as_mut().poll(cx).is_ready()) => Poll::Ready(()),
             Some(shared) => {
                 let mut st = shared.lock();
                 // Superseded by stop/start: exit without touching the signal,

@@ -27,7 +27,7 @@ pub(crate) struct Tally {
 
 /// A [`Tally`]'s values, read together (each read is relaxed: the values
 /// may be a few events apart, each of them monotonic).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct TallyValues {
     pub(crate) jobs_run: u64,
     pub(crate) jobs_panicked: u64,

@@ -139,8 +139,11 @@
 //! `leasepool_job_run_seconds`) through the [`metrics`] facade, each
 //! labelled `manager` = the manager's `name_prefix`. The handles are
 //! registered when the manager (or grinder) is built, with the recorder
-//! current then: install the recorder first. The README lists every
-//! metric.
+//! current then: install the recorder first. A manager keeps its figures
+//! itself and publishes them in batches, within 250 ms while it runs and
+//! at once when it is stopped, so that recording costs the hot path a few
+//! nanoseconds rather than a call into the exporter per event. The README
+//! lists every metric.
 //!
 //! ```
 //! # #[cfg(all(feature = "metrics", feature = "runtime-tokio"))]
@@ -149,9 +152,9 @@
 //! let manager = leasepool::LeasedExecutorManager::builder().max_pools(2).name_prefix("thumbs").build()?;
 //! manager.start().await?;
 //! drop(manager.acquire().await?);
+//! manager.stop().await; // published within 250 ms while running, at once by a stop
 //! let text = prometheus.render(); // what a GET /metrics answers
 //! assert!(text.contains(r#"leasepool_leases_granted_total{manager="thumbs",when="at_once"} 1"#));
-//! manager.stop().await;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```

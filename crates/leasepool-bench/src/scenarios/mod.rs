@@ -1,4 +1,4 @@
-//! The benchmark scenarios S1..S10, one file each (S8 and S9 share the
+//! The benchmark scenarios S1..S11, one file each (S8 and S9 share the
 //! code that runs the `leasepool-bench-mem` binary, below). `main.rs` runs
 //! them in order through the functions re-exported here.
 //!
@@ -26,6 +26,7 @@ use crate::harness::{Samples, Series, run_command};
 use crate::report::Group;
 
 mod s10_scale_up;
+mod s11_metrics;
 mod s1_acquire;
 mod s2_lease_per_job;
 mod s3_held;
@@ -46,6 +47,8 @@ pub(crate) use s7_core::s7;
 pub(crate) use s8_alloc::s8;
 pub(crate) use s9_memory::s9;
 pub(crate) use s10_scale_up::s10;
+pub(crate) use s11_metrics::measure;
+pub(crate) use s11_metrics::s11;
 
 type TokioRt = leasepool::tokio::TokioRuntime;
 type SmolRt = leasepool::smol::SmolRuntime;

@@ -26,7 +26,7 @@ const S1_FLOOR: &str = "floor: 2 clock reads + 2 lock/unlock";
 const S1_PY_TRY: &str = "python leasepool 0.1.3 acquire(wait=False)+release";
 const S1_PY_ACQ: &str = "python leasepool 0.1.3 acquire()+release";
 
-fn s1_leasepool(b: &Budget, wait: bool) -> f64 {
+pub(crate) fn s1_leasepool(b: &Budget, wait: bool) -> f64 {
     let rt = Tokio::new();
     let budget = b.ns_sample;
     rt.block_on(async {

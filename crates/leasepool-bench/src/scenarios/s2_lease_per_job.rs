@@ -30,7 +30,7 @@ const S2_RAW: &str = "raw floor (8 threads + oneshot)";
 const S2_RAW4: &str = "raw floor, 4 in flight (4 x 2 threads + oneshot)";
 const S2_PY: &str = "python leasepool 0.1.3";
 
-fn s2_leasepool<R: Runtime + Default, E: Exec>(exec: &E, b: &Budget) -> f64 {
+pub(crate) fn s2_leasepool<R: Runtime + Default, E: Exec>(exec: &E, b: &Budget) -> f64 {
     exec.block_on(async {
         let m = manager::<R>(4, 2).await;
         let v = throughput(exec, TASKS, b.run, false, |i, ctl| {

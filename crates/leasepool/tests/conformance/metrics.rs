@@ -2,20 +2,25 @@
 //! "Observability"): every metric of the contract, labelled with the
 //! manager's `name_prefix`, its counters equal to `Stats::counters` and
 //! `GrinderStats::counters`, its gauges to the stats, and a sample in each
-//! histogram per grant, job and release.
+//! histogram per grant, job and release; published within a moment while
+//! the manager runs, and at once by a stop.
 //!
 //! Each test registers its manager and grinder with a recorder of its own
 //! (`metrics::with_local_recorder` at build time: the handles stay bound to
 //! that recorder wherever they are updated), so tests running side by side
 //! do not see each other's metrics. A `DebuggingRecorder` snapshot drains
-//! what it reports, so each test takes one, at the end.
+//! what it reports, so a test takes one, at the end; the test that watches
+//! gauges move reads a recorder that keeps its values ([`Kept`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use leasepool::driver::{Builder, GrinderBuilder, WorkGrinder};
 use leasepool::{Error, Runtime, StopMode};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::registry::{AtomicStorage, Registry};
 
 use crate::common::*;
 
@@ -116,6 +121,46 @@ impl Recorded {
     }
 }
 
+/// A recorder whose values can be read any number of times.
+#[derive(Clone)]
+struct Kept(Arc<Registry<Key, AtomicStorage>>);
+
+impl Recorder for Kept {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        self.0.get_or_create_counter(key, |c| Counter::from_arc(Arc::clone(c)))
+    }
+
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        self.0.get_or_create_gauge(key, |g| Gauge::from_arc(Arc::clone(g)))
+    }
+
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        self.0.get_or_create_histogram(key, |h| Histogram::from_arc(Arc::clone(h)))
+    }
+}
+
+impl Kept {
+    /// The gauge `name` of manager `manager`.
+    fn gauge(&self, name: &str, manager: &str) -> f64 {
+        let key = Key::from_parts(name.to_owned(), vec![Label::new("manager", manager.to_owned())]);
+        let gauge = self.0.get_gauge(&key).unwrap_or_else(|| panic!("{name} not registered"));
+        f64::from_bits(gauge.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The counter `name` of manager `manager`, with its other labels.
+    fn counter(&self, name: &str, manager: &str, labels: &[(&str, &str)]) -> u64 {
+        let mut all = vec![Label::new("manager", manager.to_owned())];
+        all.extend(labels.iter().map(|(k, v)| Label::new((*k).to_owned(), (*v).to_owned())));
+        let key = Key::from_parts(name.to_owned(), all);
+        let counter = self.0.get_counter(&key).unwrap_or_else(|| panic!("{name} not registered"));
+        counter.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// A manager (and a grinder builder on it) whose metrics go to a recorder
 /// of the test's own.
 fn metered<R: Runtime + Default>(
@@ -159,7 +204,10 @@ async fn metrics_mirror_the_stats<R: Runtime + Default>() {
         let _ = within::<R, _>("an item ends", item).await;
     }
     g.stop(StopMode::Drain).await;
-    let s = quiescent(&m, "the batch lease is back").await;
+    quiescent(&m, "the batch lease is back").await;
+    // A stop publishes at once (a running manager within a moment).
+    m.stop().await;
+    let s = m.stats();
     let gs = g.stats();
     let r = Recorded::take(&snapshotter, "metered");
 
@@ -197,6 +245,7 @@ async fn metrics_mirror_the_stats<R: Runtime + Default>() {
     assert_eq!((c.leases_granted_at_once, c.leases_granted_after_waiting), (2, 1), "{c:?}");
     assert_eq!((c.acquire_timeouts, c.acquire_unavailable, c.waiters_cancelled), (1, 1, 1), "{c:?}");
     assert_eq!((c.jobs_run, c.jobs_panicked, c.leases_released), (3, 1, 3), "{c:?}");
+    assert_eq!((c.pools_created, c.pools_shut_down), (1, 1), "{c:?}");
     let gc = gs.counters;
     assert_eq!(
         (gc.items_accepted, gc.items_completed, gc.items_failed, gc.batches_run),
@@ -230,29 +279,32 @@ async fn metrics_mirror_the_stats<R: Runtime + Default>() {
     for v in waits.iter().chain(&holds).chain(&runs) {
         assert!(v.is_finite() && *v >= 0.0, "seconds, never negative: {v}");
     }
-    m.stop().await;
+    // The acquire granted at once waited zero, exactly.
+    assert!(waits.contains(&0.0), "{waits:?}");
 }
 
-/// Gauges follow the state as it changes: read after a change, each shows
-/// the new value (a recorder snapshot per read would drain the counters,
-/// so this test reads only gauges).
+/// Gauges (and counters) follow the state as it changes: published within
+/// a moment while the manager runs, and at once when it stops.
 async fn gauges_follow_the_state<R: Runtime + Default>() {
-    let (m, snapshotter, _recorder) = metered("gauged", builder::<R>().max_pools(3).min_pools(2));
+    let kept = Kept(Arc::new(Registry::atomic()));
+    let m = metrics::with_local_recorder(&kept, || {
+        builder::<R>().max_pools(3).min_pools(2).name_prefix("gauged").build().unwrap()
+    });
+    let gauges = |names: [&str; 4]| names.map(|name| kept.gauge(name, "gauged"));
+    const NAMES: [&str; 4] =
+        ["leasepool_pools", "leasepool_pools_available", "leasepool_pools_leased", "leasepool_max_pools"];
+    assert_eq!(kept.gauge("leasepool_max_pools", "gauged"), 3.0, "set when built");
     m.start().await.unwrap();
     let lease = m.acquire().await.unwrap();
-    let r = Recorded::take(&snapshotter, "gauged");
-    assert_eq!(
-        ["leasepool_pools", "leasepool_pools_available", "leasepool_pools_leased", "leasepool_max_pools"]
-            .map(|name| r.gauge(name)),
-        [2.0, 1.0, 1.0, 3.0]
-    );
-    // The snapshot drained the gauges: only what changes since shows again.
+    eventually::<R>("the lease is published", || gauges(NAMES) == [2.0, 1.0, 1.0, 3.0]).await;
     drop(lease);
-    let r = Recorded::take(&snapshotter, "gauged");
-    assert_eq!((r.gauge("leasepool_pools_available"), r.gauge("leasepool_pools_leased")), (2.0, 0.0));
+    eventually::<R>("the release is published", || gauges(NAMES) == [2.0, 2.0, 0.0, 3.0]).await;
+    let counter = |name, labels: &[(&str, &str)]| kept.counter(name, "gauged", labels);
+    assert_eq!(counter("leasepool_leases_granted_total", &[("when", "at_once")]), 1);
+    assert_eq!(counter("leasepool_leases_released_total", &[]), 1);
+    assert_eq!(counter("leasepool_pools_created_total", &[]), 2);
     m.stop().await;
-    let r = Recorded::take(&snapshotter, "gauged");
-    assert_eq!((r.gauge("leasepool_pools"), r.gauge("leasepool_pools_available")), (0.0, 0.0));
+    assert_eq!(gauges(NAMES), [0.0, 0.0, 0.0, 3.0], "a stop publishes at once");
 }
 
 /// A manager built with no recorder installed records nothing and works
