@@ -308,7 +308,8 @@ struct Load {
     other: usize,
 }
 
-/// `LOAD_CLIENTS` threads posting work for `LOAD_TIME`.
+/// `LOAD_CLIENTS` threads posting work for `LOAD_TIME`; halfway, the
+/// service's `/stats` is printed.
 fn drive_load(addr: SocketAddr) -> Load {
     let [sent, ok, unavailable, other] = [(); 4].map(|()| AtomicUsize::new(0));
     let end = Instant::now() + LOAD_TIME;
@@ -342,6 +343,12 @@ fn drive_load(addr: SocketAddr) -> Load {
                     };
                 }
             });
+        }
+        // Halfway, what the service itself says about the load.
+        thread::sleep(LOAD_TIME / 2);
+        match http::get(addr, "/stats", REQUEST_TIMEOUT) {
+            Ok(stats) => println!("service /stats under load: {}", stats.text()),
+            Err(err) => eprintln!("service /stats under load: {err}"),
         }
     });
     let get = |n: &AtomicUsize| n.load(Ordering::Relaxed);
