@@ -54,22 +54,21 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), Box<dyn Error>> {
     let settings = Settings::from_vars(env::args().nth(1), |var| env::var(var).ok())?;
+    // Before the manager is built: it registers its metrics then.
     let metrics = app::install_metrics()?;
     let listener = TcpListener::bind(settings.addr).await?;
     let service = Service::start(settings, metrics).await?;
+    // Before the address is printed: a harness may signal as soon as it reads it.
+    let signal = shutdown_signal()?;
     let config = service.manager().config();
     // The bound address, on a line of its own: with port 0, a harness
     // reads the port from here.
     println!("listening on http://{}", listener.local_addr()?);
     println!("up to {} pools of {} worker threads each", config.max_pools(), config.workers_per_pool());
 
-    let terminate = terminate()?;
     let shutdown = async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = terminate => {}
-        }
-        println!("shutting down: no new connections; answering the requests already in");
+        let name = signal.await;
+        println!("{name}: shutting down: no new connections; answering the requests already in");
     };
     let ended = service.serve(listener, shutdown).await?;
     let report = ended.manager;
@@ -86,18 +85,27 @@ async fn run() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// Completes on SIGTERM, what an orchestrator sends to stop a service.
+/// Installs the handlers now, so that no signal is missed, and completes
+/// on the first of SIGTERM (what an orchestrator sends to stop a service)
+/// and SIGINT (Ctrl-C), with its name.
 #[cfg(unix)]
-fn terminate() -> io::Result<impl Future<Output = ()>> {
+fn shutdown_signal() -> io::Result<impl Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     Ok(async move {
-        sigterm.recv().await;
+        tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        }
     })
 }
 
-/// Elsewhere, Ctrl-C is the only signal.
+/// Elsewhere, Ctrl-C.
 #[cfg(not(unix))]
-fn terminate() -> io::Result<impl Future<Output = ()>> {
-    Ok(std::future::pending())
+fn shutdown_signal() -> io::Result<impl Future<Output = &'static str>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    })
 }

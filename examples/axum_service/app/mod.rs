@@ -102,8 +102,8 @@ impl Service {
             .units_per_pool(1)
             .size_provider(move || signal.units())
             .check_interval(Duration::from_secs(5))
-            // Long enough for the largest job on a busy machine; a job
-            // past it is revoked and its request answered 503.
+            // Long enough for the largest job on a busy machine: a lease
+            // held past it (and its grace) is revoked, its pool replaced.
             .default_lease_for(Duration::from_secs(60))
             .build()?;
         manager.start().await?;
@@ -114,15 +114,6 @@ impl Service {
     /// The manager (the test holds leases of its own to fill the pools).
     pub(crate) fn manager(&self) -> &LeasedExecutorManager {
         &self.state.manager
-    }
-
-    /// The routes.
-    pub(crate) fn router(&self) -> Router {
-        Router::new()
-            .route("/work", post(work::work))
-            .route("/stats", get(stats))
-            .route("/metrics", get(metrics))
-            .with_state(self.state.clone())
     }
 
     /// Serves on `listener` until `shutdown` completes, then ends in order:
@@ -142,7 +133,7 @@ impl Service {
         // Set when the shutdown begins: its deadline, and the requests in.
         let (began_tx, began_rx) = watch::channel(None);
         let demand = Arc::clone(&state.demand);
-        let server = axum::serve(listener, Service { state: state.clone() }.router())
+        let server = axum::serve(listener, routes(state.clone()))
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 began_tx.send_replace(Some((Instant::now() + timeout, demand.in_flight())));
@@ -160,6 +151,15 @@ impl Service {
         upkeep.abort();
         served.map(|()| Ended { requests_at_shutdown, requests_drained, manager })
     }
+}
+
+/// The routes.
+fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/work", post(work::work))
+        .route("/stats", get(stats))
+        .route("/metrics", get(metrics))
+        .with_state(state)
 }
 
 /// Completes at the shutdown deadline, once the shutdown has begun.
