@@ -26,11 +26,16 @@ const RUNTIMES: [&str; 4] = ["runtime-tokio", "runtime-async-std", "runtime-smol
 const QUICK_RUNTIME: &str = "runtime-tokio";
 /// The workspace members with `publish = false`, left out of `cargo package`
 /// (which does not skip them by itself). `fuzz/` is not a workspace member.
-const UNPUBLISHED: [&str; 3] = ["leasepool-bench", "leasepool-axum-service", "xtask"];
+const UNPUBLISHED: [&str; 3] = ["leasepool-bench", SERVICE_PACKAGE, "xtask"];
 /// The one top-level example that belongs to `leasepool-core`, not the facade.
 const CORE_EXAMPLE: &str = "custom_scheduler";
 /// The web-service example: a directory of `examples/`, in its own crate.
 const SERVICE_EXAMPLE: &str = "axum_service";
+const SERVICE_PACKAGE: &str = "leasepool-axum-service";
+/// The tests of every crate but the core and the facade (which run per
+/// runtime); it builds the web-service example too.
+const OTHER_CRATES_TEST: [&str; 7] =
+    ["test", "--workspace", "--all-features", "--exclude", "leasepool-core", "--exclude", "leasepool"];
 /// How long one example may run (after it has been built) before it is killed.
 const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The cargo-deny checks that work offline (`advisories` must fetch its database).
@@ -152,11 +157,7 @@ fn ci(quick: bool) -> ExitCode {
     // The observability features' own tests (serialized form, metrics)
     // and doc examples, once, on the default runtime.
     ci.cargo_step("test (serde, metrics)", &["test", "-p", "leasepool", "--features", "serde,metrics"], &[]);
-    ci.cargo_step(
-        "test (other crates)",
-        &["test", "--workspace", "--all-features", "--exclude", "leasepool-core", "--exclude", "leasepool"],
-        &[],
-    );
+    ci.cargo_step("test (other crates)", &OTHER_CRATES_TEST, &[]);
 
     // 5. Docs, with rustdoc warnings (broken links, ...) as errors: the
     //    public docs, then again with private items, whose doc comments
@@ -227,7 +228,12 @@ fn ci(quick: bool) -> ExitCode {
 
     // 10. The web-service example scraped by a real Prometheus, and the
     //     queries of docs/scaling-out.md.
-    ci.step("e2e", E2E_WHAT, e2e::run);
+    //     Its build is the "test (other crates)" build again (`--no-run`):
+    //     that build made the example's binary already, and finds
+    //     everything up to date, where a build of the example alone would
+    //     compile tokio, hyper and axum again for its own feature set.
+    let build = [&OTHER_CRATES_TEST[..], &["--no-run"]].concat();
+    ci.step("e2e", E2E_WHAT, |ci| e2e::run(ci, &build));
 
     ci.print_summary()
 }
@@ -418,7 +424,8 @@ fn target_dir(root: &Path) -> PathBuf {
 /// The e2e as a command of its own: one step, and its summary.
 fn e2e() -> ExitCode {
     let mut ci = Ci::new();
-    ci.step("e2e", E2E_WHAT, e2e::run);
+    let build = ["build", "-p", SERVICE_PACKAGE, "--example", SERVICE_EXAMPLE];
+    ci.step("e2e", E2E_WHAT, |ci| e2e::run(ci, &build));
     ci.print_summary()
 }
 

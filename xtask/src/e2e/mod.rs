@@ -31,8 +31,6 @@ use serde_json::Value;
 use crate::{Ci, Outcome, SERVICE_EXAMPLE, target_dir};
 use process::{Running, TempDir};
 
-/// The package of the service (its example is `SERVICE_EXAMPLE`).
-const SERVICE_PACKAGE: &str = "leasepool-axum-service";
 /// The manager's name in the service: the `manager` label of its metrics,
 /// as in the page's queries.
 const MANAGER: &str = "work";
@@ -70,9 +68,10 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often a wait looks again.
 const POLL: Duration = Duration::from_millis(250);
 
-/// The `e2e` step.
-pub(crate) fn run(ci: &Ci) -> Outcome {
-    match e2e(ci) {
+/// The `e2e` step; `build` is the cargo command that builds the example
+/// (and puts it at `target/debug/examples/`).
+pub(crate) fn run(ci: &Ci, build: &[&str]) -> Outcome {
+    match e2e(ci, build) {
         Ok(()) => Outcome::Ok,
         Err(err) => {
             eprintln!("e2e: {err}");
@@ -81,16 +80,14 @@ pub(crate) fn run(ci: &Ci) -> Outcome {
     }
 }
 
-fn e2e(ci: &Ci) -> Result<(), String> {
+fn e2e(ci: &Ci, build: &[&str]) -> Result<(), String> {
     let doc_text = fs::read_to_string(ci.root.join(DOC)).map_err(|e| format!("cannot read {DOC}: {e}"))?;
     let doc_queries = doc::queries(DOC, &doc_text);
     if doc_queries.is_empty() {
         return Err(format!("{DOC} has no ```promql block"));
     }
     let prometheus = ensure_prometheus()?;
-    if ci.run_cargo(&["build", "-p", SERVICE_PACKAGE, "--example", SERVICE_EXAMPLE], &[], None)
-        == Outcome::Fail
-    {
+    if ci.run_cargo(build, &[], None) == Outcome::Fail {
         return Err("building the example service failed".into());
     }
     let exe = target_dir(&ci.root)
