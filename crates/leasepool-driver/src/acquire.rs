@@ -297,7 +297,6 @@ impl<R: Runtime> Future for Acquiring<R> {
                 Ok(Ok((handover, owner))) => {
                     let grant = &handover.grant;
                     tracing::debug!(lease = %grant.lease, owner = owner.as_deref(), pool = %grant.pool, "lease granted");
-                    shared.acquired(Duration::ZERO);
                     Poll::Ready(Ok(Lease::new(shared, handover, owner)))
                 }
                 Ok(Err((waiter, owner, asked))) => {
@@ -314,12 +313,12 @@ impl<R: Runtime> Future for Acquiring<R> {
                 };
                 if let Some(outcome) = slot.outcome.take() {
                     st.waiters.remove(waiter);
-                    drop(st);
-                    return Poll::Ready(outcome.map(|handover| {
+                    if let Ok(handover) = &outcome {
                         // Granted at the core's clock, which `asked` came from.
-                        shared.acquired(handover.grant.leased_at.saturating_duration_since(asked));
-                        Lease::new(shared, handover, owner)
-                    }));
+                        st.published.acquired(handover.grant.leased_at.saturating_duration_since(asked));
+                    }
+                    drop(st);
+                    return Poll::Ready(outcome.map(|handover| Lease::new(shared, handover, owner)));
                 }
                 // The checker went down with its runtime and its guard has
                 // not failed the queue yet: nothing would time this out.
@@ -368,7 +367,10 @@ fn start<R: Runtime>(
             }
             match st.core.acquire(now, request) {
                 // Only a live pool is granted at once: it is in `pools`.
-                Ok(Acquired::Granted(grant)) => Ok(Ok((Handover::new(grant, &st.pools[&grant.pool]), owner))),
+                Ok(Acquired::Granted(grant)) => {
+                    st.published.acquired_at_once();
+                    Ok(Ok((Handover::new(grant, &st.pools[&grant.pool]), owner)))
+                }
                 Ok(Acquired::Queued(waiter)) => {
                     let slot = WaiterSlot { waker: cx.waker().clone(), timeout, outcome: None };
                     st.waiters.insert(waiter, slot);

@@ -3,10 +3,12 @@
 //! how a manager's figures reach them.
 //!
 //! A manager keeps its figures itself, where they happen, for a few
-//! nanoseconds each and no lock: the core's counters (under the lock its
-//! inputs hold anyway), the driver's [`Tally`](crate::tally::Tally), and
-//! three histograms of durations (`Buckets`: relaxed atomic adds into
-//! log-linear buckets). It *publishes* them to the recorder in batches: at
+//! nanoseconds each and no lock of its own: the core's counters, the
+//! driver's [`Tally`](crate::tally::Tally), and three histograms of
+//! durations, a count per log-linear bucket: acquire waits and lease holds
+//! (`Counts`, plain adds under the manager lock, which the grant and the
+//! release hold anyway) and job run times (`Buckets`, relaxed atomic adds
+//! on the worker). It *publishes* them to the recorder in batches: at
 //! most every `PUBLISH_EVERY` (250 ms) while it is busy, from the checker task
 //! (a drain arms the deadline, the checker sleeps until it), and at once
 //! after every input while it is not running (no checker; stopped managers
@@ -24,9 +26,9 @@
 //! nothing, so callers need no `cfg` of their own.
 
 #[cfg(not(feature = "metrics"))]
-pub(crate) use self::off::{GrinderMeters, Meters, Publication, Published, Stopwatch};
+pub(crate) use self::off::{GrinderMeters, Meters, Published, Stopwatch};
 #[cfg(feature = "metrics")]
-pub(crate) use self::on::{GrinderMeters, Meters, Publication, Published, Stopwatch};
+pub(crate) use self::on::{GrinderMeters, Meters, Published, Stopwatch};
 
 #[cfg(feature = "metrics")]
 mod on {
@@ -67,8 +69,7 @@ mod on {
 
         #[inline]
         fn add(&self, d: Duration) {
-            let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-            self.0[index(nanos)].fetch_add(1, Ordering::Relaxed);
+            self.0[index(nanos(d))].fetch_add(1, Ordering::Relaxed);
         }
 
         /// Moves every count into `histogram`, in seconds.
@@ -80,6 +81,54 @@ mod on {
                 }
             }
         }
+    }
+
+    /// [`Buckets`] kept under the manager lock: plain adds. A publication
+    /// takes the filled array and leaves a fresh one.
+    #[derive(Debug)]
+    struct Counts {
+        buckets: Box<[u32]>,
+        /// Samples since the last publication.
+        samples: u32,
+    }
+
+    impl Default for Counts {
+        fn default() -> Self {
+            Counts { buckets: vec![0; BUCKETS].into_boxed_slice(), samples: 0 }
+        }
+    }
+
+    impl Counts {
+        #[inline]
+        fn add(&mut self, d: Duration) {
+            self.add_at(index(nanos(d)));
+        }
+
+        #[inline]
+        fn add_at(&mut self, bucket: usize) {
+            self.buckets[bucket] += 1;
+            self.samples += 1;
+        }
+
+        /// The samples since the last call, if any (a fresh array left).
+        fn take(&mut self) -> Option<Box<[u32]>> {
+            (self.samples > 0).then(|| std::mem::take(self).buckets)
+        }
+    }
+
+    /// Records the counts of `buckets` into `histogram`, in seconds.
+    fn record(buckets: &[u32], histogram: &Histogram) {
+        for (i, &n) in buckets.iter().enumerate() {
+            if n != 0 {
+                histogram.record_many(middle(i) as f64 / 1e9, n as usize);
+            }
+        }
+    }
+
+    /// `d` in nanoseconds, saturating.
+    #[inline]
+    fn nanos(d: Duration) -> u64 {
+        d.as_secs().saturating_mul(1_000_000_000).saturating_add(u64::from(d.subsec_nanos()))
     }
 
     /// The bucket of `nanos`.
@@ -145,8 +194,8 @@ mod on {
         }
     }
 
-    /// What the last publication published, and when the next is due; kept
-    /// under the manager lock.
+    /// What the last publication published, when the next is due, and the
+    /// acquire waits and lease holds since; kept under the manager lock.
     #[derive(Debug, Default)]
     pub(crate) struct Published {
         /// When the next publication is due: set by the first drain after
@@ -156,6 +205,8 @@ mod on {
         counters: CoreCounters,
         tally: Option<TallyValues>,
         levels: Levels,
+        waits: Counts,
+        holds: Counts,
     }
 
     impl Published {
@@ -164,13 +215,33 @@ mod on {
         pub(crate) fn due(&self) -> Option<Instant> {
             self.due
         }
+
+        /// An acquire was granted a lease after waiting `waited`.
+        #[inline]
+        pub(crate) fn acquired(&mut self, waited: Duration) {
+            self.waits.add(waited);
+        }
+
+        /// An acquire was granted an available pool at once: it waited 0.
+        #[inline]
+        pub(crate) fn acquired_at_once(&mut self) {
+            self.waits.add_at(0);
+        }
+
+        /// A lease was released by its holder after being held for `held`.
+        #[inline]
+        pub(crate) fn released(&mut self, held: Duration) {
+            self.holds.add(held);
+        }
     }
 
-    /// The counters' increments of one publication, taken under the
-    /// manager lock, added to the recorder after it.
+    /// One publication's counters' increments and histogram samples, taken
+    /// under the manager lock, recorded after it.
     pub(crate) struct Publication {
         counters: (CoreCounters, CoreCounters),
         tally: (TallyValues, TallyValues),
+        waits: Option<Box<[u32]>>,
+        holds: Option<Box<[u32]>>,
     }
 
     /// A manager's handles, each labelled `manager` = its `name_prefix`,
@@ -201,8 +272,7 @@ mod on {
         acquire_wait: Histogram,
         lease_hold: Histogram,
         job_run: Histogram,
-        waits: Buckets,
-        holds: Buckets,
+        /// Job run times since the last publication, counted on workers.
         runs: Buckets,
     }
 
@@ -239,8 +309,6 @@ mod on {
                 acquire_wait: histogram!("leasepool_acquire_wait_seconds", "manager" => label()),
                 lease_hold: histogram!("leasepool_lease_hold_seconds", "manager" => label()),
                 job_run: histogram!("leasepool_job_run_seconds", "manager" => label()),
-                waits: Buckets::new(),
-                holds: Buckets::new(),
                 runs: Buckets::new(),
             };
             gauge!("leasepool_max_pools", "manager" => label()).set(config.max_pools() as f64);
@@ -287,7 +355,7 @@ mod on {
             let counters = (std::mem::replace(&mut published.counters, *core.counters()), *core.counters());
             let now = tally.values();
             let tally = (published.tally.replace(now).unwrap_or_default(), now);
-            Publication { counters, tally }
+            Publication { counters, tally, waits: published.waits.take(), holds: published.holds.take() }
         }
 
         /// Adds a publication's increments and records the histograms'
@@ -319,22 +387,13 @@ mod on {
             add(&self.jobs_cancelled, old.jobs_cancelled, new.jobs_cancelled);
             add(&self.size_provider_reads, old.provider_reads, new.provider_reads);
             add(&self.size_provider_failures, old.provider_failures, new.provider_failures);
-            self.waits.drain_into(&self.acquire_wait);
-            self.holds.drain_into(&self.lease_hold);
+            if let Some(waits) = &publication.waits {
+                record(waits, &self.acquire_wait);
+            }
+            if let Some(holds) = &publication.holds {
+                record(holds, &self.lease_hold);
+            }
             self.runs.drain_into(&self.job_run);
-        }
-
-        /// An acquire was granted a lease after `waited` (zero when an
-        /// available pool was granted at once).
-        #[inline]
-        pub(crate) fn acquired(&self, waited: Duration) {
-            self.waits.add(waited);
-        }
-
-        /// A lease was released by its holder after being held for `held`.
-        #[inline]
-        pub(crate) fn released(&self, held: Duration) {
-            self.holds.add(held);
         }
 
         /// A job of a lease ended (its count is in the tally).
@@ -453,6 +512,15 @@ mod off {
         pub(crate) fn due(&self) -> Option<Instant> {
             None
         }
+
+        #[inline(always)]
+        pub(crate) fn acquired(&mut self, _waited: Duration) {}
+
+        #[inline(always)]
+        pub(crate) fn acquired_at_once(&mut self) {}
+
+        #[inline(always)]
+        pub(crate) fn released(&mut self, _held: Duration) {}
     }
 
     pub(crate) struct Publication;
@@ -476,12 +544,6 @@ mod off {
 
         #[inline(always)]
         pub(crate) fn publish(&self, _publication: Publication) {}
-
-        #[inline(always)]
-        pub(crate) fn acquired(&self, _waited: Duration) {}
-
-        #[inline(always)]
-        pub(crate) fn released(&self, _held: Duration) {}
 
         #[inline(always)]
         pub(crate) fn job(&self, _end: JobEnd) {}

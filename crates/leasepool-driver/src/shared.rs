@@ -6,7 +6,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 use rustc_hash::FxHashMap as HashMap;
@@ -19,7 +19,7 @@ use leasepool_core::{
 use crate::backend::{Backend, Initializer, OnBroken, ThreadPool};
 use crate::error::Error;
 use crate::job::{JobEnd, catch};
-use crate::recorder::{Meters, Publication, Published};
+use crate::recorder::{Meters, Published};
 use crate::runtime::Runtime;
 use crate::signal::{Signal, sleep_or};
 use crate::slots::SlotTable;
@@ -98,11 +98,11 @@ pub(crate) struct State {
     /// only for the drain that follows `pool_create_failed`, so that the
     /// waiter it fails gets the real error.
     failed_creation: Option<(PoolId, Arc<std::io::Error>)>,
-    /// What the meters last published and when the next publication is
-    /// due (feature `metrics`; empty without it): armed by a drain,
-    /// published by the checker at that deadline, or by the input itself
-    /// while no checker runs.
-    published: Published,
+    /// What the meters last published, when the next publication is due,
+    /// and the acquire waits and lease holds since (feature `metrics`;
+    /// empty without it): armed by a drain, published by the checker at
+    /// that deadline, or by the input itself while no checker runs.
+    pub(crate) published: Published,
 }
 
 pub(crate) struct Shared<R: Runtime> {
@@ -172,18 +172,12 @@ impl<R: Runtime> Drop for Locked<'_, R> {
 pub(crate) struct Effects {
     create: Vec<PoolId>,
     shutdown: Vec<Arc<ThreadPool>>,
-    /// The drain asks for a publication now (no checker to publish it).
-    publish: bool,
-    /// Its counters' increments, taken under the lock, added after it
-    /// (boxed: taken at most once per drain, and `Effects` moves out of
-    /// every input).
-    publication: Option<Box<Publication>>,
 }
 
 impl Effects {
     #[inline] // usually there is nothing to do
     fn is_empty(&self) -> bool {
-        self.create.is_empty() && self.shutdown.is_empty() && self.publication.is_none()
+        self.create.is_empty() && self.shutdown.is_empty()
     }
 }
 
@@ -289,11 +283,16 @@ impl<R: Runtime> Shared<R> {
         let mut fx = Effects::default();
         let mut st = self.lock();
         let out = f(&mut st, now);
-        self.drain(&mut st, now, &mut fx);
+        let publish = self.drain(&mut st, now, &mut fx);
         let out = then(&mut st, out);
-        if fx.publish {
+        // No checker to publish the meters: this input does, after unlocking.
+        let publication = publish.then(|| {
             let st = &mut *st;
-            fx.publication = Some(Box::new(self.meters.take(&mut st.published, &st.core, &self.tally)));
+            self.meters.take(&mut st.published, &st.core, &self.tally)
+        });
+        drop(st);
+        if let Some(publication) = publication {
+            self.meters.publish(publication);
         }
         (out, fx)
     }
@@ -306,9 +305,6 @@ impl<R: Runtime> Shared<R> {
     fn perform_effects(&self, mut fx: Effects) -> Vec<CreateFailure> {
         let mut failures = Vec::new();
         loop {
-            if let Some(publication) = fx.publication.take() {
-                self.meters.publish(*publication);
-            }
             for pool in fx.shutdown.drain(..) {
                 pool.shutdown();
             }
@@ -346,7 +342,6 @@ impl<R: Runtime> Shared<R> {
             }
             fx.create.extend(more.create);
             fx.shutdown.extend(more.shutdown);
-            fx.publication = more.publication;
         }
     }
 
@@ -381,8 +376,10 @@ impl<R: Runtime> Shared<R> {
     }
 
     /// The drain rule of `leasepool-core`: perform every action, in order.
+    /// Returns whether the meters are to be published now (feature
+    /// `metrics`, with no checker to do it).
     #[inline] // usually no action is queued: only the checker comparison runs
-    pub(crate) fn drain(&self, st: &mut State, now: Instant, fx: &mut Effects) {
+    pub(crate) fn drain(&self, st: &mut State, now: Instant, fx: &mut Effects) -> bool {
         while let Some(action) = st.core.poll_action() {
             self.perform(st, action, now, fx);
         }
@@ -397,26 +394,30 @@ impl<R: Runtime> Shared<R> {
                 st.wake_checker();
             }
         }
-        self.note_change(st, now, fx);
+        self.note_change(st, now)
     }
 
     /// After a drain (feature `metrics`): a publication falls due; the
     /// checker publishes it at that deadline, or, with no checker
-    /// (stopped, or lost with its runtime), this input does.
+    /// (stopped, or lost with its runtime), this input does (returns true).
     #[inline]
-    fn note_change(&self, st: &mut State, now: Instant, fx: &mut Effects) {
-        let armed = self.meters.changed(&mut st.published, now);
-        let Some(due) = st.published.due() else { return };
+    fn note_change(&self, st: &mut State, now: Instant) -> bool {
         let running = st.core.is_running();
-        if running && !armed && now < due {
-            return; // the checker publishes it, as already arranged
+        if running && st.published.due().is_some_and(|due| now < due) {
+            return false; // the checker publishes it, as already arranged
+        }
+        let armed = self.meters.changed(&mut st.published, now);
+        if st.published.due().is_none() {
+            return false; // nothing to publish (always, without the feature)
         }
         if !running || st.checker_lost() {
-            fx.publish = true;
-        } else if armed {
+            return true;
+        }
+        if armed {
             // Woken, the checker sets a timer for it, next to its own.
             st.wake_checker();
         }
+        false
     }
 
     /// Performs one action of the core (out of line, to keep `drain` small).
@@ -483,22 +484,15 @@ impl<R: Runtime> Shared<R> {
     /// it ended is logged with the core's `LeaseEnded`.
     pub(crate) fn release(&self, grant: &Grant, owner: Option<&str>, pool: &ThreadPool, tenancy: u32) {
         let lease = grant.lease;
-        let held = self.with(|st, now| {
+        self.with(|st, now| {
             let jobs = pool.release_lease(tenancy).unwrap_or(0);
             let released =
                 if jobs > 0 { st.core.release_busy(now, lease) } else { st.core.release(now, lease) };
             if let Ok(Released::Draining { .. }) = released {
                 tracing::debug!(lease = %lease, owner, jobs, "lease released while jobs run: draining");
             }
-            now.saturating_duration_since(grant.leased_at)
+            st.published.released(now.saturating_duration_since(grant.leased_at));
         });
-        self.meters.released(held);
-    }
-
-    /// An acquire was granted a lease, `waited` after it asked.
-    #[inline]
-    pub(crate) fn acquired(&self, waited: Duration) {
-        self.meters.acquired(waited);
     }
 
     /// A job of a lease ended (before its result is delivered).
