@@ -5,7 +5,8 @@
 //! summary table at the end. It keeps going after a failed step so the summary
 //! shows everything, and exits non-zero if any step failed.
 //!
-//! Only the standard library is used, so the xtask builds fast and offline.
+//! Besides the standard library, only `serde_json` (to read Prometheus's
+//! answers in `e2e`), so the xtask builds fast and offline.
 
 use std::env;
 use std::ffi::OsString;
@@ -16,6 +17,7 @@ use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod e2e;
 mod nightly;
 
 /// The facade features, one per runtime adapter.
@@ -27,9 +29,16 @@ const EXTRA_FEATURES: &str = "process";
 const QUICK_RUNTIME: &str = "runtime-tokio";
 /// The workspace members with `publish = false`, left out of `cargo package`
 /// (which does not skip them by itself). `fuzz/` is not a workspace member.
-const UNPUBLISHED: [&str; 2] = ["leasepool-bench", "xtask"];
+const UNPUBLISHED: [&str; 3] = ["leasepool-bench", SERVICE_PACKAGE, "xtask"];
 /// The one top-level example that belongs to `leasepool-core`, not the facade.
 const CORE_EXAMPLE: &str = "custom_scheduler";
+/// The web-service example: a directory of `examples/`, in its own crate.
+const SERVICE_EXAMPLE: &str = "axum_service";
+const SERVICE_PACKAGE: &str = "leasepool-axum-service";
+/// The tests of every crate but the core and the facade (which run per
+/// runtime); it builds the web-service example too.
+const OTHER_CRATES_TEST: [&str; 7] =
+    ["test", "--workspace", "--all-features", "--exclude", "leasepool-core", "--exclude", "leasepool"];
 /// How long one example may run (after it has been built) before it is killed.
 const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The cargo-deny checks that work offline (`advisories` must fetch its database).
@@ -46,9 +55,14 @@ Usage: cargo xtask <command> [options]
 
 Commands:
   ci [--quick]   Run every check: fmt, clippy, tests, docs, examples, cargo-deny,
-                 bench build, packaging. Keeps going after a failure, prints a
+                 bench build, packaging, e2e. Keeps going after a failure, prints a
                  summary, and exits non-zero if any step failed.
                  --quick: per-runtime clippy and examples run on runtime-tokio only.
+  e2e            The axum example (examples/axum_service) under load, scraped
+                 every second by a real Prometheus (Debian's `prometheus`,
+                 installed with apt-get when missing): checks the metrics
+                 through Prometheus's query API, and runs every PromQL
+                 expression of docs/scaling-out.md. Also a step of `ci`.
   bench [--quick] [--no-python] [--only s1,s2,...] [--reps N] [--out DIR] [--filter TEXT]
                  Build crates/leasepool-bench in release mode and run every
                  scenario with leasepool and its peers interleaved; prints the
@@ -79,6 +93,7 @@ fn main() -> ExitCode {
         ["ci"] => ci(false),
         ["ci", "--quick"] => ci(true),
         ["bench", rest @ ..] => bench(rest),
+        ["e2e"] => e2e(),
         ["fuzz", rest @ ..] => nightly::fuzz(&workspace_root(), rest),
         ["miri", rest @ ..] => nightly::miri(&workspace_root(), rest),
         [] => usage_error("missing command"),
@@ -153,11 +168,7 @@ fn ci(quick: bool) -> ExitCode {
     // The observability features' own tests (serialized form, metrics)
     // and doc examples, once, on the default runtime.
     ci.cargo_step("test (serde, metrics)", &["test", "-p", "leasepool", "--features", "serde,metrics"], &[]);
-    ci.cargo_step(
-        "test (other crates)",
-        &["test", "--workspace", "--all-features", "--exclude", "leasepool-core", "--exclude", "leasepool"],
-        &[],
-    );
+    ci.cargo_step("test (other crates)", &OTHER_CRATES_TEST, &[]);
 
     // 5. Docs, with rustdoc warnings (broken links, ...) as errors: the
     //    public docs, then again with private items, whose doc comments
@@ -198,6 +209,10 @@ fn ci(quick: bool) -> ExitCode {
     ci.step(format!("example {CORE_EXAMPLE}"), &what, |ci| {
         run_examples(ci, "leasepool-core", &[], &core_example)
     });
+    // The web-service example is a server on tokio only, in a crate of its
+    // own: its integration test ("test (other crates)") and the e2e step
+    // below run it, over HTTP and under Prometheus.
+    ci.skip(format!("example {SERVICE_EXAMPLE}"), "a server: run by its integration test and by e2e");
 
     // 7. cargo-deny: the offline checks, and advisories only when asked for.
     ci.step("deny", &command_line(&DENY_ARGS, &[]), deny);
@@ -222,6 +237,15 @@ fn ci(quick: bool) -> ExitCode {
     }
     forget_packaged_sources();
     ci.cargo_step("package", &package, &[]);
+
+    // 10. The web-service example scraped by a real Prometheus, and the
+    //     queries of docs/scaling-out.md.
+    //     Its build is the "test (other crates)" build again (`--no-run`):
+    //     that build made the example's binary already, and finds
+    //     everything up to date, where a build of the example alone would
+    //     compile tokio, hyper and axum again for its own feature set.
+    let build = [&OTHER_CRATES_TEST[..], &["--no-run"]].concat();
+    ci.step("e2e", E2E_WHAT, |ci| e2e::run(ci, &build));
 
     ci.print_summary()
 }
@@ -364,8 +388,7 @@ fn bench(args: &[&str]) -> ExitCode {
     if ci.run_cargo(&build, &[], None) == Outcome::Fail {
         return ExitCode::FAILURE;
     }
-    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| ci.root.join("target"), PathBuf::from);
-    let target = if target.is_absolute() { target } else { ci.root.join(target) };
+    let target = target_dir(&ci.root);
     let exe = target.join("release").join(format!("leasepool-bench{}", env::consts::EXE_SUFFIX));
     if wants_scenario(args, "s13") && !build_metrics_sibling(&ci, &target) {
         return ExitCode::FAILURE;
@@ -398,6 +421,28 @@ fn bench(args: &[&str]) -> ExitCode {
     println!("cargo xtask bench: {:.1}s (build included)", started.elapsed().as_secs_f64());
     outcome
 }
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the root), or
+/// `target/` at the root.
+fn target_dir(root: &Path) -> PathBuf {
+    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    if target.is_absolute() { target } else { root.join(target) }
+}
+
+// ---------------------------------------------------------------------------
+// `cargo xtask e2e`
+// ---------------------------------------------------------------------------
+
+/// The e2e as a command of its own: one step, and its summary.
+fn e2e() -> ExitCode {
+    let mut ci = Ci::new();
+    let build = ["build", "-p", SERVICE_PACKAGE, "--example", SERVICE_EXAMPLE];
+    ci.step("e2e", E2E_WHAT, |ci| e2e::run(ci, &build));
+    ci.print_summary()
+}
+
+/// The banner of the e2e step.
+const E2E_WHAT: &str = "the axum example scraped by a real Prometheus; the PromQL of docs/scaling-out.md";
 
 /// Whether the bench options select scenario `id` (no `--only`: all).
 fn wants_scenario(args: &[&str], id: &str) -> bool {

@@ -135,7 +135,7 @@ pub(crate) fn s13(b: &Budget, dog: &Watchdog, reps: usize, report: &mut Report) 
         vec![
             format!("{what}, leasepool on tokio, one process per run; \"off\": built without the metrics feature"),
             "\"on\": the same crate built with it (leasepool-bench-metrics), with a metrics-exporter-prometheus \
-             recorder installed (rendered once a second) or none"
+             recorder installed (histograms with buckets, rendered once a second) or none"
                 .to_owned(),
             "target: time per operation on/off with the recorder <= 1.10, of the medians and of the best runs"
                 .to_owned(),
