@@ -149,7 +149,9 @@ fn main() -> Result<(), Error> {
         let doomed_pool = doomed.pool_id();
         for what in ["job on the broken pool", "again on that lease"] {
             match report(what, doomed.run(|| 1).await) {
-                Err(Error::Broken(msg)) => assert_eq!(&*msg, "worker initializer failed: database unreachable"),
+                Err(Error::Broken(msg)) => {
+                    assert_eq!(&*msg, "worker initializer failed: database unreachable")
+                }
                 other => panic!("{what}: expected Error::Broken, got {other:?}"),
             }
         }
