@@ -189,6 +189,28 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Counters and the serialized form
+//!
+//! [`Core::counters`] (and [`CoreStats::counters`]) counts what the core
+//! decided since it was built: grants, refusals, withdrawn waiters, lease
+//! ends, pools created, shut down and broken ([`CoreCounters`]), each
+//! counted when its action is drained. With the feature `serde`,
+//! [`Config`], [`CoreStats`], [`LeaseStats`] and [`CoreCounters`]
+//! implement `serde::Serialize`: field names as keys, durations as seconds
+//! (`f64`) under the field's name plus `_secs`, ids as numbers, no
+//! `Instant` (a lease's `leased_at` becomes `held_secs`, and it gains
+//! `expires_in_secs`, negative once past its soft expiry).
+//!
+//! ```
+//! # #[cfg(feature = "serde")]
+//! # {
+//! let config = leasepool_core::Config::builder().max_pools(4).build().unwrap();
+//! let json = serde_json::to_value(&config).unwrap();
+//! assert_eq!(json["max_pools"], 4);
+//! assert_eq!(json["default_lease_for_secs"], 300.0);
+//! # }
+//! ```
+//!
 //! `examples/custom_scheduler.rs` in the repository drives the core with
 //! plain std threads and the real clock, pools created on their own
 //! threads (`cargo run --example custom_scheduler`).
