@@ -22,9 +22,11 @@ mod nightly;
 
 /// The facade features, one per runtime adapter.
 const RUNTIMES: [&str; 4] = ["runtime-tokio", "runtime-async-std", "runtime-smol", "runtime-threads"];
-/// Facade features checked with every runtime: the process backend's
-/// tests, clippy lints and examples run on each runtime too.
-const EXTRA_FEATURES: &str = "process";
+/// Facade features checked with every runtime: the process backend's and
+/// the observability features' tests, clippy lints and examples run on each
+/// runtime too (the builds without them are checked by the
+/// `test (no optional features)` step).
+const EXTRA_FEATURES: &str = "process,serde,metrics";
 /// The runtime kept by `ci --quick`.
 const QUICK_RUNTIME: &str = "runtime-tokio";
 /// The workspace members with `publish = false`, left out of `cargo package`
@@ -165,9 +167,9 @@ fn ci(quick: bool) -> ExitCode {
             &[],
         );
     }
-    // The observability features' own tests (serialized form, metrics)
-    // and doc examples, once, on the default runtime.
-    ci.cargo_step("test (serde, metrics)", &["test", "-p", "leasepool", "--features", "serde,metrics"], &[]);
+    // The facade as most services build it: the default runtime and no
+    // optional feature (the steps above turn every one of them on).
+    ci.cargo_step("test (no optional features)", &["test", "-p", "leasepool"], &[]);
     ci.cargo_step("test (other crates)", &OTHER_CRATES_TEST, &[]);
 
     // 5. Docs, with rustdoc warnings (broken links, ...) as errors: the
