@@ -1,8 +1,8 @@
-//! The benchmark scenarios S1..S10, one file each (S8 and S9 share the
+//! The benchmark scenarios S1..S11, one file each (S8 and S9 share the
 //! code that runs the `leasepool-bench-mem` binary, below). `main.rs` runs
 //! them in order through the functions re-exported here.
 //!
-//! S1-S7 and S10 run in this process. S8 and S9 are measured by the
+//! S1-S7, S10 and S11 run in this process. S8 and S9 are measured by the
 //! `leasepool-bench-mem` binary, whose counting allocator must not slow
 //! the others down; their modules run it and report what it prints.
 //!
@@ -26,6 +26,7 @@ use crate::harness::{Samples, Series, run_command};
 use crate::report::Group;
 
 mod s10_scale_up;
+mod s11_latency;
 mod s1_acquire;
 mod s2_lease_per_job;
 mod s3_held;
@@ -46,6 +47,7 @@ pub(crate) use s7_core::s7;
 pub(crate) use s8_alloc::s8;
 pub(crate) use s9_memory::s9;
 pub(crate) use s10_scale_up::s10;
+pub(crate) use s11_latency::s11;
 
 type TokioRt = leasepool::tokio::TokioRuntime;
 type SmolRt = leasepool::smol::SmolRuntime;
