@@ -2,19 +2,21 @@
 //! wakes.
 //!
 //! A worker that runs out of jobs either *spins* (tries the queue, yields
-//! the CPU, tries again, [`SPIN_ROUNDS`] times) or *sleeps* on a condition
-//! variable until a job is queued. Spinning catches a job that follows
-//! within microseconds with no wake-up at all: a lease per job under load,
-//! where the next waiter's job comes a few microseconds after the last one
-//! ended. Yielding between tries leaves the CPU to any thread that needs
-//! it, so under load a spin spans many scheduling rounds. But a worker that
-//! spins while no job comes only costs context switches and CPU time to the
-//! threads that would produce the next job (the async runtime's workers),
-//! and under a light, paced load no job comes for a millisecond. So:
+//! the CPU, tries again, up to [`SPIN_ROUNDS`] times and for at most
+//! [`SHORT_GAP`]) or *sleeps* on a condition variable until a job is
+//! queued. Spinning catches a job that follows within microseconds with no
+//! wake-up at all: a lease per job under load, where the next waiter's job
+//! comes a few microseconds after the last one ended. Yielding between
+//! tries leaves the CPU to any thread that needs it. But a worker that
+//! spins while no job comes only costs context switches and CPU time to
+//! the threads that would produce the next job (the async runtime's
+//! workers), and under a light, paced load no job comes for a millisecond.
+//! So:
 //!
 //! * a pool spins only while spinning pays: its `score` rises with each job
-//!   a spin caught, or that came within [`SHORT_GAP`] of the pool running
-//!   out of jobs, and falls with each spin that found nothing;
+//!   taken within [`SHORT_GAP`] of the pool running out of jobs (by a
+//!   spinner or a sleeper), and falls with each job taken later and each
+//!   spin that found nothing;
 //! * at most one worker of a pool spins, since one catches the next job;
 //! * a job queued while a worker spins wakes nobody; otherwise it wakes one
 //!   sleeper, if any, and a worker that stops waiting with a job wakes
@@ -26,17 +28,19 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Tries of the queue, each followed by a yield, before a spinner sleeps.
-/// With nothing else to run, twenty yields last a few microseconds; under
-/// load, twenty scheduling rounds.
+/// With nothing else to run, twenty yields last a few microseconds.
 const SPIN_ROUNDS: u32 = 20;
 
-/// A job that comes this soon after the pool ran out of jobs would have
-/// been caught by a spin: it raises the score of a pool that did not spin.
-/// Under a light, paced load jobs come about a millisecond apart.
+/// A job taken this soon after the pool ran out of jobs is one a spin
+/// catches (or would have): it raises the score; a later one lowers it, and
+/// a spin gives up this long after the pool ran out (a job found later is
+/// caught no sooner than a wake-up would have delivered it, say because
+/// other threads held the CPU between the tries). Under a light, paced
+/// load jobs come about a millisecond apart.
 const SHORT_GAP: Duration = Duration::from_micros(200);
 
-/// The ceiling of `Idle::score`: after a busy stretch, this many spins that
-/// find nothing stop a pool's spinning.
+/// The ceiling of `Idle::score`: after a busy stretch, this many long gaps
+/// or empty spins stop a pool's spinning.
 const SCORE_MAX: u32 = 4;
 
 /// `Idle::waiting`: bit 0, a worker spins; the rest counts sleepers.
@@ -78,13 +82,14 @@ impl Idle {
     /// Called by a worker that found the queue empty: spins or sleeps until
     /// `take` returns something. `queued` says whether more is queued.
     pub(crate) fn wait<T>(&self, mut take: impl FnMut() -> Option<T>, queued: impl Fn() -> bool) -> T {
-        self.idle_since.store(self.now_ns(), Ordering::Relaxed);
+        let idle_since = Instant::now();
+        self.idle_since.store(self.ns_since_origin(idle_since), Ordering::Relaxed);
         let spinning = self.score.load(Ordering::Relaxed) > 0
             && self.waiting.fetch_or(SPINNING, Ordering::SeqCst) & SPINNING == 0;
-        let found = match spinning.then(|| spin(&mut take)) {
+        let found = match spinning.then(|| spin(&mut take, idle_since)) {
             Some(Some(found)) => {
                 self.waiting.fetch_sub(SPINNING, Ordering::SeqCst);
-                self.set_score(|s| s + 1);
+                self.score_gap();
                 found
             }
             Some(None) => {
@@ -143,13 +148,25 @@ impl Idle {
             if let Some(found) = take() {
                 self.waiting.fetch_sub(SLEEPER, Ordering::SeqCst);
                 drop(held);
-                let gap = self.now_ns().saturating_sub(self.idle_since.load(Ordering::Relaxed));
-                if gap <= SHORT_GAP.as_nanos() as u64 {
-                    self.set_score(|s| s + 1);
-                }
+                self.score_gap();
                 return found;
             }
             held = self.wake.wait(held).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Scores the gap from the pool running out of jobs until now, when a
+    /// worker took the next job: a short one raises the score, a long one
+    /// lowers it (a spin that caught a job that late, say because other
+    /// threads held the CPU between its tries, caught it no sooner than a
+    /// wake-up would have).
+    fn score_gap(&self) {
+        let gap =
+            self.ns_since_origin(Instant::now()).saturating_sub(self.idle_since.load(Ordering::Relaxed));
+        if gap <= SHORT_GAP.as_nanos() as u64 {
+            self.set_score(|s| s + 1);
+        } else {
+            self.set_score(|s| s.saturating_sub(1));
         }
     }
 
@@ -161,16 +178,21 @@ impl Idle {
         }
     }
 
-    fn now_ns(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    fn ns_since_origin(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
-/// Tries `take` up to [`SPIN_ROUNDS`] times, yielding the CPU between tries.
-fn spin<T>(take: &mut impl FnMut() -> Option<T>) -> Option<T> {
+/// Tries `take` up to [`SPIN_ROUNDS`] times, yielding the CPU between
+/// tries, and no longer than [`SHORT_GAP`] after `idle_since`: a job found
+/// later would not count as caught.
+fn spin<T>(take: &mut impl FnMut() -> Option<T>, idle_since: Instant) -> Option<T> {
     for _ in 0..SPIN_ROUNDS {
         if let Some(found) = take() {
             return Some(found);
+        }
+        if idle_since.elapsed() > SHORT_GAP {
+            return None;
         }
         std::thread::yield_now();
     }
