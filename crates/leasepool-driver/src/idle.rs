@@ -3,8 +3,8 @@
 //!
 //! A worker that runs out of jobs either *spins* (tries the queue, yields
 //! the CPU, tries again, up to [`SPIN_ROUNDS`] times and for at most
-//! [`SHORT_GAP`]) or *sleeps* on a condition variable until a job is
-//! queued. Spinning catches a job that follows within microseconds with no
+//! [`SHORT_GAP`]) or yields once and *sleeps* on a condition variable until
+//! a job is queued. Spinning catches a job that follows within microseconds with no
 //! wake-up at all: a lease per job under load, where the next waiter's job
 //! comes a few microseconds after the last one ended. Yielding between
 //! tries leaves the CPU to any thread that needs it. But a worker that
@@ -96,7 +96,19 @@ impl Idle {
                 self.set_score(|s| s.saturating_sub(1));
                 self.sleep(take, SLEEPER - SPINNING)
             }
-            None => self.sleep(take, SLEEPER),
+            None => {
+                // Not spinning: one yield first. The task that the last job
+                // woke often waits for this CPU; it gets it now, rather
+                // than after this worker's way into sleep.
+                std::thread::yield_now();
+                match take() {
+                    Some(found) => {
+                        self.score_gap();
+                        found
+                    }
+                    None => self.sleep(take, SLEEPER),
+                }
+            }
         };
         // Pairs with the fence in `job_queued`: either this look sees a
         // job queued while a worker spun (which woke nobody), or its
