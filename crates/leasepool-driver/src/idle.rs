@@ -39,6 +39,12 @@ const SPIN_ROUNDS: u32 = 20;
 /// load jobs come about a millisecond apart.
 const SHORT_GAP: Duration = Duration::from_micros(200);
 
+/// A spinner that has not looked at the queue for this long has lost the
+/// CPU to other threads: a job queued then also wakes a sleeper, which the
+/// scheduler runs as soon as it can, instead of waiting for the spinner's
+/// next turn (a scheduling slice away, up to milliseconds).
+const STALE_SPIN: Duration = Duration::from_micros(20);
+
 /// The ceiling of `Idle::score`: after a busy stretch, this many long gaps
 /// or empty spins stop a pool's spinning.
 const SCORE_MAX: u32 = 4;
@@ -60,6 +66,9 @@ pub(crate) struct Idle {
     /// When a worker of the pool last ran out of jobs, in nanoseconds since
     /// `origin`; written by whichever worker ran out last.
     idle_since: AtomicU64,
+    /// When the spinner last looked at the queue, in nanoseconds since
+    /// `origin` (meaningful while [`SPINNING`] is set).
+    spin_seen: AtomicU64,
     origin: Instant,
     /// How well spinning pays lately, 0 to [`SCORE_MAX`]; the pool spins
     /// only above 0. Updated without a read-modify-write: two workers
@@ -74,6 +83,7 @@ impl Idle {
             lock: Mutex::new(()),
             wake: Condvar::new(),
             idle_since: AtomicU64::new(0),
+            spin_seen: AtomicU64::new(0),
             origin: Instant::now(),
             score: AtomicU32::new(0),
         }
@@ -86,7 +96,7 @@ impl Idle {
         self.idle_since.store(self.ns_since_origin(idle_since), Ordering::Relaxed);
         let spinning = self.score.load(Ordering::Relaxed) > 0
             && self.waiting.fetch_or(SPINNING, Ordering::SeqCst) & SPINNING == 0;
-        let found = match spinning.then(|| spin(&mut take, idle_since)) {
+        let found = match spinning.then(|| self.spin(&mut take, idle_since)) {
             Some(Some(found)) => {
                 self.waiting.fetch_sub(SPINNING, Ordering::SeqCst);
                 self.score_gap();
@@ -120,16 +130,26 @@ impl Idle {
         found
     }
 
-    /// A job was just queued: wakes a sleeper unless a worker spins.
+    /// A job was just queued: wakes a sleeper unless a worker spins and
+    /// looked at the queue within the last [`STALE_SPIN`].
     #[inline]
     pub(crate) fn job_queued(&self) {
         // Pairs with the fences in `wait` and `sleep`: either the worker's
         // look at the queue sees the job, or this load sees the worker.
         fence(Ordering::SeqCst);
         let waiting = self.waiting.load(Ordering::Relaxed);
-        if waiting & SPINNING == 0 && waiting >= SLEEPER {
+        if waiting >= SLEEPER && (waiting & SPINNING == 0 || self.spinner_is_stale()) {
             self.notify(false);
         }
+    }
+
+    /// Whether the spinner last looked at the queue more than
+    /// [`STALE_SPIN`] ago: it yielded and has not had the CPU back since
+    /// (other threads hold it), so the job would wait for its next turn.
+    #[cold]
+    fn spinner_is_stale(&self) -> bool {
+        let seen = self.spin_seen.load(Ordering::Relaxed);
+        self.ns_since_origin(Instant::now()).saturating_sub(seen) > STALE_SPIN.as_nanos() as u64
     }
 
     /// Wakes every sleeper (the pool shuts down).
@@ -190,23 +210,26 @@ impl Idle {
         }
     }
 
+    /// Tries `take` up to [`SPIN_ROUNDS`] times, yielding the CPU between
+    /// tries, and no longer than [`SHORT_GAP`] after `idle_since`: a job
+    /// found later would not count as caught. Stamps `spin_seen` before
+    /// every try.
+    fn spin<T>(&self, take: &mut impl FnMut() -> Option<T>, idle_since: Instant) -> Option<T> {
+        for _ in 0..SPIN_ROUNDS {
+            let now = Instant::now();
+            if now.saturating_duration_since(idle_since) > SHORT_GAP {
+                return None;
+            }
+            self.spin_seen.store(self.ns_since_origin(now), Ordering::Relaxed);
+            if let Some(found) = take() {
+                return Some(found);
+            }
+            std::thread::yield_now();
+        }
+        take()
+    }
+
     fn ns_since_origin(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
     }
-}
-
-/// Tries `take` up to [`SPIN_ROUNDS`] times, yielding the CPU between
-/// tries, and no longer than [`SHORT_GAP`] after `idle_since`: a job found
-/// later would not count as caught.
-fn spin<T>(take: &mut impl FnMut() -> Option<T>, idle_since: Instant) -> Option<T> {
-    for _ in 0..SPIN_ROUNDS {
-        if let Some(found) = take() {
-            return Some(found);
-        }
-        if idle_since.elapsed() > SHORT_GAP {
-            return None;
-        }
-        std::thread::yield_now();
-    }
-    take()
 }
