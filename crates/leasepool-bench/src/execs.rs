@@ -17,7 +17,12 @@ pub(crate) trait Exec {
     /// Runs `f` to completion from the calling (non-runtime) thread.
     fn block_on<T>(&self, f: impl Future<Output = T>) -> T;
     /// Sleeps on the runtime's timer.
-    fn sleep(&self, d: Duration) -> BoxFut<()>;
+    fn sleep(&self, d: Duration) -> BoxFut<()> {
+        Self::task_sleep(d)
+    }
+    /// Sleeps on the runtime's timer, from inside one of its tasks (which
+    /// cannot hold `&self`).
+    fn task_sleep(d: Duration) -> BoxFut<()>;
 }
 
 /// A fresh multi-threaded tokio runtime with 2 worker threads.
@@ -39,7 +44,7 @@ impl Exec for Tokio {
         self.0.block_on(f)
     }
 
-    fn sleep(&self, d: Duration) -> BoxFut<()> {
+    fn task_sleep(d: Duration) -> BoxFut<()> {
         Box::pin(tokio::time::sleep(d))
     }
 }
@@ -56,7 +61,7 @@ impl Exec for Smol {
         smol::block_on(f)
     }
 
-    fn sleep(&self, d: Duration) -> BoxFut<()> {
+    fn task_sleep(d: Duration) -> BoxFut<()> {
         Box::pin(async move {
             smol::Timer::after(d).await;
         })
@@ -75,7 +80,7 @@ impl Exec for AsyncStd {
         async_std::task::block_on(f)
     }
 
-    fn sleep(&self, d: Duration) -> BoxFut<()> {
+    fn task_sleep(d: Duration) -> BoxFut<()> {
         Box::pin(async_std::task::sleep(d))
     }
 }

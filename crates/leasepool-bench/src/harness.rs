@@ -41,6 +41,8 @@ pub(crate) struct Budget {
     pub(crate) s5_run: Duration,
     /// Rounds (acquire, 1 ms job, release) of each S10 task.
     pub(crate) s10_rounds: usize,
+    /// One S11 run (paced operations), after its warm-up.
+    pub(crate) lat_run: Duration,
     /// Upper bound on any single run before the watchdog aborts.
     pub(crate) run_limit: Duration,
 }
@@ -54,6 +56,7 @@ impl Budget {
                 s3_jobs: 20_000,
                 s5_run: Duration::from_millis(400),
                 s10_rounds: 20,
+                lat_run: Duration::from_millis(500),
                 run_limit: Duration::from_secs(60),
             }
         } else {
@@ -63,6 +66,7 @@ impl Budget {
                 s3_jobs: 50_000,
                 s5_run: Duration::from_millis(1000),
                 s10_rounds: 50,
+                lat_run: Duration::from_millis(1200),
                 run_limit: Duration::from_secs(120),
             }
         }

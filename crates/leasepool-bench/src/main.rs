@@ -13,8 +13,8 @@
 //! better), checks the performance targets set next to each scenario
 //! (throughput floors, ratios to peers, flat cost as waiters and leases
 //! grow, zero allocations per acquire), and writes `DIR/summary.tsv`
-//! (`scenario leasepool peer peer_value ratio unit`) and
-//! `DIR/throughput.svg`.
+//! (`scenario leasepool peer peer_value ratio unit`),
+//! `DIR/throughput.svg` and, when S11 ran, `DIR/latency.svg`.
 //!
 //! Why no harness for the timed scenarios: the TSV needs every
 //! implementation's median from the same, interleaved run, and criterion
@@ -53,7 +53,8 @@ const USAGE: &str = "\
 Usage: leasepool-bench [--quick] [--out DIR] [--no-python] [--only s1,s2,...] [--reps N] [--filter TEXT]
 
   --quick        short runs and 5 repetitions (about two minutes on 2 cores)
-  --out DIR      where summary.tsv, throughput.svg and the Python venv go
+  --out DIR      where summary.tsv, throughput.svg, latency.svg and the
+                 Python venv go
                  (default: target/bench)
   --no-python    skip the Python original (leasepool 0.1.3 from PyPI)
   --only LIST    run only these scenarios (s1..s13)
@@ -195,6 +196,7 @@ fn main() -> ExitCode {
     timed("s8", &mut |r| scenarios::s8(r));
     timed("s9", &mut |r| scenarios::s9(r));
     timed("s10", &mut |r| scenarios::s10(&b, &dog, reps, r));
+    timed("s11", &mut |r| scenarios::s11(&b, &dog, reps, r));
     timed("s12", &mut |r| scenarios::s12(&b, &dog, reps, &py, r));
     timed("s13", &mut |r| scenarios::s13(&b, &dog, reps, r));
 
@@ -202,8 +204,13 @@ fn main() -> ExitCode {
     report.print(reps);
     let tsv = opts.out.join("summary.tsv");
     let svg = opts.out.join("throughput.svg");
+    let mut written = vec![(tsv.clone(), report.write_tsv(&tsv)), (svg.clone(), report.write_svg(&svg))];
+    if !report.latency.is_empty() {
+        let lat = opts.out.join("latency.svg");
+        written.push((lat.clone(), report.write_latency_svg(&lat)));
+    }
     let mut ok = true;
-    for (path, result) in [(&tsv, report.write_tsv(&tsv)), (&svg, report.write_svg(&svg))] {
+    for (path, result) in written {
         match result {
             Ok(()) => println!("wrote {}", path.display()),
             Err(e) => {

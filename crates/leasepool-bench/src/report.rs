@@ -1,4 +1,5 @@
-//! Results: the printed tables, `summary.tsv` and `throughput.svg`.
+//! Results: the printed tables, `summary.tsv`, `throughput.svg` and
+//! `latency.svg`.
 
 use std::fmt::Write as _;
 use std::io;
@@ -142,10 +143,26 @@ pub(crate) struct Row {
     pub(crate) unit: String,
 }
 
+/// One line of `latency.svg`: an implementation's median percentiles in
+/// one setting of a latency scenario.
+#[derive(Debug, Clone)]
+pub(crate) struct LatencyRow {
+    /// The runtime (one block of the chart).
+    pub(crate) section: String,
+    /// What ran: "4 tasks", "held lease, 1 task".
+    pub(crate) setting: String,
+    pub(crate) name: String,
+    pub(crate) leasepool: bool,
+    /// p50, p99 and p99.9 in microseconds, each the median over the runs.
+    pub(crate) percentiles: [f64; 3],
+}
+
 /// Everything one run produced.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
     pub(crate) groups: Vec<Group>,
+    /// Drawn in `latency.svg`, in this order.
+    pub(crate) latency: Vec<LatencyRow>,
     pub(crate) targets: Vec<Target>,
     pub(crate) extra_rows: Vec<Row>,
     pub(crate) notes: Vec<String>,
@@ -420,6 +437,146 @@ impl Report {
                 );
             }
             y = bottom + 26.0;
+        }
+        s.push_str("</svg>\n");
+        std::fs::write(path, s)
+    }
+}
+
+impl Report {
+    /// One line per implementation and setting, grouped by runtime: a bar
+    /// from p50 to p99.9 on a log scale shared by every block, a dot at
+    /// p50, a ring at p99, a tick at p99.9, and the three figures.
+    pub(crate) fn write_latency_svg(&self, path: &Path) -> io::Result<()> {
+        const W: f64 = 1100.0;
+        const SETTING: f64 = 16.0;
+        const LABEL: f64 = 420.0;
+        const PLOT: f64 = 430.0;
+        const ROW: f64 = 18.0;
+        const PAIR_GAP: f64 = 6.0;
+        let rows = &self.latency;
+        let mut sections: Vec<&str> = Vec::new();
+        for r in rows {
+            if !sections.contains(&r.section.as_str()) {
+                sections.push(&r.section);
+            }
+        }
+        let values = rows.iter().flat_map(|r| r.percentiles).filter(|v| v.is_finite() && *v > 0.0);
+        let (lo, hi) = values.fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (d0, d1) = if hi > 0.0 {
+            (lo.log10().floor(), hi.log10().ceil().max(lo.log10().floor() + 1.0))
+        } else {
+            (0.0, 1.0)
+        };
+        let x = |v: f64| -> f64 {
+            let f = if v.is_finite() && v > 0.0 { (v.log10() - d0) / (d1 - d0) } else { 0.0 };
+            LABEL + f.clamp(0.0, 1.0) * PLOT
+        };
+        let block = |section: &str| {
+            let in_it: Vec<&LatencyRow> = rows.iter().filter(|r| r.section == section).collect();
+            let mut settings: Vec<&str> = in_it.iter().map(|r| r.setting.as_str()).collect();
+            settings.dedup();
+            (in_it, settings.len())
+        };
+        let height = 78.0
+            + sections
+                .iter()
+                .map(|sec| {
+                    let (in_it, settings) = block(sec);
+                    44.0 + ROW * in_it.len() as f64 + PAIR_GAP * settings as f64
+                })
+                .sum::<f64>();
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}" font-family="sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="24" font-size="16" font-weight="bold">leasepool latency vs peers, lower is better (medians of per-run percentiles; blue = leasepool, grey = peers)</text>"#
+        );
+        let _ = writeln!(s, r##"<text x="10" y="42" fill="#444">{}</text>"##, esc(&self.subtitle));
+        let _ = writeln!(
+            s,
+            r##"<text x="10" y="60" fill="#444">each task sleeps 1 ms between operations; dot = p50, ring = p99, tick = p99.9 (us, log scale)</text>"##
+        );
+        let mut y = 74.0;
+        for sec in sections {
+            let (in_it, settings) = block(sec);
+            let _ = writeln!(
+                s,
+                r#"<text x="10" y="{:.1}" font-size="13" font-weight="bold">{}</text>"#,
+                y + 14.0,
+                esc(sec)
+            );
+            let top = y + 22.0;
+            let bottom = top + ROW * in_it.len() as f64 + PAIR_GAP * settings as f64 + 4.0;
+            // Decades, drawn first so the markers stay on top.
+            for e in d0 as i32..=d1 as i32 {
+                let t = 10f64.powi(e);
+                let _ = writeln!(
+                    s,
+                    r##"<line x1="{gx:.1}" y1="{top:.1}" x2="{gx:.1}" y2="{bottom:.1}" stroke="#ddd"/><text x="{gx:.1}" y="{:.1}" font-size="10" fill="#666" text-anchor="middle">{}</text>"##,
+                    bottom + 12.0,
+                    tick(t),
+                    gx = x(t)
+                );
+            }
+            let mut ry = top;
+            let mut last_setting = "";
+            for r in &in_it {
+                if r.setting != last_setting {
+                    ry += PAIR_GAP;
+                    let _ = writeln!(
+                        s,
+                        r#"<text x="{SETTING}" y="{:.1}" font-weight="bold">{}</text>"#,
+                        ry + 13.0,
+                        esc(&r.setting)
+                    );
+                    last_setting = &r.setting;
+                }
+                let color = if r.leasepool { "#2b6cb0" } else { "#718096" };
+                let [p50, p99, p999] = r.percentiles;
+                let cy = ry + ROW / 2.0;
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+                    LABEL - 8.0,
+                    ry + 13.0,
+                    esc(&r.name)
+                );
+                let _ = writeln!(
+                    s,
+                    r#"<line x1="{:.1}" y1="{cy:.1}" x2="{:.1}" y2="{cy:.1}" stroke="{color}" stroke-width="3" stroke-opacity="0.45"/>"#,
+                    x(p50),
+                    x(p999)
+                );
+                let _ = writeln!(s, r#"<circle cx="{:.1}" cy="{cy:.1}" r="4.5" fill="{color}"/>"#, x(p50));
+                let _ = writeln!(
+                    s,
+                    r#"<circle cx="{:.1}" cy="{cy:.1}" r="4.5" fill="white" stroke="{color}" stroke-width="2"/>"#,
+                    x(p99)
+                );
+                let _ = writeln!(
+                    s,
+                    r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{color}" stroke-width="3"/>"#,
+                    cy - 6.0,
+                    cy + 6.0,
+                    x = x(p999)
+                );
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}" fill="{color}">{} / {} / {} us</text>"#,
+                    LABEL + PLOT + 14.0,
+                    ry + 13.0,
+                    human(p50),
+                    human(p99),
+                    human(p999)
+                );
+                ry += ROW;
+            }
+            y = bottom + 22.0;
         }
         s.push_str("</svg>\n");
         std::fs::write(path, s)

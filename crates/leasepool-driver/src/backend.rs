@@ -11,6 +11,7 @@ use crossbeam_utils::CachePadded;
 use leasepool_core::{PoolId, ShutdownReason};
 
 use crate::error::Error;
+use crate::idle::Idle;
 use crate::job::{Job, catch};
 
 /// Which kind of executor backs each pool.
@@ -52,10 +53,6 @@ pub(crate) type OnBroken = Arc<dyn Fn(PoolId) + Send + Sync>;
 /// gave one (a process pool kills its worker processes).
 pub(crate) type OnShutdown = Arc<dyn Fn(Option<ShutdownReason>) + Send + Sync>;
 
-/// Polls before a worker parks (each yields the CPU, so an idle worker
-/// never holds a core another thread needs).
-const SPIN_TRIES: usize = 20;
-
 /// `ThreadPool::word` layout: the lease tenancy in the high 32 bits,
 /// then the released flag, then the jobs in flight.
 const RELEASED: u64 = 1 << 31;
@@ -78,6 +75,9 @@ pub(crate) struct ThreadPool {
     /// Why the core shut the pool down, set once before `shut` is: a lease
     /// on it learns whether it expired or was cut by a stop.
     shut_for: OnceLock<ShutdownReason>,
+    /// How the idle workers wait for the next job (spin or sleep), and
+    /// whom a queued job wakes.
+    idle: Idle,
     /// Worker threads started and not yet returned: a pool shut down while
     /// jobs run keeps its threads until those jobs end (see
     /// `ThreadPool::is_winding_down`).
@@ -122,6 +122,7 @@ impl ThreadPool {
             shut: AtomicBool::new(false),
             broken: OnceLock::new(),
             shut_for: OnceLock::new(),
+            idle: Idle::new(),
             running: AtomicUsize::new(0),
             on_shutdown: OnceLock::new(),
             extension: OnceLock::new(),
@@ -245,6 +246,7 @@ impl ThreadPool {
         if self.shut.load(Ordering::SeqCst) {
             self.cancel_queued();
         }
+        self.idle.job_queued();
     }
 
     /// Cancels queued jobs and lets the workers exit after their running
@@ -257,6 +259,7 @@ impl ThreadPool {
         for _ in 0..self.workers {
             let _ = self.tx.send(Msg::Stop);
         }
+        self.idle.wake_all();
         if let Some(hook) = self.on_shutdown.get() {
             hook(self.shut_reason());
         }
@@ -274,22 +277,24 @@ impl ThreadPool {
                 Msg::Stop => stops += 1,
             }
         }
-        // Stops taken by the drain still belong to the workers.
+        // Stops taken by the drain still belong to the workers, and a
+        // worker that looked while they were out may have gone to sleep.
         for _ in 0..stops {
             let _ = self.tx.send(Msg::Stop);
         }
+        if stops > 0 {
+            self.idle.wake_all();
+        }
     }
 
-    /// The next message: spin briefly first, since with leases the next job
-    /// often follows within microseconds, and parking costs a futex wake.
-    fn next(&self) -> Result<Msg, crossbeam_channel::RecvError> {
-        for _ in 0..SPIN_TRIES {
-            if let Ok(msg) = self.rx.try_recv() {
-                return Ok(msg);
-            }
-            std::thread::yield_now();
+    /// The next message: the queue's head, or what the idle workers' wait
+    /// (spin or sleep, see `Idle`) finds. The pool holds a sender, so the
+    /// queue never disconnects.
+    fn next(&self) -> Msg {
+        match self.rx.try_recv() {
+            Ok(msg) => msg,
+            Err(_) => self.idle.wait(|| self.rx.try_recv().ok(), || !self.rx.is_empty()),
         }
-        self.rx.recv()
     }
 
     /// Shut down, with worker threads still finishing their jobs.
@@ -320,8 +325,8 @@ impl ThreadPool {
                 return;
             }
         }
-        while let Ok(msg) = self.next() {
-            match msg {
+        loop {
+            match self.next() {
                 Msg::Stop => break,
                 Msg::Job(job) if self.shut.load(Ordering::Relaxed) => job.cancel(self.cancel_error()),
                 Msg::Job(job) => job.run(),

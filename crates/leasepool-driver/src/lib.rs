@@ -20,6 +20,7 @@ mod backend;
 mod builder;
 mod error;
 mod grinder;
+mod idle;
 mod job;
 mod lease;
 mod manager;

@@ -67,6 +67,9 @@ impl Handover {
 pub(crate) type Outcome = Result<Handover, Error>;
 
 pub(crate) struct WaiterSlot {
+    /// The acquire's task, from its last poll. Once `outcome` is set it is
+    /// a no-op: the effect that set the outcome took the waker, to wake the
+    /// acquire after unlocking.
     pub(crate) waker: Waker,
     /// The acquire's timeout, for the error that reports it.
     pub(crate) timeout: Option<std::time::Duration>,
@@ -174,11 +177,14 @@ impl<R: Runtime> Drop for Locked<'_, R> {
     }
 }
 
-/// Effects performed once the lock is released: shutting a pool down
-/// cancels queued jobs, whose completion takes the lock again, and
-/// creating one spawns threads, which must not hold up every acquirer.
+/// Effects performed once the lock is released: waking an acquire that
+/// was granted a pool (a wake-up can cost a system call, which would make
+/// everyone waiting for the lock wait longer), shutting a pool down
+/// (cancelling queued jobs, whose completion takes the lock again), and
+/// creating one (spawning threads must not hold up every acquirer).
 #[derive(Default)]
 pub(crate) struct Effects {
+    wake: Wakes,
     create: Vec<PoolId>,
     shutdown: Vec<Arc<ThreadPool>>,
 }
@@ -186,7 +192,50 @@ pub(crate) struct Effects {
 impl Effects {
     #[inline] // usually there is nothing to do
     fn is_empty(&self) -> bool {
-        self.create.is_empty() && self.shutdown.is_empty()
+        self.wake.is_empty() && self.create.is_empty() && self.shutdown.is_empty()
+    }
+}
+
+/// The queued acquires to wake once the lock is released. A release grants
+/// at most one pool, so the first waker has a place of its own, and the
+/// common case allocates nothing.
+#[derive(Default)]
+struct Wakes {
+    first: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl Wakes {
+    /// Takes the waker of `slot`, which has its outcome: its acquire needs
+    /// no further wake-up from the slot.
+    fn take_from(&mut self, slot: &mut WaiterSlot) {
+        let waker = std::mem::replace(&mut slot.waker, Waker::noop().clone());
+        match self.first {
+            None => self.first = Some(waker),
+            Some(_) => self.more.push(waker),
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn wake(&mut self) {
+        if let Some(first) = self.first.take() {
+            first.wake();
+        }
+        self.more.drain(..).for_each(Waker::wake);
+    }
+
+    fn extend(&mut self, mut other: Wakes) {
+        if let Some(first) = other.first.take() {
+            match self.first {
+                None => self.first = Some(first),
+                Some(_) => self.more.push(first),
+            }
+        }
+        self.more.append(&mut other.more);
     }
 }
 
@@ -314,6 +363,7 @@ impl<R: Runtime> Shared<R> {
     fn perform_effects(&self, mut fx: Effects) -> Vec<CreateFailure> {
         let mut failures = Vec::new();
         loop {
+            fx.wake.wake();
             for pool in fx.shutdown.drain(..) {
                 pool.shutdown();
             }
@@ -349,6 +399,7 @@ impl<R: Runtime> Shared<R> {
             if broken {
                 self.retire(id);
             }
+            fx.wake.extend(more.wake);
             fx.create.extend(more.create);
             fx.shutdown.extend(more.shutdown);
         }
@@ -461,7 +512,7 @@ impl<R: Runtime> Shared<R> {
                 match (slot, st.pools.get(&grant.pool)) {
                     (Some(slot), Some(pool)) => {
                         slot.outcome = Some(Ok(Handover::new(grant, pool)));
-                        slot.waker.wake_by_ref();
+                        fx.wake.take_from(slot);
                         tracing::debug!(lease = %grant.lease, owner = st.core.lease_owner(grant.lease).as_deref(), pool = %grant.pool, "lease granted to waiter");
                     }
                     // The waiter is gone: hand the lease back, so the
@@ -476,7 +527,7 @@ impl<R: Runtime> Shared<R> {
                 let error = st.refusal(error, timeout);
                 if let Some(slot) = st.waiters.get_mut(waiter) {
                     slot.outcome = Some(Err(error));
-                    slot.waker.wake_by_ref();
+                    fx.wake.take_from(slot);
                 }
             }
             Action::LeaseEnded { lease, pool, owner, end } => {

@@ -2,7 +2,7 @@
 //! code that runs the `leasepool-bench-mem` binary, below). `main.rs` runs
 //! them in order through the functions re-exported here.
 //!
-//! S1-S7 and S10 run in this process. S8 and S9 are measured by the
+//! S1-S7, S10 and S11 run in this process. S8 and S9 are measured by the
 //! `leasepool-bench-mem` binary, whose counting allocator must not slow
 //! the others down; their modules run it and report what it prints.
 //!
@@ -26,6 +26,7 @@ use crate::harness::{Samples, Series, run_command};
 use crate::report::Group;
 
 mod s10_scale_up;
+mod s11_latency;
 mod s12_process;
 mod s13_metrics;
 mod s1_acquire;
@@ -48,6 +49,7 @@ pub(crate) use s7_core::s7;
 pub(crate) use s8_alloc::s8;
 pub(crate) use s9_memory::s9;
 pub(crate) use s10_scale_up::s10;
+pub(crate) use s11_latency::s11;
 pub(crate) use s12_process::{init as process_init, s12};
 pub(crate) use s13_metrics::measure;
 pub(crate) use s13_metrics::s13;

@@ -13,7 +13,7 @@ impl Core {
     /// Asks for a lease.
     ///
     /// Hard-expired leases are revoked first. Then, if nobody is queued,
-    /// the oldest returned available pool is leased at once. Otherwise the
+    /// the most recently returned available pool is leased at once. Otherwise the
     /// request is queued behind earlier waiters, and a pool is created for
     /// it if `total < max_pools` (demand may push the total above the
     /// desired count): it is granted, first come first served, when a pool

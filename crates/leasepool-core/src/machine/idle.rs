@@ -10,19 +10,23 @@ use crate::ids::PoolId;
 use crate::types::{Action, ShutdownReason};
 
 impl Core {
-    /// Takes the oldest returned available pool, forgetting its idle
-    /// deadline: a leased pool has none.
+    /// Takes the most recently returned available pool, forgetting its
+    /// idle deadline: a leased pool has none. Its worker threads ran last,
+    /// so they are the quickest to wake (and warm in cache), and the pools
+    /// returned earlier stay idle long enough for their idle deadlines to
+    /// shut the surplus down.
     #[inline]
     pub(super) fn take_available(&mut self) -> Option<PoolId> {
-        let entry = self.available.pop_front()?;
+        let entry = self.available.pop_back()?;
         self.forget_idle(entry);
         Some(entry.pool)
     }
 
-    /// Takes the most recently returned available pool (what a shrink
-    /// shuts down first), forgetting its idle deadline.
-    pub(super) fn take_newest_available(&mut self) -> Option<PoolId> {
-        let entry = self.available.pop_back()?;
+    /// Takes the least recently returned available pool (what a shrink
+    /// shuts down first: it has been idle longest), forgetting its idle
+    /// deadline.
+    pub(super) fn take_oldest_available(&mut self) -> Option<PoolId> {
+        let entry = self.available.pop_front()?;
         self.forget_idle(entry);
         Some(entry.pool)
     }

@@ -168,8 +168,9 @@ pub struct Core {
     /// to this run's surplus, decremented by every pool a release shuts
     /// down, 0 while stopped.
     pub(super) shrink_owed: usize,
-    /// Idle pools, oldest returned at the front. Never non-empty while a
-    /// waiter is queued (a freed pool goes to the first waiter).
+    /// Idle pools, oldest returned at the front: an acquire takes the back
+    /// (the most recently returned), a shrink the front. Never non-empty
+    /// while a waiter is queued (a freed pool goes to the first waiter).
     available: VecDeque<Available>,
     /// The pools of `available` that carry an idle deadline, keyed by their
     /// `Available::idle_key`: one entry per such pool, naming it. Empty

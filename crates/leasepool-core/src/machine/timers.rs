@@ -67,7 +67,7 @@ impl Core {
     /// Runs a due check with the unit count read for it: sets the desired
     /// count, creates pools up to it, and, if the desired count fell (or
     /// `idle_timeout` is zero), shuts down idle pools above it at once
-    /// (most recently returned first; leased pools are never revoked for
+    /// (least recently returned first; leased pools are never revoked for
     /// this); idle pools left above an unchanged or higher count by demand
     /// keep their idle deadlines. Then it serves waiters. The next check is due one `check_interval`
     /// later, or at once if a check was requested after `due` was issued
@@ -208,7 +208,7 @@ impl Core {
         self.grow_to(desired);
         if fell || self.config.idle_timeout.is_zero() {
             while self.live_count() > desired {
-                let Some(pool) = self.take_newest_available() else { break };
+                let Some(pool) = self.take_oldest_available() else { break };
                 self.actions.push_back(Action::ShutdownPool { pool, reason: ShutdownReason::Shrink });
             }
         }

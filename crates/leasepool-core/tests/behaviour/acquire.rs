@@ -23,18 +23,23 @@ fn acquire_revokes_hard_expired_leases_first() {
     assert_eq!(core.job_submitted(later, old.lease), Err(LeaseError::Ended));
 }
 
+/// An acquire takes the most recently returned idle pool (after a start,
+/// the last one created): the pools returned earlier stay idle, so that
+/// their idle deadlines can shut a surplus down.
 #[test]
-fn acquire_takes_the_oldest_returned_available_pool() {
+fn acquire_takes_the_most_recently_returned_available_pool() {
     let now = Instant::now();
     let (mut core, pools) = started(builder(3).min_pools(3), now, 0);
     let gs: Vec<Grant> = (0..3).map(|_| take(&mut core, now)).collect();
-    assert_eq!(gs.iter().map(|g| g.pool).collect::<Vec<_>>(), pools, "start order first");
+    let taken: Vec<PoolId> = gs.iter().map(|g| g.pool).collect();
+    assert_eq!(taken, vec![pools[2], pools[1], pools[0]], "the last created first");
     // Return them in the order 2, 3, 1.
-    for i in [1, 2, 0] {
-        assert_eq!(released(&mut core, now, gs[i].lease).0, PoolFate::Kept);
+    for pool in [pools[1], pools[2], pools[0]] {
+        let g = gs.iter().find(|g| g.pool == pool).expect("taken");
+        assert_eq!(released(&mut core, now, g.lease).0, PoolFate::Kept);
     }
     let order: Vec<PoolId> = (0..3).map(|_| take(&mut core, now).pool).collect();
-    assert_eq!(order, vec![pools[1], pools[2], pools[0]]);
+    assert_eq!(order, vec![pools[0], pools[2], pools[1]]);
 }
 
 /// An acquire with no idle pool queues while a pool is created for it, and

@@ -24,14 +24,15 @@ fn checker_pass_grows_to_desired() {
 }
 
 #[test]
-fn checker_pass_shrinks_idle_pools_above_desired_most_recently_returned_first() {
+fn checker_pass_shrinks_idle_pools_above_desired_least_recently_returned_first() {
     let now = Instant::now();
     let (mut core, pools) = started(builder(5), now, 50);
     assert_eq!(pools.len(), 5);
     let gs: Vec<Grant> = (0..5).map(|_| take(&mut core, now)).collect();
     // Return in the order p3, p1, p5, p2, p4.
-    for i in [2, 0, 4, 1, 3] {
-        assert_eq!(released(&mut core, now, gs[i].lease).0, PoolFate::Kept);
+    for pool in [pools[2], pools[0], pools[4], pools[1], pools[3]] {
+        let g = gs.iter().find(|g| g.pool == pool).expect("taken");
+        assert_eq!(released(&mut core, now, g.lease).0, PoolFate::Kept);
     }
     core.notify_scale_changed(now);
     check(&mut core, now, 20); // desired 2
@@ -39,14 +40,14 @@ fn checker_pass_shrinks_idle_pools_above_desired_most_recently_returned_first() 
     assert_eq!(
         down,
         vec![
-            (pools[3], ShutdownReason::Shrink),
-            (pools[1], ShutdownReason::Shrink),
+            (pools[2], ShutdownReason::Shrink),
+            (pools[0], ShutdownReason::Shrink),
             (pools[4], ShutdownReason::Shrink)
         ]
     );
-    // The two oldest returned are left, oldest first.
-    assert_eq!(take(&mut core, now).pool, pools[2]);
-    assert_eq!(take(&mut core, now).pool, pools[0]);
+    // The two most recently returned are left, and leased last returned first.
+    assert_eq!(take(&mut core, now).pool, pools[3]);
+    assert_eq!(take(&mut core, now).pool, pools[1]);
 }
 
 #[test]

@@ -175,8 +175,8 @@ impl<R: RngCore> Sim<R> {
             ShutdownReason::Shrink => {
                 ensure!(ctx.check_ran, "Shrink outside a check");
                 ensure!(
-                    idle_at == Some(self.available.len()),
-                    "shrink took {pool:?} at {idle_at:?}, not the most recently returned idle pool"
+                    idle_at == Some(0),
+                    "shrink took {pool:?} at {idle_at:?}, not the least recently returned idle pool"
                 );
                 self.totals.shrinks += 1;
             }
@@ -285,7 +285,7 @@ impl<R: RngCore> Sim<R> {
         ensure!(!self.in_flight.contains(&grant.pool), "Grant of {:?}, still being created", grant.pool);
         ensure!(self.lease_on(grant.pool).is_none(), "Grant of {:?}, which is already leased", grant.pool);
         ensure!(
-            !self.idle_deadlines.contains_key(&grant.pool) || self.available.front() == Some(&grant.pool),
+            !self.idle_deadlines.contains_key(&grant.pool) || self.available.back() == Some(&grant.pool),
             "Grant of {:?}, an idle pool with a deadline, out of order",
             grant.pool
         );
@@ -294,8 +294,8 @@ impl<R: RngCore> Sim<R> {
             ctx.handed_off = None;
         } else {
             ensure!(
-                self.available.pop_front() == Some(grant.pool),
-                "Grant of {:?}, not the oldest idle pool",
+                self.available.pop_back() == Some(grant.pool),
+                "Grant of {:?}, not the most recently returned idle pool",
                 grant.pool
             );
         }

@@ -88,10 +88,11 @@ impl<R: RngCore> Sim<R> {
                 ensure!(g.leased_at == self.now && g.lease_for == effective, "bad grant timing {g:?}");
                 ensure!(g.grace == self.config.lease_grace(), "bad grant grace");
                 ensure!(self.lease_on(g.pool).is_none(), "granted {:?}, which is leased", g.pool);
-                // Always an idle pool, the oldest: never one being created.
+                // Always an idle pool, the most recently returned: never
+                // one being created.
                 ensure!(
-                    self.available.pop_front() == Some(g.pool),
-                    "granted {:?}, not the oldest idle",
+                    self.available.pop_back() == Some(g.pool),
+                    "granted {:?}, not the most recently returned idle pool",
                     g.pool
                 );
                 // A pool leased again loses its idle deadline.

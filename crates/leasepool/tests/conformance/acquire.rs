@@ -1,5 +1,5 @@
-//! Taking, creating and waiting for pools: an acquire takes the oldest
-//! returned idle pool, else creates one while fewer than `max_pools` exist,
+//! Taking, creating and waiting for pools: an acquire takes the most
+//! recently returned idle pool, else creates one while fewer than `max_pools` exist,
 //! else waits (or fails at once, or after its timeout).
 
 use std::collections::HashSet;
@@ -41,17 +41,28 @@ async fn acquire_takes_then_creates_pools<R: Runtime + Default>() {
     m.stop().await;
 }
 
-/// The oldest returned idle pool is leased first.
-async fn oldest_returned_pool_is_leased_first<R: Runtime + Default>() {
+/// The most recently returned idle pool is leased first, whatever the
+/// order the pools were leased in.
+async fn most_recently_returned_pool_is_leased_first<R: Runtime + Default>() {
     let m = started(builder::<R>().max_pools(2).min_pools(2).workers_per_pool(1)).await;
-    let a = m.acquire().await.unwrap();
-    let b = m.acquire().await.unwrap();
-    let (pool_a, pool_b) = (a.pool_id(), b.pool_id());
-    drop(b); // returned first
-    drop(a);
-    let first = m.acquire().await.unwrap();
-    let second = m.acquire().await.unwrap();
-    assert_eq!((first.pool_id(), second.pool_id()), (pool_b, pool_a));
+    for a_first in [true, false] {
+        let a = m.acquire().await.unwrap();
+        let b = m.acquire().await.unwrap();
+        let (pool_a, pool_b) = (a.pool_id(), b.pool_id());
+        let last = if a_first {
+            drop(a);
+            drop(b);
+            pool_b
+        } else {
+            drop(b);
+            drop(a);
+            pool_a
+        };
+        let first = m.acquire().await.unwrap();
+        let second = m.acquire().await.unwrap();
+        let other = if last == pool_a { pool_b } else { pool_a };
+        assert_eq!((first.pool_id(), second.pool_id()), (last, other));
+    }
     m.stop().await;
 }
 
@@ -113,7 +124,7 @@ async fn bounded_waiter_granted_in_time_keeps_its_lease<R: Runtime + Default>() 
 
 conformance! {
     acquire_takes_then_creates_pools,
-    oldest_returned_pool_is_leased_first,
+    most_recently_returned_pool_is_leased_first,
     try_acquire_on_full_manager_fails_at_once,
     acquire_timeout_on_full_manager,
     bounded_waiter_granted_in_time_keeps_its_lease,

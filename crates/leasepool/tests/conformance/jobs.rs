@@ -64,6 +64,35 @@ async fn worker_threads_are_named<R: Runtime + Default>() {
     m.stop().await;
 }
 
+/// A job queued while a worker of the pool is idle never waits for a
+/// busy one, however the idle workers wait: after a stretch of
+/// back-to-back jobs (which has an idle worker of a busy pool spin for the
+/// next job instead of sleeping), a burst of one job per worker, each
+/// holding its worker until all have started, still runs on every worker
+/// at once. Twenty rounds, since the burst races with the idle workers
+/// settling down. Then `stop`, with the idle workers spinning or asleep,
+/// ends every worker thread.
+async fn a_burst_after_back_to_back_jobs_runs_on_every_worker<R: Runtime + Default>() {
+    const WORKERS: usize = 3;
+    let m = started(builder::<R>().max_pools(1).workers_per_pool(WORKERS).name_prefix("cfburst")).await;
+    let lease = m.acquire().await.unwrap();
+    for round in 0..20u32 {
+        for i in 0..50 {
+            assert_eq!(lease.run(move || round + i).await.unwrap(), round + i);
+        }
+        let mut names = every_worker_answers(&lease, WORKERS).await;
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), WORKERS, "round {round}: one job per worker");
+    }
+    for i in 0..50 {
+        assert_eq!(lease.run(move || i + 1).await.unwrap(), i + 1);
+    }
+    drop(lease);
+    m.stop().await;
+    every_worker_thread_exits::<R>("cfburst-").await;
+}
+
 thread_local! {
     static INITIALIZED: Cell<bool> = const { Cell::new(false) };
 }
@@ -271,11 +300,17 @@ async fn stop_survives_a_cancelled_job_whose_captures_panic_on_drop<R: Runtime +
     assert!(matches!(within::<R, _>("the queued job is cancelled", queued).await, Err(Error::Cancelled)));
     gate.open();
     assert_eq!(within::<R, _>("the running job ends", running).await.unwrap(), 1);
+    every_worker_thread_exits::<R>("cfdrop-").await;
+}
+
+/// Waits until no thread of this process is named `prefix...` (Linux's
+/// `/proc/self/task`; elsewhere there is nothing to read, and it returns).
+async fn every_worker_thread_exits<R: Runtime + Default>(prefix: &str) {
     eventually::<R>("every worker thread exits", || {
         !std::fs::read_dir("/proc/self/task")
             .map(|tasks| {
                 tasks.filter_map(Result::ok).any(|t| {
-                    std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("cfdrop-"))
+                    std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with(prefix))
                 })
             })
             .unwrap_or(false)
@@ -288,6 +323,7 @@ conformance! {
     stop_survives_a_cancelled_job_whose_captures_panic_on_drop,
     job_panic_is_isolated,
     worker_threads_are_named,
+    a_burst_after_back_to_back_jobs_runs_on_every_worker,
     initializer_runs_on_every_worker,
     failing_initializer_breaks_pools,
     panicking_initializer_breaks_pools,
