@@ -3,25 +3,27 @@
 //!
 //! A worker that runs out of jobs either *spins* (tries the queue, yields
 //! the CPU, tries again, up to [`SPIN_ROUNDS`] times and for at most
-//! [`SHORT_GAP`]) or yields once and *sleeps* on a condition variable until
-//! a job is queued. Spinning catches a job that follows within microseconds with no
-//! wake-up at all: a lease per job under load, where the next waiter's job
-//! comes a few microseconds after the last one ended. Yielding between
-//! tries leaves the CPU to any thread that needs it. But a worker that
-//! spins while no job comes only costs context switches and CPU time to
-//! the threads that would produce the next job (the async runtime's
-//! workers), and under a light, paced load no job comes for a millisecond.
-//! So:
+//! [`SHORT_GAP`]) or yields once and *sleeps* on a condition variable
+//! until a job is queued. Spinning catches a job that follows within
+//! microseconds with no wake-up at all: a lease per job under load, where
+//! the next waiter's job comes a few microseconds after the last one
+//! ended. Yielding between tries leaves the CPU to any thread that needs
+//! it. But a worker that spins while no job comes only costs context
+//! switches and CPU time to the threads that would produce the next job
+//! (the async runtime's workers), and under a light, paced load no job
+//! comes for a millisecond. So:
 //!
 //! * a pool spins only while spinning pays: its `score` rises with each job
 //!   taken within [`SHORT_GAP`] of the pool running out of jobs (by a
 //!   spinner or a sleeper), and falls with each job taken later and each
 //!   spin that found nothing;
 //! * at most one worker of a pool spins, since one catches the next job;
-//! * a job queued while a worker spins wakes nobody; otherwise it wakes one
-//!   sleeper, if any, and a worker that stops waiting with a job wakes
-//!   another sleeper if more jobs are queued (so a burst of jobs queued
-//!   while a worker spun still reaches every idle worker).
+//! * a job queued while a worker spins wakes nobody, unless the spinner has
+//!   not looked at the queue for [`STALE_SPIN`] (it yielded, and other
+//!   threads hold the CPU); otherwise it wakes one sleeper, if any; and a
+//!   worker that stops waiting with a job wakes another sleeper if more
+//!   jobs are queued (so a burst of jobs queued while a worker spun still
+//!   reaches every idle worker).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -93,9 +95,14 @@ impl Idle {
     /// `take` returns something. `queued` says whether more is queued.
     pub(crate) fn wait<T>(&self, mut take: impl FnMut() -> Option<T>, queued: impl Fn() -> bool) -> T {
         let idle_since = Instant::now();
-        self.idle_since.store(self.ns_since_origin(idle_since), Ordering::Relaxed);
-        let spinning = self.score.load(Ordering::Relaxed) > 0
-            && self.waiting.fetch_or(SPINNING, Ordering::SeqCst) & SPINNING == 0;
+        let idle_ns = self.ns_since_origin(idle_since);
+        self.idle_since.store(idle_ns, Ordering::Relaxed);
+        let spinning = self.score.load(Ordering::Relaxed) > 0 && {
+            // Fresh before the flag goes up, so a submitter never judges a
+            // new spinner by an old one's last look.
+            self.spin_seen.store(idle_ns, Ordering::Relaxed);
+            self.waiting.fetch_or(SPINNING, Ordering::SeqCst) & SPINNING == 0
+        };
         let found = match spinning.then(|| self.spin(&mut take, idle_since)) {
             Some(Some(found)) => {
                 self.waiting.fetch_sub(SPINNING, Ordering::SeqCst);
@@ -146,7 +153,6 @@ impl Idle {
     /// Whether the spinner last looked at the queue more than
     /// [`STALE_SPIN`] ago: it yielded and has not had the CPU back since
     /// (other threads hold it), so the job would wait for its next turn.
-    #[cold]
     fn spinner_is_stale(&self) -> bool {
         let seen = self.spin_seen.load(Ordering::Relaxed);
         self.ns_since_origin(Instant::now()).saturating_sub(seen) > STALE_SPIN.as_nanos() as u64
