@@ -68,8 +68,9 @@ Commands:
   bench [--quick] [--no-python] [--only s1,s2,...] [--reps N] [--out DIR] [--filter TEXT]
                  Build crates/leasepool-bench in release mode and run every
                  scenario with leasepool and its peers interleaved; prints the
-                 tables and targets, writes target/bench/summary.tsv and
-                 target/bench/throughput.svg. --quick: about two minutes.
+                 tables and targets, writes target/bench/summary.tsv,
+                 target/bench/throughput.svg and (with S11)
+                 target/bench/latency.svg. --quick: about four minutes.
                  S13 (the metrics feature's cost) also builds the bench with
                  `--features metrics` (in target/bench-metrics) and runs it
                  as leasepool-bench-metrics, interleaved.

@@ -52,7 +52,7 @@ use report::Report;
 const USAGE: &str = "\
 Usage: leasepool-bench [--quick] [--out DIR] [--no-python] [--only s1,s2,...] [--reps N] [--filter TEXT]
 
-  --quick        short runs and 5 repetitions (about two minutes on 2 cores)
+  --quick        short runs and 5 repetitions (about four minutes on 2 cores)
   --out DIR      where summary.tsv, throughput.svg, latency.svg and the
                  Python venv go
                  (default: target/bench)

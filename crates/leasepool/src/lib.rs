@@ -79,7 +79,7 @@
 //! # Behaviour in brief
 //!
 //! * `desired = min(max_pools, max(min_pools, ceil(units / units_per_pool)))`.
-//! * Acquire takes the oldest returned idle pool, creates one below
+//! * Acquire takes the most recently returned idle pool, creates one below
 //!   `max_pools`, or waits (first come, first served, one wake per grant);
 //!   [`try_acquire`](driver::LeasedExecutorManager::try_acquire) fails at once.
 //!   Dropping an acquire future at any point loses no capacity.
