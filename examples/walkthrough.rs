@@ -58,7 +58,12 @@ fn main() -> Result<(), Error> {
 
         tenants.store(25, Ordering::Relaxed);
         manager.notify_scale_changed();
-        eventually("3 pools for 25 tenants", &manager, |m| m.total_count() == 3).await;
+        // `total` counts pools still being created: wait until all three run.
+        eventually("3 pools for 25 tenants", &manager, |m| {
+            let s = m.stats();
+            s.total == 3 && s.creating == 0
+        })
+        .await;
         println!(
             "   25 tenants: desired={} total={}",
             manager.desired_executor_count(),
