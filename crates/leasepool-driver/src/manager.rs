@@ -1,4 +1,4 @@
-//! The manager handle and its builder.
+//! The manager handle: lifecycle, acquire entry points, counts and stats.
 
 use std::fmt;
 use std::sync::Arc;
