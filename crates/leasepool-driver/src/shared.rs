@@ -477,7 +477,7 @@ impl<R: Runtime> Shared<R> {
         if running && st.published.due().is_some_and(|due| now < due) {
             return false; // the checker publishes it, as already arranged
         }
-        let armed = self.meters.changed(&mut st.published, now);
+        let armed = st.published.arm(now);
         if st.published.due().is_none() {
             return false; // nothing to publish (always, without the feature)
         }
