@@ -310,7 +310,6 @@ impl<R: Runtime> Builder<R> {
             });
         }
         let settings = Settings {
-            backend: if process.is_some() { Backend::Process } else { self.backend },
             process,
             workers_per_pool: config.workers_per_pool(),
             name_prefix: self.name_prefix.into(),

@@ -37,7 +37,6 @@ pub(crate) type ProcessSettings = std::convert::Infallible;
 
 /// Settings the core does not need.
 pub(crate) struct Settings {
-    pub(crate) backend: Backend,
     /// Set for a process manager: its pools start worker processes.
     pub(crate) process: Option<ProcessSettings>,
     /// The configuration's `workers_per_pool`, kept here so that creating
@@ -46,6 +45,14 @@ pub(crate) struct Settings {
     pub(crate) name_prefix: Arc<str>,
     pub(crate) size_provider: Option<SizeProvider>,
     pub(crate) initializer: Option<Initializer>,
+}
+
+impl Settings {
+    /// The backend of the pools: worker processes for a process manager,
+    /// else threads.
+    pub(crate) fn backend(&self) -> Backend {
+        if self.process.is_some() { Backend::Process } else { Backend::Thread }
+    }
 }
 
 /// A granted pool, as a new `Lease` takes it.
