@@ -216,7 +216,10 @@ impl Wakes {
     /// Takes the waker of `slot`, which has its outcome: its acquire needs
     /// no further wake-up from the slot.
     fn take_from(&mut self, slot: &mut WaiterSlot) {
-        let waker = std::mem::replace(&mut slot.waker, Waker::noop().clone());
+        self.push(std::mem::replace(&mut slot.waker, Waker::noop().clone()));
+    }
+
+    fn push(&mut self, waker: Waker) {
         match self.first {
             None => self.first = Some(waker),
             Some(_) => self.more.push(waker),
@@ -235,14 +238,8 @@ impl Wakes {
         self.more.drain(..).for_each(Waker::wake);
     }
 
-    fn extend(&mut self, mut other: Wakes) {
-        if let Some(first) = other.first.take() {
-            match self.first {
-                None => self.first = Some(first),
-                Some(_) => self.more.push(first),
-            }
-        }
-        self.more.append(&mut other.more);
+    fn extend(&mut self, other: Wakes) {
+        other.first.into_iter().chain(other.more).for_each(|waker| self.push(waker));
     }
 }
 
