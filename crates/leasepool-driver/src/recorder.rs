@@ -75,8 +75,10 @@ mod on {
         /// Moves every count into `histogram`, in seconds (an empty bucket
         /// is only read, not written).
         fn drain_into(&self, histogram: &Histogram) {
-            let counts =
-                self.0.iter().map(|c| if c.load(Ordering::Relaxed) == 0 { 0 } else { c.swap(0, Ordering::Relaxed) });
+            let counts = self
+                .0
+                .iter()
+                .map(|c| if c.load(Ordering::Relaxed) == 0 { 0 } else { c.swap(0, Ordering::Relaxed) });
             record(counts, histogram);
         }
     }
