@@ -87,6 +87,7 @@ pub(crate) struct ThreadPool {
     on_shutdown: OnceLock<OnShutdown>,
     /// What another backend keeps with the pool (a process pool's
     /// context); set once, right after the pool is spawned.
+    #[cfg(all(unix, feature = "process"))]
     extension: OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
     /// The current lease's tenancy word: its tenancy, whether it was released,
     /// and its jobs in flight, in one word, so that submitting and finishing
@@ -96,6 +97,31 @@ pub(crate) struct ThreadPool {
     /// sides write it for every job, and the fields above are read for
     /// every job.
     word: CachePadded<AtomicU64>,
+}
+
+/// What the process backend adds to a thread pool (see `process::pool`).
+#[cfg(all(unix, feature = "process"))]
+impl ThreadPool {
+    /// Marks the pool broken with `why` (the first cause is kept); the
+    /// caller then retires it.
+    pub(crate) fn break_with(&self, why: Arc<str>) {
+        let _ = self.broken.set(why);
+    }
+
+    /// Sets the hook the first `shutdown` runs (once; later calls are ignored).
+    pub(crate) fn on_shutdown(&self, hook: OnShutdown) {
+        let _ = self.on_shutdown.set(hook);
+    }
+
+    /// Attaches another backend's state to the pool (once).
+    pub(crate) fn set_extension(&self, ext: Arc<dyn std::any::Any + Send + Sync>) {
+        let _ = self.extension.set(ext);
+    }
+
+    /// The state another backend attached, if any.
+    pub(crate) fn extension(&self) -> Option<&Arc<dyn std::any::Any + Send + Sync>> {
+        self.extension.get()
+    }
 }
 
 impl fmt::Debug for ThreadPool {
@@ -125,6 +151,7 @@ impl ThreadPool {
             idle: Idle::new(),
             running: AtomicUsize::new(0),
             on_shutdown: OnceLock::new(),
+            #[cfg(all(unix, feature = "process"))]
             extension: OnceLock::new(),
             word: CachePadded::new(AtomicU64::new(0)),
         });
@@ -149,28 +176,6 @@ impl ThreadPool {
         self.broken.get().map(|msg| Error::Broken(Arc::clone(msg)))
     }
 
-    /// Marks the pool broken with `why` (the first cause is kept); the
-    /// caller then retires it.
-    pub(crate) fn break_with(&self, why: Arc<str>) {
-        let _ = self.broken.set(why);
-    }
-
-    /// Sets the hook the first `shutdown` runs (once; later calls are ignored).
-    pub(crate) fn on_shutdown(&self, hook: OnShutdown) {
-        let _ = self.on_shutdown.set(hook);
-    }
-
-    /// Attaches another backend's state to the pool (once).
-    pub(crate) fn set_extension(&self, ext: Arc<dyn std::any::Any + Send + Sync>) {
-        let _ = self.extension.set(ext);
-    }
-
-    /// The state another backend attached, if any.
-    pub(crate) fn extension(&self) -> Option<&Arc<dyn std::any::Any + Send + Sync>> {
-        self.extension.get()
-    }
-
-    /// Whether the pool was shut down (its lease, if any, is gone).
     /// Records why the core shuts this pool down (before `shutdown`).
     pub(crate) fn shut_for(&self, reason: ShutdownReason) {
         let _ = self.shut_for.set(reason);
@@ -181,6 +186,7 @@ impl ThreadPool {
         self.shut_for.get().copied()
     }
 
+    /// Whether the pool was shut down (its lease, if any, is gone).
     pub(crate) fn is_shut(&self) -> bool {
         self.shut.load(Ordering::Acquire)
     }

@@ -89,7 +89,10 @@ impl<R: Runtime> Builder<R> {
         }
     }
 
-    /// The executor backend (only [`Backend::Thread`] today).
+    /// The executor backend: [`Backend::Thread`], the only one
+    /// [`build`](Self::build) accepts. A process manager is built with
+    /// `Builder::build_process` (feature `process`, Unix), which sets
+    /// [`Backend::Process`] itself.
     ///
     /// ```
     /// # fn demo() {
@@ -277,7 +280,8 @@ impl<R: Runtime> Builder<R> {
     ///
     /// A [`ConfigError`] that names the first invalid field (`max_pools`
     /// missing or 0, `min_pools` above `max_pools`, a zero duration or
-    /// count, a NUL byte in `name_prefix`, ...).
+    /// count, a NUL byte in `name_prefix`, [`Backend::Process`] as
+    /// `backend`, ...).
     ///
     /// ```
     /// # fn demo() {
@@ -298,8 +302,14 @@ impl<R: Runtime> Builder<R> {
         if self.name_prefix.contains('\0') {
             return Err(ConfigError::Invalid { field: "name_prefix", reason: "must not contain a NUL byte" });
         }
+        // Its pools would be thread pools, shown as process pools.
+        if process.is_none() && self.backend == Backend::Process {
+            return Err(ConfigError::Invalid {
+                field: "backend",
+                reason: "a process manager is built with `build_process`",
+            });
+        }
         let settings = Settings {
-            backend: if process.is_some() { Backend::Process } else { self.backend },
             process,
             workers_per_pool: config.workers_per_pool(),
             name_prefix: self.name_prefix.into(),

@@ -1,4 +1,4 @@
-//! The manager handle and its builder.
+//! The manager handle: lifecycle, acquire entry points, counts and stats.
 
 use std::fmt;
 use std::sync::Arc;
@@ -354,7 +354,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
     /// # }
     /// ```
     pub fn backend(&self) -> Backend {
-        self.shared.settings.backend
+        self.shared.settings.backend()
     }
 
     /// The validated configuration.
@@ -394,7 +394,7 @@ impl<R: Runtime> LeasedExecutorManager<R> {
             }
         }
         Stats {
-            backend: self.shared.settings.backend,
+            backend: self.shared.settings.backend(),
             name_prefix: Arc::clone(&self.shared.settings.name_prefix),
             running: core.running && !st.checker_lost(),
             available: core.available,

@@ -72,14 +72,14 @@ mod on {
             self.0[index(nanos(d))].fetch_add(1, Ordering::Relaxed);
         }
 
-        /// Moves every count into `histogram`, in seconds.
+        /// Moves every count into `histogram`, in seconds (an empty bucket
+        /// is only read, not written).
         fn drain_into(&self, histogram: &Histogram) {
-            for (i, count) in self.0.iter().enumerate() {
-                if count.load(Ordering::Relaxed) != 0 {
-                    let n = count.swap(0, Ordering::Relaxed);
-                    histogram.record_many(middle(i) as f64 / 1e9, n as usize);
-                }
-            }
+            let counts = self
+                .0
+                .iter()
+                .map(|c| if c.load(Ordering::Relaxed) == 0 { 0 } else { c.swap(0, Ordering::Relaxed) });
+            record(counts, histogram);
         }
     }
 
@@ -116,9 +116,10 @@ mod on {
         }
     }
 
-    /// Records the counts of `buckets` into `histogram`, in seconds.
-    fn record(buckets: &[u32], histogram: &Histogram) {
-        for (i, &n) in buckets.iter().enumerate() {
+    /// Records a count per bucket, in bucket order, into `histogram`, in
+    /// seconds.
+    fn record(counts: impl Iterator<Item = u32>, histogram: &Histogram) {
+        for (i, n) in counts.enumerate() {
             if n != 0 {
                 histogram.record_many(middle(i) as f64 / 1e9, n as usize);
             }
@@ -214,6 +215,17 @@ mod on {
         #[inline]
         pub(crate) fn due(&self) -> Option<Instant> {
             self.due
+        }
+
+        /// After a drain: a publication falls due [`PUBLISH_EVERY`] from
+        /// `now`, unless one is due already. Returns whether it armed one.
+        #[inline]
+        pub(crate) fn arm(&mut self, now: Instant) -> bool {
+            if self.due.is_some() {
+                return false;
+            }
+            self.due = Some(now + PUBLISH_EVERY);
+            true
         }
 
         /// An acquire was granted a lease after waiting `waited`.
@@ -315,18 +327,6 @@ mod on {
             meters
         }
 
-        /// A drain changed something: a publication falls due
-        /// [`PUBLISH_EVERY`] from `now`, unless one is due already.
-        /// Returns whether it armed one.
-        #[inline]
-        pub(crate) fn changed(&self, published: &mut Published, now: Instant) -> bool {
-            if published.due.is_some() {
-                return false;
-            }
-            published.due = Some(now + PUBLISH_EVERY);
-            true
-        }
-
         /// Takes a publication, under the manager lock: sets the gauges
         /// that moved, and hands back the counters' increments to add once
         /// the lock is released (with [`Meters::publish`]).
@@ -388,10 +388,10 @@ mod on {
             add(&self.size_provider_reads, old.provider_reads, new.provider_reads);
             add(&self.size_provider_failures, old.provider_failures, new.provider_failures);
             if let Some(waits) = &publication.waits {
-                record(waits, &self.acquire_wait);
+                record(waits.iter().copied(), &self.acquire_wait);
             }
             if let Some(holds) = &publication.holds {
-                record(holds, &self.lease_hold);
+                record(holds.iter().copied(), &self.lease_hold);
             }
             self.runs.drain_into(&self.job_run);
         }
@@ -514,6 +514,11 @@ mod off {
         }
 
         #[inline(always)]
+        pub(crate) fn arm(&mut self, _now: Instant) -> bool {
+            false
+        }
+
+        #[inline(always)]
         pub(crate) fn acquired(&mut self, _waited: Duration) {}
 
         #[inline(always)]
@@ -530,11 +535,6 @@ mod off {
     impl Meters {
         pub(crate) fn new(_manager: &Arc<str>, _config: &Config) -> Self {
             Meters
-        }
-
-        #[inline(always)]
-        pub(crate) fn changed(&self, _published: &mut Published, _now: Instant) -> bool {
-            false
         }
 
         #[inline(always)]

@@ -37,7 +37,6 @@ pub(crate) type ProcessSettings = std::convert::Infallible;
 
 /// Settings the core does not need.
 pub(crate) struct Settings {
-    pub(crate) backend: Backend,
     /// Set for a process manager: its pools start worker processes.
     pub(crate) process: Option<ProcessSettings>,
     /// The configuration's `workers_per_pool`, kept here so that creating
@@ -46,6 +45,14 @@ pub(crate) struct Settings {
     pub(crate) name_prefix: Arc<str>,
     pub(crate) size_provider: Option<SizeProvider>,
     pub(crate) initializer: Option<Initializer>,
+}
+
+impl Settings {
+    /// The backend of the pools: worker processes for a process manager,
+    /// else threads.
+    pub(crate) fn backend(&self) -> Backend {
+        if self.process.is_some() { Backend::Process } else { Backend::Thread }
+    }
 }
 
 /// A granted pool, as a new `Lease` takes it.
@@ -209,7 +216,10 @@ impl Wakes {
     /// Takes the waker of `slot`, which has its outcome: its acquire needs
     /// no further wake-up from the slot.
     fn take_from(&mut self, slot: &mut WaiterSlot) {
-        let waker = std::mem::replace(&mut slot.waker, Waker::noop().clone());
+        self.push(std::mem::replace(&mut slot.waker, Waker::noop().clone()));
+    }
+
+    fn push(&mut self, waker: Waker) {
         match self.first {
             None => self.first = Some(waker),
             Some(_) => self.more.push(waker),
@@ -228,14 +238,8 @@ impl Wakes {
         self.more.drain(..).for_each(Waker::wake);
     }
 
-    fn extend(&mut self, mut other: Wakes) {
-        if let Some(first) = other.first.take() {
-            match self.first {
-                None => self.first = Some(first),
-                Some(_) => self.more.push(first),
-            }
-        }
-        self.more.append(&mut other.more);
+    fn extend(&mut self, other: Wakes) {
+        other.first.into_iter().chain(other.more).for_each(|waker| self.push(waker));
     }
 }
 
@@ -477,7 +481,7 @@ impl<R: Runtime> Shared<R> {
         if running && st.published.due().is_some_and(|due| now < due) {
             return false; // the checker publishes it, as already arranged
         }
-        let armed = self.meters.changed(&mut st.published, now);
+        let armed = st.published.arm(now);
         if st.published.due().is_none() {
             return false; // nothing to publish (always, without the feature)
         }

@@ -11,22 +11,29 @@ use leasepool::{Error, Runtime};
 
 use crate::common::*;
 
+/// `rounds` rounds of two leases held at once on `m`, then released: the
+/// highest pool id any of them was on. Pool ids are sequential, so it is
+/// the number of pools created.
+async fn two_leases_a_round<R: Runtime + Default>(m: &Manager<R>, rounds: usize) -> u64 {
+    let mut highest = 0;
+    for _ in 0..rounds {
+        let a = within::<R, _>("first lease", m.acquire()).await.expect("first lease");
+        let b = within::<R, _>("second lease", m.acquire()).await.expect("second lease");
+        highest = highest.max(a.pool_id().get()).max(b.pool_id().get());
+        a.release();
+        b.release();
+    }
+    highest
+}
+
 /// 1,000 rounds of two leases held at once create exactly two pools: the
 /// one `start` creates and one for the second lease of the first round.
 /// Pool ids are sequential, so no lease ever sees a pool id above 2.
 async fn steady_load_above_the_minimum_reuses_its_pools<R: Runtime + Default>() {
     let m = started(builder::<R>().max_pools(4).workers_per_pool(1)).await;
     assert_eq!(m.desired_executor_count(), 1);
-    let mut highest = 0;
-    for round in 0..1_000 {
-        let a = within::<R, _>("first lease", m.acquire()).await.expect("first lease");
-        let b = within::<R, _>("second lease", m.acquire()).await.expect("second lease");
-        highest = highest.max(a.pool_id().get()).max(b.pool_id().get());
-        assert!(highest <= 2, "round {round}: pool {highest} created; the surplus pool was not reused");
-        a.release();
-        b.release();
-    }
-    assert_eq!(highest, 2);
+    let highest = two_leases_a_round(&m, 1_000).await;
+    assert_eq!(highest, 2, "pool {highest} created; the surplus pool was not reused");
     let (available, leased, total, _) = counts(&m);
     assert_eq!((available, leased, total), (2, 0, 2), "the surplus pool is idle, not gone yet");
     m.stop().await;
@@ -35,14 +42,7 @@ async fn steady_load_above_the_minimum_reuses_its_pools<R: Runtime + Default>() 
     // release, the behaviour before idle timeouts): a pool per round.
     let churning =
         started(builder::<R>().max_pools(4).workers_per_pool(1).idle_timeout(Duration::ZERO)).await;
-    let mut churned = 0;
-    for _ in 0..1_000 {
-        let a = within::<R, _>("first lease", churning.acquire()).await.expect("first lease");
-        let b = within::<R, _>("second lease", churning.acquire()).await.expect("second lease");
-        churned = churned.max(a.pool_id().get()).max(b.pool_id().get());
-        a.release();
-        b.release();
-    }
+    let churned = two_leases_a_round(&churning, 1_000).await;
     churning.stop().await;
     println!(
         "1,000 rounds of 2 concurrent leases: {highest} pools created with the default idle_timeout, {churned} with idle_timeout zero"
@@ -56,15 +56,8 @@ async fn steady_load_above_the_minimum_reuses_its_pools<R: Runtime + Default>() 
 async fn steady_load_with_a_size_provider_reuses_its_pools<R: Runtime + Default>() {
     let (units, provider) = units();
     let m = started(builder::<R>().max_pools(4).workers_per_pool(1).size_provider(provider)).await;
-    let mut highest = 0;
-    for round in 0..200 {
-        let a = within::<R, _>("first lease", m.acquire()).await.expect("first lease");
-        let b = within::<R, _>("second lease", m.acquire()).await.expect("second lease");
-        highest = highest.max(a.pool_id().get()).max(b.pool_id().get());
-        assert!(highest <= 2, "round {round}: pool {highest} created; a check shut the surplus pool down");
-        a.release();
-        b.release();
-    }
+    let highest = two_leases_a_round(&m, 200).await;
+    assert!(highest <= 2, "pool {highest} created; a check shut the surplus pool down");
     // A fall of the signal is still obeyed at once: up to 3 pools, then
     // back to 1 without waiting for any idle timeout.
     units.store(30, std::sync::atomic::Ordering::SeqCst);
@@ -81,10 +74,7 @@ async fn steady_load_with_a_size_provider_reuses_its_pools<R: Runtime + Default>
 async fn surplus_pool_is_shut_down_after_idle_timeout<R: Runtime + Default>() {
     let m = started(builder::<R>().max_pools(4).workers_per_pool(1).idle_timeout(Duration::from_millis(100)))
         .await;
-    let a = within::<R, _>("first lease", m.acquire()).await.expect("first lease");
-    let b = within::<R, _>("second lease", m.acquire()).await.expect("second lease");
-    a.release();
-    b.release();
+    two_leases_a_round(&m, 1).await;
     eventually::<R>("the surplus pool times out", || {
         let s = m.stats();
         s.total == s.desired_executor_count && s.creating == 0

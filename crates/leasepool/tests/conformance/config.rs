@@ -25,6 +25,7 @@ async fn config_errors_name_the_field<R: Runtime + Default>() {
         (builder::<R>().max_pools(2).check_interval(Duration::ZERO), "check_interval"),
         (builder::<R>().max_pools(2).default_lease_for(Duration::ZERO), "default_lease_for"),
         (builder::<R>().max_pools(2).name_prefix("bad\0prefix"), "name_prefix"),
+        (builder::<R>().max_pools(2).backend(Backend::Process), "backend"),
     ];
     for (builder, field) in cases {
         let err = rejected(builder);

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use leasepool::driver::WorkGrinder;
-use leasepool::{Error, Runtime};
+use leasepool::driver::{Lease, WorkGrinder};
+use leasepool::{Error, Runtime, ShutdownReport};
 
 use crate::common::*;
 
@@ -145,16 +145,25 @@ async fn grinder_shutdown_drains_within_the_deadline_and_cancels_the_rest<R: Run
     m.stop().await;
 }
 
-/// A `stop` while a `shutdown` waits for leases ends that wait at once,
-/// not at the shutdown's deadline.
-async fn a_stop_during_shutdown_ends_it_early<R: Runtime + Default>() {
+/// A manager of two pools, one leased, and a `shutdown` of an hour
+/// waiting for that lease (begun: the idle pool is shut down and acquires
+/// fail with `Stopped`).
+async fn shutting_down_around_a_lease<R: Runtime + Default>() -> (Manager<R>, Lease<R>, Joined<ShutdownReport>)
+{
     let m = started(builder::<R>().max_pools(2).min_pools(2).workers_per_pool(1)).await;
     let lease = m.acquire().await.unwrap();
     let m2 = m.clone();
     let shutdown = spawn::<R, _>(async move { m2.shutdown(Duration::from_secs(3600)).await });
     // Closing shuts the idle pool down.
     eventually::<R>("the shutdown has begun", || m.available_count() == 0).await;
-    assert!(matches!(m.try_acquire().await, Err(leasepool::Error::Stopped)));
+    assert!(matches!(m.try_acquire().await, Err(Error::Stopped)));
+    (m, lease, shutdown)
+}
+
+/// A `stop` while a `shutdown` waits for leases ends that wait at once,
+/// not at the shutdown's deadline.
+async fn a_stop_during_shutdown_ends_it_early<R: Runtime + Default>() {
+    let (m, lease, shutdown) = shutting_down_around_a_lease::<R>().await;
     m.stop().await;
     let report = within::<R, _>("the shutdown returns after the stop", shutdown).await;
     assert!(report.was_running);
@@ -164,13 +173,7 @@ async fn a_stop_during_shutdown_ends_it_early<R: Runtime + Default>() {
 /// A second `shutdown` joins the first; when the second's (shorter)
 /// deadline cuts the leases, the first returns with it.
 async fn a_second_shutdown_ending_at_its_deadline_ends_the_first<R: Runtime + Default>() {
-    let m = started(builder::<R>().max_pools(2).min_pools(2).workers_per_pool(1)).await;
-    let lease = m.acquire().await.unwrap();
-    let m2 = m.clone();
-    let first = spawn::<R, _>(async move { m2.shutdown(Duration::from_secs(3600)).await });
-    // Closing shuts the idle pool down.
-    eventually::<R>("the first shutdown has begun", || m.available_count() == 0).await;
-    assert!(matches!(m.try_acquire().await, Err(leasepool::Error::Stopped)));
+    let (m, lease, first) = shutting_down_around_a_lease::<R>().await;
     let second = within::<R, _>("the second shutdown", m.shutdown(Duration::from_millis(100))).await;
     assert_eq!(second.leases_cut, 1, "{second:?}");
     let first = within::<R, _>("the first shutdown returns with the second", first).await;
