@@ -56,9 +56,12 @@ impl Job {
 
     /// A job running `f` (a panic becomes [`Error::Panicked`]), or taking
     /// its cancellation error, that calls `before_reply` with how it ended
-    /// and then sends the result to the returned handle.
+    /// and then sends the result to the returned handle. With `timed`, the
+    /// end carries how long `f` ran (with the `metrics` feature: two clock
+    /// reads); without, it carries zero, for a caller that never reads it.
     pub(crate) fn replying<T, F>(
         f: F,
+        timed: bool,
         before_reply: impl FnOnce(JobEnd) + Send + 'static,
     ) -> (Job, JobHandle<T>)
     where
@@ -69,9 +72,9 @@ impl Job {
         let job = Job(Some(Box::new(move |cancelled, tally: Option<&dyn Tally>| {
             let (result, end) = match cancelled {
                 None => {
-                    let watch = Stopwatch::start();
+                    let watch = timed.then(Stopwatch::start);
                     let result = catch(f);
-                    let took = watch.elapsed();
+                    let took = watch.map_or(Duration::ZERO, |w| w.elapsed());
                     let end = match result {
                         Ok(_) => JobEnd::Returned { took },
                         Err(_) => JobEnd::Panicked { took },
@@ -107,6 +110,7 @@ impl Job {
     /// can run.
     pub(crate) fn cancellable<T, F>(
         f: F,
+        timed: bool,
         before_reply: impl FnOnce(JobEnd) + Send + 'static,
     ) -> (Job, JobHandle<T>, Arc<CancelState>)
     where
@@ -115,7 +119,7 @@ impl Job {
     {
         let state = Arc::new(CancelState::default());
         let token = CancelToken(Arc::clone(&state));
-        let (job, mut handle) = Job::replying(move || f(token), before_reply);
+        let (job, mut handle) = Job::replying(move || f(token), timed, before_reply);
         handle.cancel = Some(Arc::clone(&state));
         (job, handle, state)
     }

@@ -184,7 +184,7 @@ impl<R: Runtime> Lease<R> {
         let finish = self.reserve()?;
         // Book-keep before replying, so that a caller who awaits the result
         // and then releases finds the lease idle.
-        let (job, handle) = Job::replying(f, move |end| finish.done(end));
+        let (job, handle) = Job::replying(f, true, move |end| finish.done(end));
         self.pool.submit(job);
         Ok(handle)
     }
@@ -300,7 +300,7 @@ impl<R: Runtime> Lease<R> {
         T: Send + 'static,
     {
         let finish = self.reserve()?;
-        let (job, handle, cancel) = Job::cancellable(f, move |end| finish.done(end));
+        let (job, handle, cancel) = Job::cancellable(f, true, move |end| finish.done(end));
         cancel.bind_pool(&self.pool);
         self.pool.submit(job);
         Ok(handle)

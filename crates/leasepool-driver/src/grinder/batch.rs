@@ -31,7 +31,9 @@ impl Item {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, handle) = Job::replying(f, |_| ());
+        // Untimed: an item's end is only counted; the chunk it runs in is
+        // what the manager times.
+        let (job, handle) = Job::replying(f, false, |_| ());
         (Item { job, owner, cancel: None }, handle)
     }
 
@@ -41,7 +43,7 @@ impl Item {
         F: FnOnce(CancelToken) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, handle, cancel) = Job::cancellable(f, |_| ());
+        let (job, handle, cancel) = Job::cancellable(f, false, |_| ());
         (Item { job, owner, cancel: Some(cancel) }, handle)
     }
 
