@@ -256,8 +256,8 @@ fn a_failed_creation_creates_for_waiters_left_uncovered_with_room_to_create() {
     );
     core.pool_create_failed(now, p2);
     drain_raw(&mut core);
-    // On the current code w3 is now queued (Wait::Forever) with no pool, no
-    // lease and no creation: nothing happens until the check (120 s).
+    // w3 still waits (Wait::Forever), with a pool asked for it: the failure
+    // freed room under max_pools.
     assert_eq!(core.waiters().collect::<Vec<_>>(), vec![w3]);
     assert!(
         covered(&core),

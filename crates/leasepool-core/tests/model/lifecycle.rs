@@ -44,7 +44,6 @@ impl<R: RngCore> Sim<R> {
             self.ever_started = true;
             self.paused = false;
             self.short_of_min = false;
-            self.uncovered_ok = false;
             self.shrink_owed = 0;
             self.next_check = Some(self.now + self.config.check_interval());
         }
