@@ -8,6 +8,8 @@ use crate::ids::{LeaseId, PoolId};
 use crate::types::{AcquireError, Action, LeaseEnd, ShutdownReason};
 
 /// A snapshot of the manager, from [`Core::stats`](crate::Core::stats).
+/// With the feature `serde` it serializes with its fields' names as keys
+/// (`leases` in the form of [`LeaseStats`]).
 ///
 /// ```
 /// # use leasepool_core::{Config, Core};
@@ -17,6 +19,7 @@ use crate::types::{AcquireError, Action, LeaseEnd, ShutdownReason};
 /// assert_eq!((s.available, s.leased, s.creating, s.total, s.desired_executor_count), (0, 0, 1, 1, 1));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct CoreStats {
     /// Whether the manager is started.

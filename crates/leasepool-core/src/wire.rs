@@ -12,6 +12,10 @@
 //! zero. Both are computed from the snapshot's own `held`, so serializing
 //! reads no clock, and serializing one snapshot twice gives the same text.
 //!
+//! `Config` and `LeaseStats` are written here, field by field; `CoreStats`
+//! and `CoreCounters`, whose fields are already in that form (counts,
+//! flags, the leases), derive theirs.
+//!
 //! [`Instant`]: std::time::Instant
 
 use std::time::Duration;
@@ -19,7 +23,7 @@ use std::time::Duration;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::config::Config;
-use crate::stats::{CoreStats, LeaseStats};
+use crate::stats::LeaseStats;
 
 /// Seconds, the unit of every duration in the serialized form.
 fn secs(d: Duration) -> f64 {
@@ -63,29 +67,6 @@ impl Serialize for LeaseStats {
         s.serialize_field("hard_remaining_secs", &secs(self.hard_remaining))?;
         s.serialize_field("jobs", &self.jobs)?;
         s.serialize_field("draining", &self.draining)?;
-        s.end()
-    }
-}
-
-/// `CoreStats` with its fields' names, `leases` as a list of
-/// [`LeaseStats`] and `counters` as an object of
-/// [`CoreCounters`](crate::CoreCounters)' fields.
-impl Serialize for CoreStats {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("CoreStats", 13)?;
-        s.serialize_field("running", &self.running)?;
-        s.serialize_field("available", &self.available)?;
-        s.serialize_field("leased", &self.leased)?;
-        s.serialize_field("creating", &self.creating)?;
-        s.serialize_field("total", &self.total)?;
-        s.serialize_field("desired_executor_count", &self.desired_executor_count)?;
-        s.serialize_field("units", &self.units)?;
-        s.serialize_field("waiting", &self.waiting)?;
-        s.serialize_field("min_pools", &self.min_pools)?;
-        s.serialize_field("max_pools", &self.max_pools)?;
-        s.serialize_field("workers_per_pool", &self.workers_per_pool)?;
-        s.serialize_field("leases", &self.leases)?;
-        s.serialize_field("counters", &self.counters)?;
         s.end()
     }
 }

@@ -4,20 +4,15 @@
 
 #![cfg(feature = "serde")]
 
-use std::collections::BTreeSet;
+// Shared with the facade's conformance suite.
+#[path = "wire/keys.rs"]
+mod keys;
+
 use std::time::{Duration, Instant};
 
+use keys::assert_keys;
 use leasepool_core::{Acquire, Acquired, Action, Config, Core};
 use serde_json::{Value, json};
-
-/// The keys of a JSON object, sorted.
-fn keys(v: &Value) -> BTreeSet<&str> {
-    v.as_object().expect("an object").keys().map(String::as_str).collect()
-}
-
-fn set<'a>(keys: &[&'a str]) -> BTreeSet<&'a str> {
-    keys.iter().copied().collect()
-}
 
 /// A started core with one lease, granted at `now` for 100 s (grace 20 s)
 /// to "etl".
@@ -49,21 +44,7 @@ fn config_serializes_every_setting_with_durations_in_seconds() {
         .build()
         .unwrap();
     let v = serde_json::to_value(&config).unwrap();
-    assert_eq!(
-        keys(&v),
-        set(&[
-            "max_pools",
-            "min_pools",
-            "units_per_pool",
-            "check_interval_secs",
-            "default_lease_for_secs",
-            "lease_grace_secs",
-            "workers_per_pool",
-            "has_size_provider",
-            "idle_timeout_secs",
-            "max_waiters",
-        ])
-    );
+    assert_keys(&v, keys::CONFIG);
     assert_eq!(v["max_pools"], json!(4));
     assert_eq!(v["check_interval_secs"], json!(1.5));
     assert_eq!(v["default_lease_for_secs"], json!(300.0));
@@ -78,21 +59,7 @@ fn lease_stats_serialize_times_as_seconds_held_and_left() {
     let core = core_with_a_lease(now);
     let lease = &core.stats(now + Duration::from_secs(30)).leases[0];
     let v = serde_json::to_value(lease).unwrap();
-    assert_eq!(
-        keys(&v),
-        set(&[
-            "id",
-            "owner",
-            "pool",
-            "held_secs",
-            "lease_for_secs",
-            "expires_in_secs",
-            "soft_remaining_secs",
-            "hard_remaining_secs",
-            "jobs",
-            "draining",
-        ])
-    );
+    assert_keys(&v, keys::LEASE);
     assert_eq!(v["id"], json!(lease.id.get()));
     assert_eq!(v["pool"], json!(lease.pool.get()));
     assert_eq!(v["owner"], json!("etl"));
@@ -119,9 +86,9 @@ fn core_stats_and_counters_serialize_with_their_field_names() {
     let now = Instant::now();
     let core = core_with_a_lease(now);
     let v = serde_json::to_value(core.stats(now)).unwrap();
-    assert_eq!(
-        keys(&v),
-        set(&[
+    assert_keys(
+        &v,
+        &[
             "running",
             "available",
             "leased",
@@ -135,24 +102,10 @@ fn core_stats_and_counters_serialize_with_their_field_names() {
             "workers_per_pool",
             "leases",
             "counters",
-        ])
+        ],
     );
     assert_eq!(v["leases"].as_array().map(Vec::len), Some(1));
-    assert_eq!(
-        keys(&v["counters"]),
-        set(&[
-            "leases_granted_at_once",
-            "leases_granted_after_waiting",
-            "acquire_timeouts",
-            "acquire_unavailable",
-            "waiters_cancelled",
-            "leases_released",
-            "leases_revoked",
-            "pools_created",
-            "pools_shut_down",
-            "pools_broken",
-        ])
-    );
+    assert_keys(&v["counters"], keys::CORE_COUNTERS);
     assert_eq!(v["counters"]["leases_granted_at_once"], json!(1));
     assert_eq!(v["counters"]["pools_created"], json!(1));
     assert_eq!(serde_json::to_value(core.counters()).unwrap(), v["counters"]);

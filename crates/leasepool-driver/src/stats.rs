@@ -11,7 +11,8 @@ use crate::tally::TallyValues;
 /// prefix, the counts, the configured bounds and every live lease.
 /// `desired_executor_count` and `units` are those of the last check, the
 /// values the manager acts on; [`LeasedExecutorManager::desired_executor_count`](crate::LeasedExecutorManager::desired_executor_count)
-/// reads the size provider now.
+/// reads the size provider now. With the feature `serde` it serializes
+/// with its fields' names as keys, the backend as its name (`"thread"`).
 ///
 /// ```
 /// # fn demo(m: leasepool::LeasedExecutorManager) {
@@ -20,6 +21,7 @@ use crate::tally::TallyValues;
 /// # }
 /// ```
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Stats {
     /// The executor backend.

@@ -1,9 +1,9 @@
-//! The serialized form of the manager's and the grinder's snapshots
-//! (feature `serde`), in the language-neutral form of
-//! `leasepool-core`'s (its configuration and leases): field names as keys,
-//! durations as seconds (`f64`) under the field's name with `_secs`
-//! appended, no `Instant`, the backend as its lowercase name (`"thread"`),
-//! an absent value as `null`.
+//! The serialized form of the grinder's snapshot and of the backend
+//! (feature `serde`; `Stats` and the counters derive theirs), in the
+//! language-neutral form of `leasepool-core`'s (its configuration and
+//! leases): field names as keys, durations as seconds (`f64`) under the
+//! field's name with `_secs` appended, no `Instant`, the backend as its
+//! lowercase name (`"thread"`), an absent value as `null`.
 
 use std::time::Duration;
 
@@ -11,40 +11,11 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::backend::Backend;
 use crate::grinder::GrinderStats;
-use crate::stats::Stats;
 
 /// `Backend` as its name: `"thread"`.
 impl Serialize for Backend {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
-    }
-}
-
-/// `Stats` as `backend`, `name_prefix`, `running`, `available`, `leased`,
-/// `creating`, `total`, `winding_down`, `desired_executor_count`, `units`,
-/// `waiting`, `min_pools`, `max_pools`, `workers_per_pool`, `leases` (a
-/// list of `LeaseStats`, see `leasepool-core`) and `counters` (an object of
-/// [`Counters`](crate::Counters)' fields).
-impl Serialize for Stats {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Stats", 16)?;
-        s.serialize_field("backend", &self.backend)?;
-        s.serialize_field("name_prefix", &*self.name_prefix)?;
-        s.serialize_field("running", &self.running)?;
-        s.serialize_field("available", &self.available)?;
-        s.serialize_field("leased", &self.leased)?;
-        s.serialize_field("creating", &self.creating)?;
-        s.serialize_field("total", &self.total)?;
-        s.serialize_field("winding_down", &self.winding_down)?;
-        s.serialize_field("desired_executor_count", &self.desired_executor_count)?;
-        s.serialize_field("units", &self.units)?;
-        s.serialize_field("waiting", &self.waiting)?;
-        s.serialize_field("min_pools", &self.min_pools)?;
-        s.serialize_field("max_pools", &self.max_pools)?;
-        s.serialize_field("workers_per_pool", &self.workers_per_pool)?;
-        s.serialize_field("leases", &self.leases)?;
-        s.serialize_field("counters", &self.counters)?;
-        s.end()
     }
 }
 

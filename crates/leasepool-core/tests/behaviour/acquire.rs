@@ -83,9 +83,7 @@ fn acquire_no_wait_fails_unavailable_at_once() {
 #[test]
 fn acquire_no_wait_queues_only_when_a_pool_is_coming_for_it() {
     let now = Instant::now();
-    let mut core = core_with(builder(2));
-    core.start(now, 0).unwrap();
-    let [Action::CreatePool(p1)] = drain_raw(&mut core)[..] else { panic!("one creation") };
+    let (mut core, p1) = starting(builder(2), now);
     // p1 is being created and nobody waits for it: the first one waits for it.
     let w1 = queued(core.acquire(now, Acquire::wait().wait_mode(Wait::No)));
     assert!(drain_raw(&mut core).is_empty(), "p1 covers it");

@@ -91,10 +91,8 @@ fn refusals_count_unavailable_and_timeouts() {
 #[test]
 fn a_waiter_failed_for_another_cause_is_no_timeout() {
     let now = Instant::now();
-    let mut core = core_with(builder(1));
-    core.start(now, 0).unwrap();
+    let (mut core, pool) = starting(builder(1), now);
     let w = queued(core.acquire(now, Acquire::wait_until(now + secs(5))));
-    let Some(Action::CreatePool(pool)) = core.poll_action() else { panic!("a creation") };
     core.pool_create_failed(now, pool);
     assert_eq!(fails(&drain_raw(&mut core)), [(w, AcquireError::PoolCreationFailed { pool })]);
     assert_eq!(*core.counters(), CoreCounters::default(), "a failed creation creates nothing");
@@ -167,9 +165,7 @@ fn pools_created_shut_down_and_broken_balance_the_live_pools() {
 #[test]
 fn a_creation_disowned_by_a_stop_counts_as_created_and_shut_down() {
     let now = Instant::now();
-    let mut core = core_with(builder(1));
-    core.start(now, 0).unwrap();
-    let Some(Action::CreatePool(pool)) = core.poll_action() else { panic!("a creation") };
+    let (mut core, pool) = starting(builder(1), now);
     core.stop(now).unwrap();
     core.pool_created(now, pool);
     assert_eq!(shut_down(&drain_raw(&mut core)), [(pool, ShutdownReason::Stopped)]);
@@ -180,10 +176,8 @@ fn a_creation_disowned_by_a_stop_counts_as_created_and_shut_down() {
 #[test]
 fn a_grant_whose_pool_breaks_before_it_is_drained_is_not_counted() {
     let now = Instant::now();
-    let mut core = core_with(builder(1));
-    core.start(now, 0).unwrap();
+    let (mut core, pool) = starting(builder(1), now);
     let w = queued(core.acquire(now, Acquire::wait()));
-    let Some(Action::CreatePool(pool)) = core.poll_action() else { panic!("a creation") };
     core.pool_created(now, pool); // queues the grant of `w`
     core.pool_broken(now, pool).unwrap(); // before the grant is drained
     let actions = drain_raw(&mut core);

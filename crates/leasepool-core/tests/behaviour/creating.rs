@@ -10,9 +10,7 @@ use super::*;
 fn a_waiter_for_a_pool_being_created_still_times_out_at_its_deadline() {
     let now = Instant::now();
     // No idle timeout: the surplus pool is shut down on release at the end.
-    let mut core = core_with(builder(2).idle_timeout(Duration::ZERO));
-    core.start(now, 0).unwrap();
-    let [Action::CreatePool(p1)] = drain_raw(&mut core)[..] else { panic!("one creation") };
+    let (mut core, p1) = starting(builder(2).idle_timeout(Duration::ZERO), now);
     let w = queued(core.acquire(now, Acquire::wait_until(now + secs(3))));
     assert!(drain_raw(&mut core).is_empty(), "p1 is coming for it");
     assert_eq!(core.poll_timeout(), Some(now + secs(3)));
@@ -126,9 +124,7 @@ fn pool_create_failed_fails_a_waiter_only_when_no_other_pool_is_coming() {
 
     // Uncovered: three waiters, three creations; one fails, and the first
     // in line (not the one it was asked for) fails.
-    let mut core = core_with(builder(3));
-    core.start(now, 0).unwrap();
-    let [Action::CreatePool(p1)] = drain_raw(&mut core)[..] else { panic!("one creation") };
+    let (mut core, p1) = starting(builder(3), now);
     let w1 = queued(core.acquire(now, Acquire::wait()));
     let w2 = queued(core.acquire(now, Acquire::wait()));
     let w3 = queued(core.acquire(now, Acquire::wait()));
@@ -234,9 +230,7 @@ fn total_count_stays_within_max_pools_with_creations_in_flight() {
 #[test]
 fn a_failed_creation_creates_for_waiters_left_uncovered_with_room_to_create() {
     let now = Instant::now();
-    let mut core = core_with(builder(2));
-    core.start(now, 0).unwrap();
-    let [Action::CreatePool(p1)] = drain_raw(&mut core)[..] else { panic!("one creation") };
+    let (mut core, p1) = starting(builder(2), now);
     let w1 = queued(core.acquire(now, Acquire::wait())); // covered by p1
     let _w2 = queued(core.acquire(now, Acquire::wait())); // creates p2
     let w3 = queued(core.acquire(now, Acquire::wait())); // at max_pools: waits for a release
@@ -256,8 +250,8 @@ fn a_failed_creation_creates_for_waiters_left_uncovered_with_room_to_create() {
     );
     core.pool_create_failed(now, p2);
     drain_raw(&mut core);
-    // On the current code w3 is now queued (Wait::Forever) with no pool, no
-    // lease and no creation: nothing happens until the check (120 s).
+    // w3 still waits (Wait::Forever), with a pool asked for it: the failure
+    // freed room under max_pools.
     assert_eq!(core.waiters().collect::<Vec<_>>(), vec![w3]);
     assert!(
         covered(&core),

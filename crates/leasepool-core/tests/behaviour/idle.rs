@@ -252,7 +252,7 @@ fn the_shrink_debt_goes_with_the_leases_it_was_for() {
     let now = Instant::now();
     let (mut core, _) = started(builder(3).idle_timeout(secs(60)).lease_grace(Duration::ZERO), now, 30);
     assert_eq!(core.total_count(), 3);
-    let keep = take_with(&mut core, now, Acquire::no_wait().lease_for(secs(1000)));
+    let _keep = take_with(&mut core, now, Acquire::no_wait().lease_for(secs(1000)));
     let _a = take_with(&mut core, now, Acquire::no_wait().lease_for(secs(10)));
     let _b = take_with(&mut core, now, Acquire::no_wait().lease_for(secs(10)));
     // The signal falls to 1 pool: 2 leased pools are owed a shrink.
@@ -276,7 +276,6 @@ fn the_shrink_debt_goes_with_the_leases_it_was_for() {
         PoolFate::Kept,
         "a pool released above the desired count with no debt left is kept idle for idle_timeout: {actions:?}"
     );
-    let _ = keep;
 }
 
 /// A waiter past its deadline (the driver's timer is late) is failed

@@ -88,6 +88,16 @@ fn started(b: ConfigBuilder, now: Instant, units: u64) -> (Core, Vec<PoolId>) {
     (core, pools)
 }
 
+/// A core started at `now` with no pool yet: its one start creation asked
+/// for (drained) and not confirmed.
+#[track_caller]
+fn starting(b: ConfigBuilder, now: Instant) -> (Core, PoolId) {
+    let mut core = core_with(b);
+    assert_eq!(core.start(now, 0), Ok(()));
+    let [Action::CreatePool(pool)] = drain_raw(&mut core)[..] else { panic!("one creation") };
+    (core, pool)
+}
+
 fn created(actions: &[Action]) -> Vec<PoolId> {
     actions
         .iter()

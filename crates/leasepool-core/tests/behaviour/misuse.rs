@@ -97,9 +97,7 @@ fn failing_a_confirmed_pool_panics() {
 #[should_panic(expected = "pool_create_failed for pool 1, which is not being created")]
 fn failing_a_creation_twice_panics() {
     let now = Instant::now();
-    let mut core = core_with(builder(1));
-    core.start(now, 0).unwrap();
-    let [Action::CreatePool(p)] = drain_raw(&mut core)[..] else { panic!("one creation") };
+    let (mut core, p) = starting(builder(1), now);
     core.pool_create_failed(now, p);
     core.pool_create_failed(now, p);
 }

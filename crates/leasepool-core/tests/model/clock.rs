@@ -111,7 +111,6 @@ impl<R: RngCore> Sim<R> {
         }
         self.short_of_min = false;
         self.paused = false;
-        self.uncovered_ok = false;
         // This run's pools (disowned creations only wait to be shut down).
         let total = self.core.total_count() - self.disowned.len();
         let desired = self.core.desired_executor_count();

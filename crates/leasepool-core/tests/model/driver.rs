@@ -44,9 +44,6 @@ impl<R: RngCore> Sim<R> {
         if (ctx.revoked || ctx.finalised) && ctx.create_failed.is_none() && ctx.broken.is_none() {
             self.short_of_min = false;
         }
-        if self.queue.is_empty() {
-            self.uncovered_ok = false;
-        }
         // A pool that became idle above the desired count (this run's other
         // pools already made it) times out `idle_timeout` later; at or below
         // it, never. Nothing after the pool became idle in this step changed
@@ -340,7 +337,6 @@ impl<R: RngCore> Sim<R> {
                     self.queue.len(),
                     self.in_flight.len()
                 );
-                self.uncovered_ok = true;
                 self.totals.waiters_failed_on_create += 1;
             }
             other => panic!("invariant violated: FailWaiter with {other:?}"),

@@ -64,7 +64,6 @@ impl<R: RngCore> Sim<R> {
             6 => Wait::Until(self.now.checked_sub(Duration::from_millis(1)).unwrap_or(self.now)),
             _ => Wait::Until(self.now + Duration::from_millis(self.rng.random_range(1..=30_000))),
         };
-        let uncovered_before = self.uncovered_ok;
         let request = Acquire { lease_for: lease, owner: owner.clone(), wait };
         let result = self.core.acquire(self.now, request);
         let mut ctx = Ctx::default();
@@ -134,13 +133,12 @@ impl<R: RngCore> Sim<R> {
                     self.core.total_count()
                 );
                 // A no-wait acquire waits only for a pool coming for it.
-                if wait == Wait::No && !uncovered_before {
+                if wait == Wait::No {
                     ensure!(
                         self.queue.len() <= self.in_flight.len(),
                         "no-wait acquire queued with no pool coming"
                     );
                 }
-                self.uncovered_ok = false;
             }
             Err(AcquireError::Unavailable)
                 if self.config.max_waiters().is_some_and(|m| self.queue.len() >= m) =>

@@ -116,7 +116,7 @@ impl<R: RngCore> Sim<R> {
         if !self.queue.is_empty() {
             ensure!(available == 0, "waiters wait while a pool is free ({available})");
             ensure!(
-                self.uncovered_ok || self.queue.len() <= creating || total == max,
+                self.queue.len() <= creating || total == max,
                 "{} waiters, {creating} creations in flight, total {total} < max {max}",
                 self.queue.len()
             );

@@ -44,7 +44,6 @@ impl<R: RngCore> Sim<R> {
             self.ever_started = true;
             self.paused = false;
             self.short_of_min = false;
-            self.uncovered_ok = false;
             self.shrink_owed = 0;
             self.next_check = Some(self.now + self.config.check_interval());
         }
@@ -423,6 +422,10 @@ impl<R: RngCore> Sim<R> {
                 self.settle_all();
             }
         }
+        // A check that came due while the surplus aged out may have read
+        // a signal that changed meanwhile (`handle_timeout` draws one, one
+        // time in eight): the total follows the last units read.
+        let desired = self.config.desired_executor_count(self.units);
         ensure!(
             self.core.total_count() == desired,
             "quiescent total {} != desired {desired}",

@@ -125,10 +125,6 @@ pub struct Sim<R: RngCore> {
     /// Creations asked for before a stop and not yet confirmed or failed.
     disowned: Vec<PoolId>,
     ended_leases: HashSet<LeaseId>,
-    /// A creation failed while the waiters outnumbered the creations: the
-    /// waiters may stay uncovered (fewer creations than waiters below
-    /// max_pools) until the next check or acquire.
-    uncovered_ok: bool,
     /// Idle pools in the order they became idle (oldest first), as the
     /// driver can tell from the actions and outcomes it saw.
     available: VecDeque<PoolId>,
@@ -219,7 +215,6 @@ impl<R: RngCore> Sim<R> {
             in_flight: Vec::new(),
             disowned: Vec::new(),
             ended_leases: HashSet::new(),
-            uncovered_ok: false,
             available: VecDeque::new(),
             idle_deadlines: BTreeMap::new(),
             shrink_owed: 0,

@@ -2,40 +2,23 @@
 //! exact keys of `Stats`, its leases and counters, `GrinderStats`,
 //! `Config` and `Backend`, with durations as seconds.
 
-use std::collections::BTreeSet;
+// The core's keys (its configuration, leases and counters), as its own
+// test checks them.
+#[path = "../../../leasepool-core/tests/wire/keys.rs"]
+mod keys;
+
 use std::time::Duration;
 
+use keys::assert_keys;
 use leasepool::driver::WorkGrinder;
 use leasepool::{Backend, Runtime, StopMode};
 use serde_json::{Value, json};
 
 use crate::common::*;
 
-fn keys(v: &Value) -> BTreeSet<&str> {
-    v.as_object().expect("an object").keys().map(String::as_str).collect()
-}
-
-fn set<'a>(keys: &[&'a str]) -> BTreeSet<&'a str> {
-    keys.iter().copied().collect()
-}
-
-const COUNTERS: [&str; 15] = [
-    "leases_granted_at_once",
-    "leases_granted_after_waiting",
-    "acquire_timeouts",
-    "acquire_unavailable",
-    "waiters_cancelled",
-    "leases_released",
-    "leases_revoked",
-    "pools_created",
-    "pools_shut_down",
-    "pools_broken",
-    "jobs_run",
-    "jobs_panicked",
-    "jobs_cancelled",
-    "size_provider_reads",
-    "size_provider_failures",
-];
+/// The keys of `Counters` the manager adds to the core's.
+const MANAGER_COUNTERS: [&str; 5] =
+    ["jobs_run", "jobs_panicked", "jobs_cancelled", "size_provider_reads", "size_provider_failures"];
 
 /// `Stats` with a live lease: every key, the backend as its name, the
 /// leases and counters nested; printed pretty (`-- --nocapture` shows it).
@@ -46,9 +29,9 @@ async fn stats_serialize_with_exact_keys<R: Runtime + Default>() {
     let stats = m.stats();
     println!("{}", serde_json::to_string_pretty(&stats).unwrap());
     let v = serde_json::to_value(&stats).unwrap();
-    assert_eq!(
-        keys(&v),
-        set(&[
+    assert_keys(
+        &v,
+        &[
             "backend",
             "name_prefix",
             "running",
@@ -65,29 +48,15 @@ async fn stats_serialize_with_exact_keys<R: Runtime + Default>() {
             "workers_per_pool",
             "leases",
             "counters",
-        ])
+        ],
     );
     assert_eq!((v["backend"].clone(), v["name_prefix"].clone()), (json!("thread"), json!("wire")));
     assert_eq!((v["leased"].clone(), v["max_pools"].clone()), (json!(1), json!(2)));
-    assert_eq!(keys(&v["counters"]), set(&COUNTERS));
+    assert_keys(&v["counters"], &[keys::CORE_COUNTERS, &MANAGER_COUNTERS].concat());
     assert_eq!(v["counters"]["jobs_run"], json!(1));
     assert_eq!(v["counters"], serde_json::to_value(stats.counters).unwrap());
     let l = &v["leases"][0];
-    assert_eq!(
-        keys(l),
-        set(&[
-            "id",
-            "owner",
-            "pool",
-            "held_secs",
-            "lease_for_secs",
-            "expires_in_secs",
-            "soft_remaining_secs",
-            "hard_remaining_secs",
-            "jobs",
-            "draining",
-        ])
-    );
+    assert_keys(l, keys::LEASE);
     assert_eq!((l["id"].clone(), l["owner"].clone()), (json!(lease.id().get()), json!("report")));
     assert_eq!(l["lease_for_secs"], json!(30.0));
     let held = l["held_secs"].as_f64().expect("seconds");
@@ -101,21 +70,7 @@ async fn stats_serialize_with_exact_keys<R: Runtime + Default>() {
 async fn config_and_backend_serialize<R: Runtime + Default>() {
     let m = builder::<R>().max_pools(3).idle_timeout(Duration::from_millis(250)).build().unwrap();
     let v = serde_json::to_value(m.config()).unwrap();
-    assert_eq!(
-        keys(&v),
-        set(&[
-            "max_pools",
-            "min_pools",
-            "units_per_pool",
-            "check_interval_secs",
-            "default_lease_for_secs",
-            "lease_grace_secs",
-            "workers_per_pool",
-            "has_size_provider",
-            "idle_timeout_secs",
-            "max_waiters",
-        ])
-    );
+    assert_keys(&v, keys::CONFIG);
     assert_eq!((v["max_pools"].clone(), v["idle_timeout_secs"].clone()), (json!(3), json!(0.25)));
     assert_eq!(serde_json::to_value(Backend::Thread).unwrap(), json!("thread"));
 }
@@ -134,9 +89,9 @@ async fn grinder_stats_serialize_with_exact_keys<R: Runtime + Default>() {
     g.submit(|| ()).await.unwrap();
     g.stop(StopMode::Drain).await;
     let v = serde_json::to_value(g.stats()).unwrap();
-    assert_eq!(
-        keys(&v),
-        set(&[
+    assert_keys(
+        &v,
+        &[
             "started",
             "stopping",
             "pending",
@@ -147,13 +102,13 @@ async fn grinder_stats_serialize_with_exact_keys<R: Runtime + Default>() {
             "running_batches",
             "max_concurrent_batches",
             "counters",
-        ])
+        ],
     );
     assert_eq!((v["max_wait_secs"].clone(), v["lease_for_secs"].clone()), (json!(0.005), json!(2.0)));
     assert_eq!(v["oldest_wait_secs"], Value::Null);
-    assert_eq!(
-        keys(&v["counters"]),
-        set(&["items_accepted", "items_completed", "items_failed", "items_cancelled", "batches_run"])
+    assert_keys(
+        &v["counters"],
+        &["items_accepted", "items_completed", "items_failed", "items_cancelled", "batches_run"],
     );
     assert_eq!(
         (v["counters"]["items_accepted"].clone(), v["counters"]["items_completed"].clone()),
