@@ -105,10 +105,7 @@ impl<R: Runtime> ProcessLease<R> {
         // call is not observed apart from the others').
         let watch = Stopwatch::start();
         let complete: pool::Complete = Box::new(move |reply| {
-            // The output's `Deserialize` is user code: its panic fails this
-            // call only, as a panic in the job would.
-            let (result, protocol) =
-                crate::job::catch(|| pool::answer::<J>(reply)).unwrap_or_else(|e| (Err(e), None));
+            let (result, protocol) = pool::answer::<J>(reply);
             let end = match &result {
                 Ok(_) => JobEnd::Returned { took: watch.elapsed() },
                 Err(Error::Panicked(_)) => JobEnd::Panicked { took: watch.elapsed() },

@@ -67,11 +67,12 @@ struct Outbox {
 /// pool).
 pub(crate) type Complete = Box<dyn for<'a> FnOnce(Result<Reply<'a>, Error>) -> Option<String> + Send>;
 
-/// A lease call waiting in the outbox.
-pub(crate) struct Pending {
+/// A call on its way to a worker: a lease call waiting in the outbox, or a
+/// grinder item's, completed by a closure on its own stack (see [`call`]).
+pub(crate) struct Pending<C = Complete> {
     pub(crate) name: &'static str,
     pub(crate) input: Vec<u8>,
-    pub(crate) complete: Complete,
+    pub(crate) complete: C,
 }
 
 /// Calls one drain sends in one write at most.
@@ -275,30 +276,39 @@ pub(crate) fn drain(ctx: &Arc<PoolCtx>, cancelled: Option<Error>) {
                 let before = ctx.call_nanos.load(Ordering::Relaxed);
                 ctx.call_nanos.store(before - before / 4 + per_call / 4, Ordering::Relaxed);
             }
-            None => {
-                let err = Error::Broken(Arc::from("a process job ran on a thread without a worker process"));
-                for call in batch.drain(..) {
-                    let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
-                }
-            }
+            None => fail_all(&mut batch.drain(..), &no_process()),
         });
     }
 }
 
-/// Runs job `J` with serialized `input` on this worker thread's process
-/// (the body of every process job).
-pub(crate) fn call<J: ProcessJob>(input: &[u8]) -> Result<J::Output, Error> {
+/// Runs job `J` with serialized `input` on this worker thread's process,
+/// as a batch of one: the body of a grinder item, which the grinder runs
+/// as a closure on a worker thread of its lease's pool (where it cannot
+/// wait in the outbox for a drain job: that thread is the one busy).
+pub(crate) fn call<J: ProcessJob>(input: Vec<u8>) -> Result<J::Output, Error> {
+    let mut result = None;
+    let complete = |reply: Result<Reply<'_>, Error>| {
+        let (output, protocol) = answer::<J>(reply);
+        result = Some(output);
+        protocol
+    };
+    let mut batch = vec![Pending { name: J::NAME, input, complete }];
     SLOT.with(|slot| match slot.borrow_mut().as_mut() {
-        Some(slot) => slot.call::<J>(input),
-        None => Err(Error::Broken(Arc::from("a process job ran on a thread without a worker process"))),
-    })
+        Some(slot) => slot.run_batch(&mut batch),
+        None => fail_all(&mut batch.drain(..), &no_process()),
+    });
+    drop(batch); // ends `complete`'s borrow of `result`
+    result.expect("run_batch completes every call of its batch")
 }
 
 impl Slot {
     /// Sends `batch` in one write and completes each call with its reply,
     /// in order. A lost worker or a bad reply fails the rest of the batch
     /// with the same error.
-    fn run_batch(&mut self, batch: &mut Vec<Pending>) {
+    fn run_batch<C>(&mut self, batch: &mut Vec<Pending<C>>)
+    where
+        C: for<'a> FnOnce(Result<Reply<'a>, Error>) -> Option<String>,
+    {
         let mut calls = batch.drain(..);
         let Some(process) = self.process.as_mut() else {
             let err = self.ctx.broken().unwrap_or_else(|| self.ctx.shut_error());
@@ -341,7 +351,16 @@ impl Slot {
     }
 }
 
-fn fail_all(calls: &mut impl Iterator<Item = Pending>, err: &Error) {
+/// What a call gets on a thread that has no worker process (not reached:
+/// every thread of a process pool starts one, or ends at once).
+fn no_process() -> Error {
+    Error::Broken(Arc::from("a process job ran on a thread without a worker process"))
+}
+
+fn fail_all<C>(calls: &mut impl Iterator<Item = Pending<C>>, err: &Error)
+where
+    C: for<'a> FnOnce(Result<Reply<'a>, Error>) -> Option<String>,
+{
     for call in calls {
         let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
     }
@@ -350,10 +369,13 @@ fn fail_all(calls: &mut impl Iterator<Item = Pending>, err: &Error) {
 /// What a reply means for a call of `J`: its result, and why the reply
 /// broke the protocol if it did. Decodes into `J::Output` only, and all of
 /// the bytes: bytes left over mean the worker's job is not the one this
-/// side declared.
-pub(crate) fn answer<J: ProcessJob>(
-    answer: Result<Reply<'_>, Error>,
-) -> (Result<J::Output, Error>, Option<String>) {
+/// side declared. The output's `Deserialize` is user code: its panic fails
+/// this call only (`Panicked`), as a panic in the job would.
+pub(crate) fn answer<J: ProcessJob>(reply: Result<Reply<'_>, Error>) -> (Result<J::Output, Error>, Option<String>) {
+    crate::job::catch(|| decode::<J>(reply)).unwrap_or_else(|e| (Err(e), None))
+}
+
+fn decode<J: ProcessJob>(answer: Result<Reply<'_>, Error>) -> (Result<J::Output, Error>, Option<String>) {
     let protocol = |why: String| (Err(Error::WorkerProtocol(Arc::from(why.as_str()))), Some(why));
     match answer {
         Ok(Reply::Ok(bytes)) => match postcard::take_from_bytes::<J::Output>(bytes) {
@@ -373,38 +395,7 @@ pub(crate) fn answer<J: ProcessJob>(
     }
 }
 
-/// What one call gave, owned, so that the process can be dealt with.
-enum Got<T> {
-    Output(T),
-    Fail(Error),
-    /// The worker broke the protocol: the pool is retired.
-    Protocol(String),
-    Gone,
-}
-
 impl Slot {
-    fn call<J: ProcessJob>(&mut self, input: &[u8]) -> Result<J::Output, Error> {
-        let Some(process) = self.process.as_mut() else {
-            return Err(self.ctx.broken().unwrap_or_else(|| self.ctx.shut_error()));
-        };
-        let got = match process.call(J::NAME, input) {
-            Ok(reply) => match answer::<J>(Ok(reply)) {
-                (_, Some(why)) => Got::Protocol(why),
-                (Ok(output), None) => Got::Output(output),
-                (Err(err), None) => Got::Fail(err),
-            },
-            Err(CallError::Frame(e)) => Got::Protocol(e.to_string()),
-            Err(CallError::Gone) => Got::Gone,
-        };
-        process.trim();
-        match got {
-            Got::Output(output) => Ok(output),
-            Got::Fail(err) => Err(err),
-            Got::Protocol(why) => Err(self.protocol(why)),
-            Got::Gone => Err(self.lost()),
-        }
-    }
-
     /// The connection ended during a call: either the pool shut it down
     /// (revocation, stop: the process is killed) or the process ended by
     /// itself (a crash: the pool is retired).
