@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use leasepool::process::ProcessConfig;
 use leasepool::{Error, ErrorKind, Runtime};
 
-use crate::capture::{events, install};
+use crate::common::capture::{events_of, install};
 use crate::common::{eventually, eventually_for, within, within_for};
 use crate::jobs::{Alloc, Big, CHATTER, CURSE, Crash, Echo, EchoAsBool, How, STALL, WhoAmI};
 use crate::{config, is_gone, manager, process_tests};
@@ -149,7 +149,7 @@ async fn a_stop_kills_a_worker_still_setting_up<R: Runtime + Default>() {
     println!("worker process {pid} gone {:?} after the stop", stopped.elapsed());
     // Its thread ends without calling the pool broken: nothing broke.
     eventually::<R>("the pool's threads end", || m.stats().winding_down == 0).await;
-    let broken = events("leasepool_driver::backend", "worker initializer failed");
+    let broken = events_of("leasepool_driver::backend", "worker initializer failed");
     assert!(
         !broken.iter().any(|e| e.fields.get("error").is_some_and(|m| m.contains(&pid.to_string()))),
         "{broken:?}"

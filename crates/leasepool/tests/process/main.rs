@@ -27,7 +27,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-mod capture;
 mod crashes;
 mod jobs;
 mod kills;
