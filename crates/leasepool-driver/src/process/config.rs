@@ -12,7 +12,7 @@ const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(1);
 /// Default [`ProcessConfig::start_timeout`].
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default [`ProcessConfig::max_frame`].
-const DEFAULT_MAX_FRAME: usize = 64 << 20;
+pub(crate) const DEFAULT_MAX_FRAME: usize = 64 << 20;
 /// The smallest [`ProcessConfig::max_frame`]: a hello or an error message fits.
 const MIN_FRAME: usize = 256;
 /// The longest [`ProcessConfig::kill_grace`] and [`ProcessConfig::start_timeout`].
