@@ -1,10 +1,12 @@
 //! A process pool: a thread pool (`ThreadPool`, unchanged) whose every
 //! worker thread owns one worker process. The thread's initializer starts
 //! the process (a failure breaks the pool, as any failing initializer
-//! does); a job for a process lease is a closure that, on that thread,
-//! sends one call to the thread's process and waits for the reply. So a
-//! pool has one parent thread per worker process, never one per job, and
-//! the async caller awaits the job's oneshot like any other.
+//! does). A process lease's calls wait in the pool's outbox; drain jobs on
+//! those threads send them to the thread's process in batches and complete
+//! each from its reply (a grinder item, a closure on such a thread, sends
+//! its call as a batch of one: [`call`]). So a pool has one parent thread
+//! per worker process, never one per job, and the async caller awaits its
+//! call's oneshot like any job's.
 //!
 //! Shutting the pool down (revocation, stop, a shutdown's deadline, a
 //! broken pool, a shrink) runs `PoolCtx::shut_down`, which shuts every
