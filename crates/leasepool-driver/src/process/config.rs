@@ -269,7 +269,10 @@ mod tests {
             assert!(err.to_string().contains(field), "{err}");
         }
         #[cfg(target_pointer_width = "64")]
-        assert_eq!(ProcessConfig::new().max_frame(1 << 32).validate().map_err(|e| e.field()), Err("max_frame"));
+        assert_eq!(
+            ProcessConfig::new().max_frame(1 << 32).validate().map_err(|e| e.field()),
+            Err("max_frame")
+        );
         // The limits themselves are accepted, and so is an empty target
         // whose logging is off.
         let edge = ProcessConfig::new()

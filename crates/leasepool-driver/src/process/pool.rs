@@ -373,7 +373,9 @@ where
 /// the bytes: bytes left over mean the worker's job is not the one this
 /// side declared. The output's `Deserialize` is user code: its panic fails
 /// this call only (`Panicked`), as a panic in the job would.
-pub(crate) fn answer<J: ProcessJob>(reply: Result<Reply<'_>, Error>) -> (Result<J::Output, Error>, Option<String>) {
+pub(crate) fn answer<J: ProcessJob>(
+    reply: Result<Reply<'_>, Error>,
+) -> (Result<J::Output, Error>, Option<String>) {
     crate::job::catch(|| decode::<J>(reply)).unwrap_or_else(|e| (Err(e), None))
 }
 
