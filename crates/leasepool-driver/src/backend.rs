@@ -49,9 +49,9 @@ pub(crate) type Initializer =
 /// Called (from the failing worker thread) when a pool becomes broken.
 pub(crate) type OnBroken = Arc<dyn Fn(PoolId) + Send + Sync>;
 
-/// Called once by `ThreadPool::shutdown`, with the core's reason if it
-/// gave one (a process pool kills its worker processes).
-pub(crate) type OnShutdown = Arc<dyn Fn(Option<ShutdownReason>) + Send + Sync>;
+/// Called once by `ThreadPool::shutdown` (a process pool kills its worker
+/// processes); the core's reason, if it gave one, is `shut_reason`.
+pub(crate) type OnShutdown = Arc<dyn Fn() + Send + Sync>;
 
 /// `ThreadPool::word` layout: the lease tenancy in the high 32 bits,
 /// then the released flag, then the jobs in flight.
@@ -261,7 +261,7 @@ impl ThreadPool {
         }
         self.idle.wake_all();
         if let Some(hook) = self.on_shutdown.get() {
-            hook(self.shut_reason());
+            hook();
         }
     }
 

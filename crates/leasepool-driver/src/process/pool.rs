@@ -38,8 +38,6 @@ pub(crate) struct PoolCtx {
     /// Set once, by the first `shut_down`, under `conns`' lock: a worker
     /// that registers later finds it and shuts its connection at once.
     shut: AtomicBool,
-    /// Why the pool was shut down (from the core), set with `shut`.
-    reason: OnceLock<Option<ShutdownReason>>,
     /// A clone of every live worker's connection, to wake its thread.
     conns: Mutex<Vec<UnixStream>>,
     /// The pool, to mark it broken when a worker crashes (set right after
@@ -104,18 +102,18 @@ impl PoolCtx {
 
     /// The pool is shut down: wake every worker thread waiting on a reply
     /// (each then kills and reaps its process). Never blocks on a process.
-    fn shut_down(&self, reason: Option<ShutdownReason>) {
+    fn shut_down(&self) {
         let conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = self.reason.set(reason);
         self.shut.store(true, Ordering::Release);
         for conn in conns.iter() {
             let _ = conn.shutdown(std::net::Shutdown::Both);
         }
     }
 
-    /// What a job cut by the shutdown gets: the holder learns why.
+    /// What a job cut by the shutdown gets: the holder learns why (the
+    /// reason the core gave the pool).
     fn shut_error(&self) -> Error {
-        match self.reason.get().copied().flatten() {
+        match self.pool().and_then(|pool| pool.shut_reason()) {
             Some(ShutdownReason::Expired) => Error::LeaseExpired,
             Some(ShutdownReason::Stopped) => Error::Stopped,
             _ => self.broken().unwrap_or(Error::Cancelled),
@@ -123,14 +121,19 @@ impl PoolCtx {
     }
 
     fn broken(&self) -> Option<Error> {
-        self.pool.get().and_then(Weak::upgrade).and_then(|pool| pool.broken())
+        self.pool().and_then(|pool| pool.broken())
+    }
+
+    /// The pool (alive while any of its worker threads runs).
+    fn pool(&self) -> Option<Arc<ThreadPool>> {
+        self.pool.get().and_then(Weak::upgrade)
     }
 
     /// Marks the pool broken with `why` and retires it (the core replaces
     /// it under the broken-pool rules).
     fn break_pool(&self, why: String) {
         tracing::warn!(pool = %self.id, error = %why, "worker process failed: pool broken");
-        if let Some(pool) = self.pool.get().and_then(Weak::upgrade) {
+        if let Some(pool) = self.pool() {
             pool.break_with(why.into());
         }
         (self.on_broken)(self.id);
@@ -165,7 +168,6 @@ pub(crate) fn spawn_pool(
         name_prefix: Arc::clone(name_prefix),
         next_worker: AtomicUsize::new(0),
         shut: AtomicBool::new(false),
-        reason: OnceLock::new(),
         conns: Mutex::new(Vec::new()),
         pool: OnceLock::new(),
         on_broken: Arc::clone(&on_broken),
@@ -193,7 +195,7 @@ pub(crate) fn spawn_pool(
     let pool = ThreadPool::spawn(id, name_prefix, workers, Some(init), on_broken)?;
     let _ = ctx.pool.set(Arc::downgrade(&pool));
     let hook = Arc::clone(&ctx);
-    pool.on_shutdown(Arc::new(move |reason| hook.shut_down(reason)));
+    pool.on_shutdown(Arc::new(move || hook.shut_down()));
     pool.set_extension(ctx);
     Ok(pool)
 }
