@@ -65,8 +65,8 @@ impl<R: Runtime> ProcessLease<R> {
     /// Wraps a lease of a process manager; every pool of one has a
     /// process context, so the error is for a broken invariant only.
     pub(crate) fn new(lease: Lease<R>) -> Result<Self, Error> {
-        let ctx = pool::ctx_of(lease.pool())
-            .ok_or_else(|| Error::Broken(Arc::from("a process lease on a pool without worker processes")))?;
+        let ctx = lease.pool().process().cloned();
+        let ctx = ctx.ok_or_else(|| Error::Broken(Arc::from("a process lease on a pool without worker processes")))?;
         Ok(ProcessLease { lease, ctx })
     }
 

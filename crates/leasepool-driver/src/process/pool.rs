@@ -102,7 +102,7 @@ impl PoolCtx {
 
     /// The pool is shut down: wake every worker thread waiting on a reply
     /// (each then kills and reaps its process). Never blocks on a process.
-    fn shut_down(&self) {
+    pub(crate) fn shut_down(&self) {
         let conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
         self.shut.store(true, Ordering::Release);
         for conn in conns.iter() {
@@ -194,15 +194,8 @@ pub(crate) fn spawn_pool(
     });
     let pool = ThreadPool::spawn(id, name_prefix, workers, Some(init), on_broken)?;
     let _ = ctx.pool.set(Arc::downgrade(&pool));
-    let hook = Arc::clone(&ctx);
-    pool.on_shutdown(Arc::new(move || hook.shut_down()));
-    pool.set_extension(ctx);
+    pool.set_process(ctx);
     Ok(pool)
-}
-
-/// The process context of `pool` (`None`: a thread pool).
-pub(crate) fn ctx_of(pool: &ThreadPool) -> Option<Arc<PoolCtx>> {
-    pool.extension().cloned().and_then(|ext| ext.downcast::<PoolCtx>().ok())
 }
 
 impl PoolCtx {
