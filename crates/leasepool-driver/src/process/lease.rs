@@ -66,7 +66,8 @@ impl<R: Runtime> ProcessLease<R> {
     /// process context, so the error is for a broken invariant only.
     pub(crate) fn new(lease: Lease<R>) -> Result<Self, Error> {
         let ctx = lease.pool().process().cloned();
-        let ctx = ctx.ok_or_else(|| Error::Broken(Arc::from("a process lease on a pool without worker processes")))?;
+        let ctx = ctx
+            .ok_or_else(|| Error::Broken(Arc::from("a process lease on a pool without worker processes")))?;
         Ok(ProcessLease { lease, ctx })
     }
 
