@@ -49,10 +49,6 @@ pub(crate) type Initializer =
 /// Called (from the failing worker thread) when a pool becomes broken.
 pub(crate) type OnBroken = Arc<dyn Fn(PoolId) + Send + Sync>;
 
-/// Called once by `ThreadPool::shutdown`, with the core's reason if it
-/// gave one (a process pool kills its worker processes).
-pub(crate) type OnShutdown = Arc<dyn Fn(Option<ShutdownReason>) + Send + Sync>;
-
 /// `ThreadPool::word` layout: the lease tenancy in the high 32 bits,
 /// then the released flag, then the jobs in flight.
 const RELEASED: u64 = 1 << 31;
@@ -82,13 +78,12 @@ pub(crate) struct ThreadPool {
     /// jobs run keeps its threads until those jobs end (see
     /// `ThreadPool::is_winding_down`).
     running: AtomicUsize,
-    /// Run by the first `shutdown`; set once, right after the pool is
-    /// spawned (before anyone else can shut it down).
-    on_shutdown: OnceLock<OnShutdown>,
-    /// What another backend keeps with the pool (a process pool's
-    /// context); set once, right after the pool is spawned.
+    /// A process pool's context (its worker processes' connections, its
+    /// outbox); set once, right after the pool is spawned (before anyone
+    /// else can shut it down). The first `shutdown` shuts it down, which
+    /// kills the worker processes.
     #[cfg(all(unix, feature = "process"))]
-    extension: OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
+    process: OnceLock<Arc<crate::process::PoolCtx>>,
     /// The current lease's tenancy word: its tenancy, whether it was released,
     /// and its jobs in flight, in one word, so that submitting and finishing
     /// a job take no lock (see `Lease::reserve`). A lease remembers the
@@ -97,31 +92,6 @@ pub(crate) struct ThreadPool {
     /// sides write it for every job, and the fields above are read for
     /// every job.
     word: CachePadded<AtomicU64>,
-}
-
-/// What the process backend adds to a thread pool (see `process::pool`).
-#[cfg(all(unix, feature = "process"))]
-impl ThreadPool {
-    /// Marks the pool broken with `why` (the first cause is kept); the
-    /// caller then retires it.
-    pub(crate) fn break_with(&self, why: Arc<str>) {
-        let _ = self.broken.set(why);
-    }
-
-    /// Sets the hook the first `shutdown` runs (once; later calls are ignored).
-    pub(crate) fn on_shutdown(&self, hook: OnShutdown) {
-        let _ = self.on_shutdown.set(hook);
-    }
-
-    /// Attaches another backend's state to the pool (once).
-    pub(crate) fn set_extension(&self, ext: Arc<dyn std::any::Any + Send + Sync>) {
-        let _ = self.extension.set(ext);
-    }
-
-    /// The state another backend attached, if any.
-    pub(crate) fn extension(&self) -> Option<&Arc<dyn std::any::Any + Send + Sync>> {
-        self.extension.get()
-    }
 }
 
 impl fmt::Debug for ThreadPool {
@@ -150,9 +120,8 @@ impl ThreadPool {
             shut_for: OnceLock::new(),
             idle: Idle::new(),
             running: AtomicUsize::new(0),
-            on_shutdown: OnceLock::new(),
             #[cfg(all(unix, feature = "process"))]
-            extension: OnceLock::new(),
+            process: OnceLock::new(),
             word: CachePadded::new(AtomicU64::new(0)),
         });
         for i in 0..workers {
@@ -174,6 +143,25 @@ impl ThreadPool {
     /// The initializer failure that broke this pool, if any.
     pub(crate) fn broken(&self) -> Option<Error> {
         self.broken.get().map(|msg| Error::Broken(Arc::clone(msg)))
+    }
+
+    /// Marks the pool broken with `why` (the first cause is kept); the
+    /// caller then retires it.
+    #[cfg(all(unix, feature = "process"))]
+    pub(crate) fn break_with(&self, why: Arc<str>) {
+        let _ = self.broken.set(why);
+    }
+
+    /// Makes this a process pool (once).
+    #[cfg(all(unix, feature = "process"))]
+    pub(crate) fn set_process(&self, ctx: Arc<crate::process::PoolCtx>) {
+        let _ = self.process.set(ctx);
+    }
+
+    /// The process context, if this is a process pool.
+    #[cfg(all(unix, feature = "process"))]
+    pub(crate) fn process(&self) -> Option<&Arc<crate::process::PoolCtx>> {
+        self.process.get()
     }
 
     /// Records why the core shuts this pool down (before `shutdown`).
@@ -266,8 +254,9 @@ impl ThreadPool {
             let _ = self.tx.send(Msg::Stop);
         }
         self.idle.wake_all();
-        if let Some(hook) = self.on_shutdown.get() {
-            hook(self.shut_reason());
+        #[cfg(all(unix, feature = "process"))]
+        if let Some(ctx) = self.process.get() {
+            ctx.shut_down();
         }
     }
 

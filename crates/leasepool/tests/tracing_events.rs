@@ -11,80 +11,27 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use leasepool::Runtime;
-use tracing::field::{Field, Visit};
-use tracing::{Event, Metadata, Subscriber, span};
 
+use common::capture::{self, events};
 use common::*;
-
-type Fields = BTreeMap<String, String>;
-
-static EVENTS: Mutex<Vec<Fields>> = Mutex::new(Vec::new());
-
-struct Recorder;
-
-struct Visitor<'a>(&'a mut Fields);
-
-impl Visit for Visitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-}
-
-impl Subscriber for Recorder {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-
-    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
-        span::Id::from_u64(1)
-    }
-
-    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
-
-    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let mut fields = Fields::new();
-        event.record(&mut Visitor(&mut fields));
-        EVENTS.lock().unwrap().push(fields);
-    }
-
-    fn enter(&self, _: &span::Id) {}
-
-    fn exit(&self, _: &span::Id) {}
-}
 
 /// Runs one test at a time ([`serial`]) with the recorder installed and
 /// emptied.
 fn recorded(name: &'static str, body: impl FnOnce() + Send + 'static) {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| tracing::subscriber::set_global_default(Recorder).expect("one global subscriber"));
+    capture::install();
     serial(name, || {
-        EVENTS.lock().unwrap().clear();
+        capture::clear();
         body();
     });
-}
-
-/// The recorded events whose message contains `text`.
-fn events(text: &str) -> Vec<Fields> {
-    let all = EVENTS.lock().unwrap();
-    all.iter().filter(|f| f.get("message").is_some_and(|m| m.contains(text))).cloned().collect()
 }
 
 fn assert_event(text: &str, field: &str, value: &str) {
     let found = events(text);
     assert!(
-        found.iter().any(|f| f.get(field).is_some_and(|v| v.trim_matches('"') == value)),
+        found.iter().any(|e| e.fields.get(field).is_some_and(|v| v.trim_matches('"') == value)),
         "no {text:?} event with {field} = {value}; recorded: {found:?}"
     );
 }

@@ -1,5 +1,6 @@
-//! The parent's side of one worker process: starting it, one call at a
-//! time over its connection, and ending it (SIGTERM, a grace period,
+//! The parent's side of one worker process: starting it, sending it
+//! batches of calls and reading their replies over its connection, and
+//! ending it (SIGTERM, a grace period,
 //! SIGKILL, and always a reap).
 //!
 //! A `WorkerProcess` belongs to exactly one pool worker thread, which is
@@ -200,12 +201,6 @@ impl WorkerProcess {
     /// The worker's pid.
     pub(crate) fn pid(&self) -> u32 {
         self.pid
-    }
-
-    /// Sends one call and reads its reply (borrowing the reply buffer).
-    pub(crate) fn call(&mut self, name: &str, input: &[u8]) -> Result<Reply<'_>, CallError> {
-        self.send([Call { name, input }]);
-        self.receive()
     }
 
     /// Sends calls, as one write when the socket takes them all: the

@@ -12,7 +12,7 @@ const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(1);
 /// Default [`ProcessConfig::start_timeout`].
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default [`ProcessConfig::max_frame`].
-const DEFAULT_MAX_FRAME: usize = 64 << 20;
+pub(crate) const DEFAULT_MAX_FRAME: usize = 64 << 20;
 /// The smallest [`ProcessConfig::max_frame`]: a hello or an error message fits.
 const MIN_FRAME: usize = 256;
 /// The longest [`ProcessConfig::kill_grace`] and [`ProcessConfig::start_timeout`].
@@ -180,17 +180,21 @@ impl ProcessConfig {
         self
     }
 
-    /// Checks every value; the error names the field.
+    /// Checks every value; the error names the field (in the core's
+    /// shapes: `ZeroDuration`, `TooSmall`, and `Invalid` for the rest).
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, reason| Err(ConfigError::Invalid { field, reason });
         if self.kill_grace > MAX_WAIT {
             return invalid("kill_grace", "must be at most one hour");
         }
-        if self.start_timeout.is_zero() || self.start_timeout > MAX_WAIT {
-            return invalid("start_timeout", "must be > 0 and at most one hour");
+        if self.start_timeout.is_zero() {
+            return Err(ConfigError::ZeroDuration { field: "start_timeout" });
+        }
+        if self.start_timeout > MAX_WAIT {
+            return invalid("start_timeout", "must be at most one hour");
         }
         if self.memory_limit == Some(0) {
-            return invalid("memory_limit", "must be > 0");
+            return Err(ConfigError::TooSmall { field: "memory_limit", value: 0 });
         }
         if self.max_frame < MIN_FRAME || u32::try_from(self.max_frame).is_err() {
             return invalid("max_frame", "must be at least 256 bytes and below 4 GiB");
@@ -236,5 +240,47 @@ pub struct ProcessLogging {
 impl Default for ProcessLogging {
     fn default() -> Self {
         ProcessLogging { enabled: true, level: tracing::Level::INFO, target: "leasepool::process".to_owned() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(ProcessConfig::new().validate(), Ok(()));
+    }
+
+    #[test]
+    fn every_invalid_value_is_refused_naming_its_field() {
+        let hour = Duration::from_secs(3600);
+        let no_target = ProcessLogging { target: String::new(), ..ProcessLogging::default() };
+        for (config, field) in [
+            (ProcessConfig::new().kill_grace(hour + Duration::from_nanos(1)), "kill_grace"),
+            (ProcessConfig::new().start_timeout(Duration::ZERO), "start_timeout"),
+            (ProcessConfig::new().start_timeout(hour + Duration::from_nanos(1)), "start_timeout"),
+            (ProcessConfig::new().memory_limit(0), "memory_limit"),
+            (ProcessConfig::new().max_frame(MIN_FRAME - 1), "max_frame"),
+            (ProcessConfig::new().logging(no_target.clone()), "logging.target"),
+        ] {
+            let err = config.validate().expect_err(field);
+            assert_eq!(err.field(), field, "{err}");
+            assert!(err.to_string().contains(field), "{err}");
+        }
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(
+            ProcessConfig::new().max_frame(1 << 32).validate().map_err(|e| e.field()),
+            Err("max_frame")
+        );
+        // The limits themselves are accepted, and so is an empty target
+        // whose logging is off.
+        let edge = ProcessConfig::new()
+            .kill_grace(hour)
+            .start_timeout(hour)
+            .memory_limit(1)
+            .max_frame(MIN_FRAME)
+            .logging(ProcessLogging { enabled: false, ..no_target });
+        assert_eq!(edge.validate(), Ok(()));
     }
 }

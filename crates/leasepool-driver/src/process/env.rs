@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use super::config::DEFAULT_MAX_FRAME;
+
 /// The Unix socket path the worker connects to; its presence makes
 /// [`init`](super::init) serve.
 pub(crate) const SOCKET: &str = "LEASEPOOL_PROCESS_SOCKET";
@@ -41,7 +43,7 @@ impl Params {
             token: number(TOKEN).unwrap_or(0),
             parent: number(PARENT).and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
             memory_limit: number(MEMORY_LIMIT),
-            max_frame: number(MAX_FRAME).and_then(|n| usize::try_from(n).ok()).unwrap_or(64 << 20),
+            max_frame: number(MAX_FRAME).and_then(|n| usize::try_from(n).ok()).unwrap_or(DEFAULT_MAX_FRAME),
             log_level: std::env::var(LOG_LEVEL).ok().and_then(|l| l.parse().ok()),
         })
     }

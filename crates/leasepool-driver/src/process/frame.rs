@@ -66,8 +66,6 @@ pub enum FrameError {
         /// The limit.
         max: usize,
     },
-    /// The stream ended inside a frame.
-    Truncated,
     /// A body with no tag byte.
     Empty,
     /// A tag this side does not expect.
@@ -86,7 +84,6 @@ impl fmt::Display for FrameError {
             FrameError::Oversized { len, max } => {
                 write!(f, "frame of {len} bytes is over the limit of {max} bytes")
             }
-            FrameError::Truncated => f.write_str("the stream ended inside a frame"),
             FrameError::Empty => f.write_str("empty frame (no tag byte)"),
             FrameError::UnknownTag(tag) => write!(f, "unexpected frame tag {tag}"),
             FrameError::Short(what) => write!(f, "frame too short for its {what}"),

@@ -139,7 +139,7 @@ impl<R: Runtime> ProcessGrinder<R> {
         input: J::Input,
     ) -> impl Future<Output = Result<J::Output, Error>> + Send + 'static {
         let handle = encode_input::<J>(&input, self.max_frame)
-            .and_then(|input| self.grinder.enqueue(move || pool::call::<J>(&input)));
+            .and_then(|input| self.grinder.enqueue(move || pool::call::<J>(input)));
         async move { handle?.await? }
     }
 

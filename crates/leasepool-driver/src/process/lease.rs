@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -10,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use leasepool_core::{LeaseId, PoolId};
 
-use super::{ProcessJob, frame, pool};
+use super::pool::{self, PoolCtx};
+use super::{ProcessJob, frame};
 use crate::error::Error;
 use crate::job::{Job, JobEnd, JobHandle};
 use crate::lease::Lease;
@@ -50,9 +50,9 @@ use crate::runtime::Runtime;
 /// ```
 pub struct ProcessLease<R: Runtime> {
     lease: Lease<R>,
-    /// The largest frame the pool's workers accept: a larger input fails
-    /// at once, before it is queued.
-    max_frame: usize,
+    /// The lease's pool's process context: its outbox, and the frame limit
+    /// its inputs are checked against before they are queued.
+    ctx: Arc<PoolCtx>,
 }
 
 impl<R: Runtime> fmt::Debug for ProcessLease<R> {
@@ -62,8 +62,13 @@ impl<R: Runtime> fmt::Debug for ProcessLease<R> {
 }
 
 impl<R: Runtime> ProcessLease<R> {
-    pub(crate) fn new(lease: Lease<R>, max_frame: usize) -> Self {
-        ProcessLease { lease, max_frame }
+    /// Wraps a lease of a process manager; every pool of one has a
+    /// process context, so the error is for a broken invariant only.
+    pub(crate) fn new(lease: Lease<R>) -> Result<Self, Error> {
+        let ctx = lease.pool().process().cloned();
+        let ctx = ctx
+            .ok_or_else(|| Error::Broken(Arc::from("a process lease on a pool without worker processes")))?;
+        Ok(ProcessLease { lease, ctx })
     }
 
     /// Queues job `J` with `input` on the lease's pool and returns a
@@ -93,12 +98,7 @@ impl<R: Runtime> ProcessLease<R> {
     /// # Ok(()) }
     /// ```
     pub fn submit<J: ProcessJob>(&self, input: J::Input) -> Result<ProcessHandle<J::Output>, Error> {
-        let input = encode_input::<J>(&input, self.max_frame)?;
-        let Some(ctx) = pool::ctx_of(self.lease.pool()) else {
-            // Not reached: a process lease is always on a process pool.
-            let handle = self.lease.submit(move || pool::call::<J>(&input))?;
-            return Ok(ProcessHandle { handle, _output: PhantomData });
-        };
+        let input = encode_input::<J>(&input, self.ctx.config.max_frame)?;
         let finish = self.lease.reserve()?;
         let (tx, handle) = JobHandle::<Result<J::Output, Error>>::channel();
         // A call's run time, as the parent sees it: from its submission to
@@ -106,10 +106,7 @@ impl<R: Runtime> ProcessLease<R> {
         // call is not observed apart from the others').
         let watch = Stopwatch::start();
         let complete: pool::Complete = Box::new(move |reply| {
-            // The output's `Deserialize` is user code: its panic fails this
-            // call only, as a panic in the job would.
-            let (result, protocol) =
-                crate::job::catch(|| pool::answer::<J>(reply)).unwrap_or_else(|e| (Err(e), None));
+            let (result, protocol) = pool::answer::<J>(reply);
             let end = match &result {
                 Ok(_) => JobEnd::Returned { took: watch.elapsed() },
                 Err(Error::Panicked(_)) => JobEnd::Panicked { took: watch.elapsed() },
@@ -126,10 +123,11 @@ impl<R: Runtime> ProcessLease<R> {
         // The calls of a lease wait in the pool's outbox; drain jobs (at
         // most one per worker) send them in batches, so many small calls
         // cost one write and one wake-up per batch, not per call.
-        if ctx.push(pool::Pending { name: J::NAME, input, complete }) {
+        if self.ctx.push(pool::Pending { name: J::NAME, input, complete }) {
+            let ctx = Arc::clone(&self.ctx);
             self.lease.queue(Job::new(move |cancelled| pool::drain(&ctx, cancelled)));
         }
-        Ok(ProcessHandle { handle, _output: PhantomData })
+        Ok(ProcessHandle { handle })
     }
 
     /// Runs job `J` with `input` on the lease's pool and awaits its
@@ -295,7 +293,6 @@ pub(crate) fn encode_input<J: ProcessJob>(input: &J::Input, max_frame: usize) ->
 #[must_use = "a ProcessHandle does nothing unless awaited or waited on"]
 pub struct ProcessHandle<T> {
     handle: JobHandle<Result<T, Error>>,
-    _output: PhantomData<fn() -> T>,
 }
 
 impl<T> fmt::Debug for ProcessHandle<T> {

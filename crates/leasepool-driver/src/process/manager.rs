@@ -145,7 +145,7 @@ impl<R: Runtime> ProcessManager<R> {
     /// # Ok(()) }
     /// ```
     pub fn acquire(&self) -> ProcessAcquire<R> {
-        ProcessAcquire { inner: self.manager.acquire(), max_frame: self.max_frame }
+        ProcessAcquire { inner: self.manager.acquire() }
     }
 
     /// Whether the manager is running (see
@@ -255,7 +255,6 @@ impl<R: Runtime> ProcessManager<R> {
 #[must_use = "an acquire does nothing until awaited"]
 pub struct ProcessAcquire<R: Runtime> {
     inner: AcquireBuilder<R>,
-    max_frame: usize,
 }
 
 impl<R: Runtime> fmt::Debug for ProcessAcquire<R> {
@@ -273,7 +272,7 @@ impl<R: Runtime> ProcessAcquire<R> {
     /// # Ok(()) }
     /// ```
     pub fn owner(self, owner: impl Into<Arc<str>>) -> Self {
-        ProcessAcquire { inner: self.inner.owner(owner), ..self }
+        ProcessAcquire { inner: self.inner.owner(owner) }
     }
 
     /// The lease duration (see [`AcquireBuilder::lease_for`]).
@@ -284,7 +283,7 @@ impl<R: Runtime> ProcessAcquire<R> {
     /// # Ok(()) }
     /// ```
     pub fn lease_for(self, lease: Duration) -> Self {
-        ProcessAcquire { inner: self.inner.lease_for(lease), ..self }
+        ProcessAcquire { inner: self.inner.lease_for(lease) }
     }
 
     /// How long to wait for a pool (see [`AcquireBuilder::timeout`]).
@@ -295,7 +294,7 @@ impl<R: Runtime> ProcessAcquire<R> {
     /// # Ok(()) }
     /// ```
     pub fn timeout(self, timeout: Duration) -> Self {
-        ProcessAcquire { inner: self.inner.timeout(timeout), ..self }
+        ProcessAcquire { inner: self.inner.timeout(timeout) }
     }
 
     /// Waits on the calling thread (see [`AcquireBuilder::blocking`]).
@@ -310,8 +309,7 @@ impl<R: Runtime> ProcessAcquire<R> {
     /// # Ok(()) }
     /// ```
     pub fn blocking(self) -> Result<ProcessLease<R>, Error> {
-        let max_frame = self.max_frame;
-        self.inner.blocking().map(|lease| ProcessLease::new(lease, max_frame))
+        self.inner.blocking().and_then(ProcessLease::new)
     }
 }
 
@@ -320,7 +318,7 @@ impl<R: Runtime> IntoFuture for ProcessAcquire<R> {
     type IntoFuture = ProcessAcquiring<R>;
 
     fn into_future(self) -> ProcessAcquiring<R> {
-        ProcessAcquiring { inner: self.inner.into_future(), max_frame: self.max_frame }
+        ProcessAcquiring { inner: self.inner.into_future() }
     }
 }
 
@@ -335,7 +333,6 @@ impl<R: Runtime> IntoFuture for ProcessAcquire<R> {
 #[must_use = "futures do nothing unless polled"]
 pub struct ProcessAcquiring<R: Runtime> {
     inner: Acquiring<R>,
-    max_frame: usize,
 }
 
 impl<R: Runtime> fmt::Debug for ProcessAcquiring<R> {
@@ -348,7 +345,6 @@ impl<R: Runtime> Future for ProcessAcquiring<R> {
     type Output = Result<ProcessLease<R>, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let max_frame = self.max_frame;
-        Pin::new(&mut self.inner).poll(cx).map(|r| r.map(|lease| ProcessLease::new(lease, max_frame)))
+        Pin::new(&mut self.inner).poll(cx).map(|r| r.and_then(ProcessLease::new))
     }
 }

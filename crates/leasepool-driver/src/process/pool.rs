@@ -1,10 +1,12 @@
 //! A process pool: a thread pool (`ThreadPool`, unchanged) whose every
 //! worker thread owns one worker process. The thread's initializer starts
 //! the process (a failure breaks the pool, as any failing initializer
-//! does); a job for a process lease is a closure that, on that thread,
-//! sends one call to the thread's process and waits for the reply. So a
-//! pool has one parent thread per worker process, never one per job, and
-//! the async caller awaits the job's oneshot like any other.
+//! does). A process lease's calls wait in the pool's outbox; drain jobs on
+//! those threads send them to the thread's process in batches and complete
+//! each from its reply (a grinder item, a closure on such a thread, sends
+//! its call as a batch of one: [`call`]). So a pool has one parent thread
+//! per worker process, never one per job, and the async caller awaits its
+//! call's oneshot like any job's.
 //!
 //! Shutting the pool down (revocation, stop, a shutdown's deadline, a
 //! broken pool, a shrink) runs `PoolCtx::shut_down`, which shuts every
@@ -36,8 +38,6 @@ pub(crate) struct PoolCtx {
     /// Set once, by the first `shut_down`, under `conns`' lock: a worker
     /// that registers later finds it and shuts its connection at once.
     shut: AtomicBool,
-    /// Why the pool was shut down (from the core), set with `shut`.
-    reason: OnceLock<Option<ShutdownReason>>,
     /// A clone of every live worker's connection, to wake its thread.
     conns: Mutex<Vec<UnixStream>>,
     /// The pool, to mark it broken when a worker crashes (set right after
@@ -67,11 +67,12 @@ struct Outbox {
 /// pool).
 pub(crate) type Complete = Box<dyn for<'a> FnOnce(Result<Reply<'a>, Error>) -> Option<String> + Send>;
 
-/// A lease call waiting in the outbox.
-pub(crate) struct Pending {
+/// A call on its way to a worker: a lease call waiting in the outbox, or a
+/// grinder item's, completed by a closure on its own stack (see [`call`]).
+pub(crate) struct Pending<C = Complete> {
     pub(crate) name: &'static str,
     pub(crate) input: Vec<u8>,
-    pub(crate) complete: Complete,
+    pub(crate) complete: C,
 }
 
 /// Calls one drain sends in one write at most.
@@ -101,18 +102,18 @@ impl PoolCtx {
 
     /// The pool is shut down: wake every worker thread waiting on a reply
     /// (each then kills and reaps its process). Never blocks on a process.
-    fn shut_down(&self, reason: Option<ShutdownReason>) {
+    pub(crate) fn shut_down(&self) {
         let conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = self.reason.set(reason);
         self.shut.store(true, Ordering::Release);
         for conn in conns.iter() {
             let _ = conn.shutdown(std::net::Shutdown::Both);
         }
     }
 
-    /// What a job cut by the shutdown gets: the holder learns why.
+    /// What a job cut by the shutdown gets: the holder learns why (the
+    /// reason the core gave the pool).
     fn shut_error(&self) -> Error {
-        match self.reason.get().copied().flatten() {
+        match self.pool().and_then(|pool| pool.shut_reason()) {
             Some(ShutdownReason::Expired) => Error::LeaseExpired,
             Some(ShutdownReason::Stopped) => Error::Stopped,
             _ => self.broken().unwrap_or(Error::Cancelled),
@@ -120,14 +121,19 @@ impl PoolCtx {
     }
 
     fn broken(&self) -> Option<Error> {
-        self.pool.get().and_then(Weak::upgrade).and_then(|pool| pool.broken())
+        self.pool().and_then(|pool| pool.broken())
+    }
+
+    /// The pool (alive while any of its worker threads runs).
+    fn pool(&self) -> Option<Arc<ThreadPool>> {
+        self.pool.get().and_then(Weak::upgrade)
     }
 
     /// Marks the pool broken with `why` and retires it (the core replaces
     /// it under the broken-pool rules).
     fn break_pool(&self, why: String) {
         tracing::warn!(pool = %self.id, error = %why, "worker process failed: pool broken");
-        if let Some(pool) = self.pool.get().and_then(Weak::upgrade) {
+        if let Some(pool) = self.pool() {
             pool.break_with(why.into());
         }
         (self.on_broken)(self.id);
@@ -162,7 +168,6 @@ pub(crate) fn spawn_pool(
         name_prefix: Arc::clone(name_prefix),
         next_worker: AtomicUsize::new(0),
         shut: AtomicBool::new(false),
-        reason: OnceLock::new(),
         conns: Mutex::new(Vec::new()),
         pool: OnceLock::new(),
         on_broken: Arc::clone(&on_broken),
@@ -189,15 +194,8 @@ pub(crate) fn spawn_pool(
     });
     let pool = ThreadPool::spawn(id, name_prefix, workers, Some(init), on_broken)?;
     let _ = ctx.pool.set(Arc::downgrade(&pool));
-    let hook = Arc::clone(&ctx);
-    pool.on_shutdown(Arc::new(move |reason| hook.shut_down(reason)));
-    pool.set_extension(ctx);
+    pool.set_process(ctx);
     Ok(pool)
-}
-
-/// The process context of `pool` (`None`: a thread pool).
-pub(crate) fn ctx_of(pool: &ThreadPool) -> Option<Arc<PoolCtx>> {
-    pool.extension().cloned().and_then(|ext| ext.downcast::<PoolCtx>().ok())
 }
 
 impl PoolCtx {
@@ -275,30 +273,39 @@ pub(crate) fn drain(ctx: &Arc<PoolCtx>, cancelled: Option<Error>) {
                 let before = ctx.call_nanos.load(Ordering::Relaxed);
                 ctx.call_nanos.store(before - before / 4 + per_call / 4, Ordering::Relaxed);
             }
-            None => {
-                let err = Error::Broken(Arc::from("a process job ran on a thread without a worker process"));
-                for call in batch.drain(..) {
-                    let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
-                }
-            }
+            None => fail_all(&mut batch.drain(..), &no_process()),
         });
     }
 }
 
-/// Runs job `J` with serialized `input` on this worker thread's process
-/// (the body of every process job).
-pub(crate) fn call<J: ProcessJob>(input: &[u8]) -> Result<J::Output, Error> {
+/// Runs job `J` with serialized `input` on this worker thread's process,
+/// as a batch of one: the body of a grinder item, which the grinder runs
+/// as a closure on a worker thread of its lease's pool (where it cannot
+/// wait in the outbox for a drain job: that thread is the one busy).
+pub(crate) fn call<J: ProcessJob>(input: Vec<u8>) -> Result<J::Output, Error> {
+    let mut result = None;
+    let complete = |reply: Result<Reply<'_>, Error>| {
+        let (output, protocol) = answer::<J>(reply);
+        result = Some(output);
+        protocol
+    };
+    let mut batch = vec![Pending { name: J::NAME, input, complete }];
     SLOT.with(|slot| match slot.borrow_mut().as_mut() {
-        Some(slot) => slot.call::<J>(input),
-        None => Err(Error::Broken(Arc::from("a process job ran on a thread without a worker process"))),
-    })
+        Some(slot) => slot.run_batch(&mut batch),
+        None => fail_all(&mut batch.drain(..), &no_process()),
+    });
+    drop(batch); // ends `complete`'s borrow of `result`
+    result.expect("run_batch completes every call of its batch")
 }
 
 impl Slot {
     /// Sends `batch` in one write and completes each call with its reply,
     /// in order. A lost worker or a bad reply fails the rest of the batch
     /// with the same error.
-    fn run_batch(&mut self, batch: &mut Vec<Pending>) {
+    fn run_batch<C>(&mut self, batch: &mut Vec<Pending<C>>)
+    where
+        C: for<'a> FnOnce(Result<Reply<'a>, Error>) -> Option<String>,
+    {
         let mut calls = batch.drain(..);
         let Some(process) = self.process.as_mut() else {
             let err = self.ctx.broken().unwrap_or_else(|| self.ctx.shut_error());
@@ -341,7 +348,16 @@ impl Slot {
     }
 }
 
-fn fail_all(calls: &mut impl Iterator<Item = Pending>, err: &Error) {
+/// What a call gets on a thread that has no worker process (not reached:
+/// every thread of a process pool starts one, or ends at once).
+fn no_process() -> Error {
+    Error::Broken(Arc::from("a process job ran on a thread without a worker process"))
+}
+
+fn fail_all<C>(calls: &mut impl Iterator<Item = Pending<C>>, err: &Error)
+where
+    C: for<'a> FnOnce(Result<Reply<'a>, Error>) -> Option<String>,
+{
     for call in calls {
         let _ = crate::job::catch(|| (call.complete)(Err(err.clone())));
     }
@@ -350,10 +366,15 @@ fn fail_all(calls: &mut impl Iterator<Item = Pending>, err: &Error) {
 /// What a reply means for a call of `J`: its result, and why the reply
 /// broke the protocol if it did. Decodes into `J::Output` only, and all of
 /// the bytes: bytes left over mean the worker's job is not the one this
-/// side declared.
+/// side declared. The output's `Deserialize` is user code: its panic fails
+/// this call only (`Panicked`), as a panic in the job would.
 pub(crate) fn answer<J: ProcessJob>(
-    answer: Result<Reply<'_>, Error>,
+    reply: Result<Reply<'_>, Error>,
 ) -> (Result<J::Output, Error>, Option<String>) {
+    crate::job::catch(|| decode::<J>(reply)).unwrap_or_else(|e| (Err(e), None))
+}
+
+fn decode<J: ProcessJob>(answer: Result<Reply<'_>, Error>) -> (Result<J::Output, Error>, Option<String>) {
     let protocol = |why: String| (Err(Error::WorkerProtocol(Arc::from(why.as_str()))), Some(why));
     match answer {
         Ok(Reply::Ok(bytes)) => match postcard::take_from_bytes::<J::Output>(bytes) {
@@ -373,38 +394,7 @@ pub(crate) fn answer<J: ProcessJob>(
     }
 }
 
-/// What one call gave, owned, so that the process can be dealt with.
-enum Got<T> {
-    Output(T),
-    Fail(Error),
-    /// The worker broke the protocol: the pool is retired.
-    Protocol(String),
-    Gone,
-}
-
 impl Slot {
-    fn call<J: ProcessJob>(&mut self, input: &[u8]) -> Result<J::Output, Error> {
-        let Some(process) = self.process.as_mut() else {
-            return Err(self.ctx.broken().unwrap_or_else(|| self.ctx.shut_error()));
-        };
-        let got = match process.call(J::NAME, input) {
-            Ok(reply) => match answer::<J>(Ok(reply)) {
-                (_, Some(why)) => Got::Protocol(why),
-                (Ok(output), None) => Got::Output(output),
-                (Err(err), None) => Got::Fail(err),
-            },
-            Err(CallError::Frame(e)) => Got::Protocol(e.to_string()),
-            Err(CallError::Gone) => Got::Gone,
-        };
-        process.trim();
-        match got {
-            Got::Output(output) => Ok(output),
-            Got::Fail(err) => Err(err),
-            Got::Protocol(why) => Err(self.protocol(why)),
-            Got::Gone => Err(self.lost()),
-        }
-    }
-
     /// The connection ended during a call: either the pool shut it down
     /// (revocation, stop: the process is killed) or the process ended by
     /// itself (a crash: the pool is retired).

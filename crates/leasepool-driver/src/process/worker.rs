@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::child::read_frame;
 use super::frame::{self, Reply};
 use super::{ProcessJob, env, logs};
 use crate::job::catch;
@@ -272,15 +273,8 @@ fn set_up(jobs: &Jobs, params: &env::Params) -> Result<(), String> {
 /// Reads one call frame into `buf`: `Ok(false)` at a clean end of stream.
 fn read_call(reader: &mut impl std::io::BufRead, buf: &mut Vec<u8>, max: usize) -> Result<bool, ()> {
     match reader.fill_buf() {
-        Ok([]) => return Ok(false),
-        Ok(_) => {}
-        Err(_) => return Err(()),
+        Ok([]) => Ok(false),
+        Ok(_) => read_frame(reader, buf, max).map(|()| true).map_err(drop),
+        Err(_) => Err(()),
     }
-    let mut header = [0; frame::HEADER];
-    reader.read_exact(&mut header).map_err(drop)?;
-    let len = frame::body_len(header, max).map_err(drop)?;
-    buf.clear();
-    buf.resize(len, 0);
-    reader.read_exact(buf).map_err(drop)?;
-    Ok(true)
 }

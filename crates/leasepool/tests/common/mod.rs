@@ -1,13 +1,16 @@
-//! Helpers shared by the test binaries `conformance`, `faults` and
-//! `tracing_events` (each includes this file with `#[path = ...] mod
+//! Helpers shared by the test binaries `conformance`, `faults`, `process`
+//! and `tracing_events` (each includes this file with `#[path = ...] mod
 //! common;`): the per-runtime test macro, the watchdog and the serial
 //! runner, bounded waiting, single polls (with the task's waker or with a
 //! flag of their own), spawned tasks whose panics reach the test, a gate
 //! for blocking jobs, a shared unit counter for size providers, checks on
-//! pools (every worker alive, quiescence), and an instrumented runtime.
+//! pools (every worker alive, quiescence), an instrumented runtime, and
+//! (`capture`) a global subscriber that records `tracing` events.
 
 // Each binary uses a different subset of these helpers.
 #![allow(dead_code)]
+
+pub(crate) mod capture;
 
 /// Instantiates the listed generic tests (`async fn name<R: Runtime +
 /// Default>()`) of the calling module for every enabled runtime: per

@@ -4,16 +4,15 @@
 //! serves on with a replacement pool every time. A set-up that prints a lot
 //! still finishes, and one still running at a stop is killed at once.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use leasepool::process::ProcessConfig;
 use leasepool::{Error, ErrorKind, Runtime};
 
-use crate::capture::{events, install};
+use crate::common::capture::{events_of, install};
 use crate::common::{eventually, eventually_for, within, within_for};
 use crate::jobs::{Alloc, Big, CHATTER, CURSE, Crash, Echo, EchoAsBool, How, STALL, WhoAmI};
-use crate::{config, is_gone, manager, process_tests};
+use crate::{config, is_gone, manager, marker, process_tests};
 
 /// Runs `how` on a fresh lease and checks the crash and the replacement.
 async fn crash_once<R: Runtime + Default>(
@@ -124,12 +123,7 @@ async fn a_chatty_worker_setup_finishes<R: Runtime + Default>() {
 /// A stop while a worker still sets up kills it at once, not when its
 /// start timeout runs out.
 async fn a_stop_kills_a_worker_still_setting_up<R: Runtime + Default>() {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let marker = std::env::temp_dir().join(format!(
-        "leasepool-stall-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
+    let marker = marker("stall");
     install();
     let cfg = config().worker_env(STALL, &marker).start_timeout(Duration::from_secs(600));
     let m = manager::<R>(1, cfg, |b| b).await;
@@ -149,7 +143,7 @@ async fn a_stop_kills_a_worker_still_setting_up<R: Runtime + Default>() {
     println!("worker process {pid} gone {:?} after the stop", stopped.elapsed());
     // Its thread ends without calling the pool broken: nothing broke.
     eventually::<R>("the pool's threads end", || m.stats().winding_down == 0).await;
-    let broken = events("leasepool_driver::backend", "worker initializer failed");
+    let broken = events_of("leasepool_driver::backend", "worker initializer failed");
     assert!(
         !broken.iter().any(|e| e.fields.get("error").is_some_and(|m| m.contains(&pid.to_string()))),
         "{broken:?}"

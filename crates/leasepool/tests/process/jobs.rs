@@ -223,27 +223,30 @@ async fn typed_jobs_run_in_worker_processes<R: Runtime + Default>() {
     m.stop().await;
 }
 
-async fn an_unknown_job_fails_typed_and_the_worker_serves_on<R: Runtime + Default>() {
+/// Runs `J` with `input` on a one-worker pool and returns its error, once
+/// the same worker process has served the next job.
+async fn fails_alone<R: Runtime + Default, J: ProcessJob<Output: std::fmt::Debug>>(
+    input: J::Input,
+) -> leasepool::Error {
     let m = manager::<R>(1, config(), |b| b).await;
     let lease = m.acquire().await.unwrap();
     let before = lease.run::<WhoAmI>(()).await.unwrap();
-    let err = lease.run::<Missing>(()).await.unwrap_err();
-    assert!(matches!(&err, leasepool::Error::UnknownJob(name) if &**name == "missing"), "{err:?}");
-    assert!(!err.is_retryable());
-    assert_eq!(lease.run::<WhoAmI>(()).await.unwrap(), before);
-    drop(lease);
-    m.stop().await;
-}
-
-async fn a_panicking_job_fails_alone<R: Runtime + Default>() {
-    let m = manager::<R>(1, config(), |b| b).await;
-    let lease = m.acquire().await.unwrap();
-    let before = lease.run::<WhoAmI>(()).await.unwrap();
-    let err = lease.run::<Boom>("kaboom".into()).await.unwrap_err();
-    assert!(matches!(&err, leasepool::Error::Panicked(msg) if msg.contains("kaboom")), "{err:?}");
+    let err = lease.run::<J>(input).await.unwrap_err();
     assert_eq!(lease.run::<WhoAmI>(()).await.unwrap(), before, "the worker lives on");
     drop(lease);
     m.stop().await;
+    err
+}
+
+async fn an_unknown_job_fails_typed_and_the_worker_serves_on<R: Runtime + Default>() {
+    let err = fails_alone::<R, Missing>(()).await;
+    assert!(matches!(&err, leasepool::Error::UnknownJob(name) if &**name == "missing"), "{err:?}");
+    assert!(!err.is_retryable());
+}
+
+async fn a_panicking_job_fails_alone<R: Runtime + Default>() {
+    let err = fails_alone::<R, Boom>("kaboom".into()).await;
+    assert!(matches!(&err, leasepool::Error::Panicked(msg) if msg.contains("kaboom")), "{err:?}");
 }
 
 /// A batch of calls whose inputs and outputs both overflow the socket's
@@ -266,14 +269,8 @@ async fn large_calls_in_one_batch_all_complete<R: Runtime + Default>() {
 /// A panic while the parent decodes a job's output fails that job with
 /// `Panicked`, like a panic in the job itself; the worker serves on.
 async fn a_panicking_output_decoder_fails_alone<R: Runtime + Default>() {
-    let m = manager::<R>(1, config(), |b| b).await;
-    let lease = m.acquire().await.unwrap();
-    let before = lease.run::<WhoAmI>(()).await.unwrap();
-    let err = lease.run::<Touchy>(()).await.unwrap_err();
+    let err = fails_alone::<R, Touchy>(()).await;
     assert!(matches!(&err, leasepool::Error::Panicked(msg) if msg.contains("fragile")), "{err:?}");
-    assert_eq!(lease.run::<WhoAmI>(()).await.unwrap(), before, "the worker lives on");
-    drop(lease);
-    m.stop().await;
 }
 
 async fn the_grinder_batches_process_jobs<R: Runtime + Default>() {

@@ -3,14 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use leasepool::process::{ProcessHandle, ProcessLease};
 use leasepool::{Error, Runtime};
 
 use crate::common::{eventually, eventually_for, within};
 use crate::jobs::{Echo, Spin, WhoAmI};
-use crate::{config, is_gone, manager, process_tests};
+use crate::{config, is_gone, manager, marker, process_tests};
 
 /// Waits until `pid` is gone, at most until `limit` past `from`, and says
 /// how long after `from` it was seen gone.
@@ -22,12 +20,7 @@ async fn gone_within<R: Runtime + Default>(pid: u32, from: Instant, limit: Durat
 
 /// Submits an endless job and waits until it runs.
 async fn spin<R: Runtime + Default>(lease: &ProcessLease<R>) -> ProcessHandle<()> {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let marker = std::env::temp_dir().join(format!(
-        "leasepool-spin-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
+    let marker = marker("spin");
     let handle = lease.submit::<Spin>(Some(marker.clone())).unwrap();
     eventually::<R>("the endless job starts", || marker.exists()).await;
     let _ = std::fs::remove_file(&marker);

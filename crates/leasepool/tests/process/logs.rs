@@ -5,7 +5,7 @@
 use leasepool::Runtime;
 use leasepool::process::ProcessLogging;
 
-use crate::capture::{events, install};
+use crate::common::capture::{events_of, install};
 use crate::common::eventually;
 use crate::jobs::{Say, WhoAmI};
 use crate::{config, manager, process_tests};
@@ -22,8 +22,8 @@ async fn worker_logs_reach_the_parent<R: Runtime + Default>() {
     let word = format!("hello-{pid}");
     lease.run::<Say>(word.clone()).await.unwrap();
     let said = format!("said {word}");
-    eventually::<R>("the worker's info! is forwarded", || !events(&target, &said).is_empty()).await;
-    let event = events(&target, &said).remove(0);
+    eventually::<R>("the worker's info! is forwarded", || !events_of(&target, &said).is_empty()).await;
+    let event = events_of(&target, &said).remove(0);
     println!("{event:?}");
     assert_eq!(event.level, tracing::Level::INFO);
     assert_eq!(event.fields["pid"], pid.to_string());
@@ -33,13 +33,13 @@ async fn worker_logs_reach_the_parent<R: Runtime + Default>() {
     assert_eq!(event.fields["fields"], "answer=42 who=\"worker\"");
     for stream in ["stdout", "stderr"] {
         let line = format!("{stream} {word}");
-        eventually::<R>("an output line is forwarded", || !events(&target, &line).is_empty()).await;
-        let event = events(&target, &line).remove(0);
+        eventually::<R>("an output line is forwarded", || !events_of(&target, &line).is_empty()).await;
+        let event = events_of(&target, &line).remove(0);
         println!("{event:?}");
         assert_eq!(event.fields["source"], "stdout");
         assert_eq!(event.fields["pid"], pid.to_string());
     }
-    assert!(events(&target, "below the forwarded level").is_empty(), "debug is below INFO");
+    assert!(events_of(&target, "below the forwarded level").is_empty(), "debug is below INFO");
     drop(lease);
     m.stop().await;
 }

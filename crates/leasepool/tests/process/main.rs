@@ -27,7 +27,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-mod capture;
 mod crashes;
 mod jobs;
 mod kills;
@@ -36,6 +35,7 @@ mod logs;
 mod orphans;
 mod rogue;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use leasepool::Runtime;
@@ -73,6 +73,14 @@ pub(crate) async fn manager<R: Runtime + Default>(
     let manager = tune(builder).build_process(config).expect("valid process config");
     manager.start().await.expect("start");
     manager
+}
+
+/// A fresh path in the temporary directory, for a worker to mark a moment
+/// (a job or set-up started) with a file.
+pub(crate) fn marker(what: &str) -> std::path::PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("leasepool-{what}-{}-{n}", std::process::id()))
 }
 
 /// Whether `pid` is gone: no `/proc/<pid>/stat` (Linux), or a process

@@ -1,10 +1,12 @@
-//! A global subscriber that records every event of this binary with its
-//! target and fields (forwarded worker logs are emitted on the parent's
-//! log threads, so a thread-local subscriber would not see them).
+//! A global subscriber that records every event of the test binary with
+//! its target, level and fields (a global one, because the events of
+//! interest are emitted on the pools' and the checker's threads, and
+//! forwarded worker logs on the parent's log threads, which a thread-local
+//! subscriber would not see).
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Metadata, Subscriber, span};
@@ -50,8 +52,7 @@ impl Subscriber for Recorder {
         let mut fields = BTreeMap::new();
         event.record(&mut Visitor(&mut fields));
         let meta = event.metadata();
-        let recorded = Recorded { target: meta.target().to_owned(), level: *meta.level(), fields };
-        EVENTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(recorded);
+        recorded().push(Recorded { target: meta.target().to_owned(), level: *meta.level(), fields });
     }
 
     fn enter(&self, _: &span::Id) {}
@@ -65,12 +66,27 @@ pub(crate) fn install() {
     ONCE.call_once(|| tracing::subscriber::set_global_default(Recorder).expect("no other global subscriber"));
 }
 
+/// Forgets the events recorded so far.
+pub(crate) fn clear() {
+    recorded().clear();
+}
+
+/// The recorded events whose message contains `text`.
+pub(crate) fn events(text: &str) -> Vec<Recorded> {
+    recorded().iter().filter(|e| e.message_contains(text)).cloned().collect()
+}
+
 /// The recorded events with `target` whose message contains `text`.
-pub(crate) fn events(target: &str, text: &str) -> Vec<Recorded> {
-    let events = EVENTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    events
-        .iter()
-        .filter(|e| e.target == target && e.fields.get("message").is_some_and(|m| m.contains(text)))
-        .cloned()
-        .collect()
+pub(crate) fn events_of(target: &str, text: &str) -> Vec<Recorded> {
+    recorded().iter().filter(|e| e.target == target && e.message_contains(text)).cloned().collect()
+}
+
+fn recorded() -> MutexGuard<'static, Vec<Recorded>> {
+    EVENTS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Recorded {
+    fn message_contains(&self, text: &str) -> bool {
+        self.fields.get("message").is_some_and(|m| m.contains(text))
+    }
 }
