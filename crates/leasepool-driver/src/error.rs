@@ -105,7 +105,9 @@ pub enum Error {
     /// A job's input or output could not be serialized or deserialized
     /// (process pools), or its input is over the frame limit. The message
     /// names the job and the cause.
-    #[error("could not serialize the job's data: {0}")]
+    #[error(
+        "could not encode or decode the job's data ({0}): fix the job's types or its value; retrying will not help"
+    )]
     Codec(Arc<str>),
 }
 
@@ -344,7 +346,12 @@ mod tests {
                     "the worker process sent a bad reply (frame too short for its pid); its pool was retired: acquire a new lease",
                 ],
             ),
-            (Error::Codec(Arc::from("eof")), vec!["could not serialize the job's data: eof"]),
+            (
+                Error::Codec(Arc::from("eof")),
+                vec![
+                    "could not encode or decode the job's data (eof): fix the job's types or its value; retrying will not help",
+                ],
+            ),
             (
                 Error::Cancelled,
                 vec![
