@@ -112,14 +112,16 @@ pub enum Error {
 }
 
 /// How a worker process ended, in words (`killed by signal 9 (SIGKILL)`).
-fn crash_cause(signal: Option<i32>, code: Option<i32>) -> String {
+pub(crate) fn crash_cause(signal: Option<i32>, code: Option<i32>) -> String {
     #[cfg(all(unix, feature = "process"))]
-    {
-        crate::process::crash_cause(signal, code)
-    }
+    let name = |signal| crate::process::signal_name(signal);
     #[cfg(not(all(unix, feature = "process")))]
+    let name = |_| None::<&str>;
     match (signal, code) {
-        (Some(signal), _) => format!("killed by signal {signal}"),
+        (Some(signal), _) => match name(signal) {
+            Some(name) => format!("killed by signal {signal} ({name})"),
+            None => format!("killed by signal {signal}"),
+        },
         (None, Some(code)) => format!("exited with code {code}"),
         (None, None) => "ended".to_owned(),
     }

@@ -88,7 +88,7 @@ pub use lease::{ProcessHandle, ProcessLease};
 pub use manager::{ProcessAcquire, ProcessAcquiring, ProcessManager};
 pub use worker::{Jobs, init, is_worker};
 
-pub(crate) use pool::{PoolCtx, crash_cause, spawn_pool};
+pub(crate) use pool::{PoolCtx, signal_name, spawn_pool};
 
 /// A job a worker process can run: a name both sides agree on, a
 /// serializable input and output, and the function.

@@ -409,7 +409,10 @@ impl Slot {
             Ok(status) => {
                 let (signal, code) = signal_and_code(status);
                 let err = Error::WorkerCrashed { signal, code };
-                self.ctx.break_pool(format!("worker process {pid} crashed: {}", crash_cause(signal, code)));
+                self.ctx.break_pool(format!(
+                    "worker process {pid} crashed: {}",
+                    crate::error::crash_cause(signal, code)
+                ));
                 err
             }
             Err(_) => {
@@ -426,20 +429,8 @@ fn signal_and_code(status: ExitStatus) -> (Option<i32>, Option<i32>) {
     (status.signal(), status.code())
 }
 
-/// How a worker process ended, in words: `killed by signal 11 (SIGSEGV)`,
-/// `exited with code 3`.
-pub(crate) fn crash_cause(signal: Option<i32>, code: Option<i32>) -> String {
-    match (signal, code) {
-        (Some(signal), _) => match signal_name(signal) {
-            Some(name) => format!("killed by signal {signal} ({name})"),
-            None => format!("killed by signal {signal}"),
-        },
-        (None, Some(code)) => format!("exited with code {code}"),
-        (None, None) => "ended".to_owned(),
-    }
-}
-
-fn signal_name(signal: i32) -> Option<&'static str> {
+/// The name of `signal` (`SIGSEGV`), for the common ones.
+pub(crate) fn signal_name(signal: i32) -> Option<&'static str> {
     use rustix::process::Signal;
     let signal = Signal::from_named_raw(signal)?;
     Some(match signal {
