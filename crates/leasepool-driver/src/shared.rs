@@ -477,15 +477,16 @@ impl<R: Runtime> Shared<R> {
     /// (stopped, or lost with its runtime), this input does (returns true).
     #[inline]
     fn note_change(&self, st: &mut State, now: Instant) -> bool {
-        let running = st.core.is_running();
-        if running && st.published.due().is_some_and(|due| now < due) {
+        // Read only with a publication pending (never without the feature).
+        let has_checker = |st: &State| st.core.is_running() && !st.checker_lost();
+        if st.published.due().is_some_and(|due| now < due) && has_checker(st) {
             return false; // the checker publishes it, as already arranged
         }
         let armed = st.published.arm(now);
         if st.published.due().is_none() {
             return false; // nothing to publish (always, without the feature)
         }
-        if !running || st.checker_lost() {
+        if !has_checker(st) {
             return true;
         }
         if armed {

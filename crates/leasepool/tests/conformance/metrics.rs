@@ -123,7 +123,7 @@ impl Recorded {
 
 /// A recorder whose values can be read any number of times.
 #[derive(Clone)]
-struct Kept(Arc<Registry<Key, AtomicStorage>>);
+pub(crate) struct Kept(pub(crate) Arc<Registry<Key, AtomicStorage>>);
 
 impl Recorder for Kept {
     fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
@@ -145,14 +145,14 @@ impl Recorder for Kept {
 
 impl Kept {
     /// The gauge `name` of manager `manager`.
-    fn gauge(&self, name: &str, manager: &str) -> f64 {
+    pub(crate) fn gauge(&self, name: &str, manager: &str) -> f64 {
         let key = Key::from_parts(name.to_owned(), vec![Label::new("manager", manager.to_owned())]);
         let gauge = self.0.get_gauge(&key).unwrap_or_else(|| panic!("{name} not registered"));
         f64::from_bits(gauge.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// The counter `name` of manager `manager`, with its other labels.
-    fn counter(&self, name: &str, manager: &str, labels: &[(&str, &str)]) -> u64 {
+    pub(crate) fn counter(&self, name: &str, manager: &str, labels: &[(&str, &str)]) -> u64 {
         let mut all = vec![Label::new("manager", manager.to_owned())];
         all.extend(labels.iter().map(|(k, v)| Label::new((*k).to_owned(), (*v).to_owned())));
         let key = Key::from_parts(name.to_owned(), all);

@@ -186,3 +186,40 @@ conformance! {
     a_start_with_no_runtime_returns_runtime_gone,
     a_lost_grinder_loop_fails_its_work,
 }
+
+/// With the `metrics` feature: a manager whose checker went with its
+/// runtime publishes its metrics from its own inputs, right after each
+/// unlocks (the checker that would have published them within a moment
+/// is gone).
+#[cfg(feature = "metrics")]
+mod metered {
+    use std::sync::Arc;
+
+    use leasepool::Runtime;
+    use metrics_util::registry::Registry;
+
+    use super::*;
+    use crate::metrics::Kept;
+
+    async fn a_manager_with_a_lost_checker_publishes_from_its_inputs<R: Runtime + Default>() {
+        let kept = Kept(Arc::new(Registry::atomic()));
+        let rt = Mortal::<R>::new();
+        let m = metrics::with_local_recorder(&kept, || {
+            Builder::with_runtime(rt.clone()).max_pools(1).workers_per_pool(1).name_prefix("lost").build()
+        })
+        .expect("config");
+        m.start().await.expect("start");
+        let held = m.acquire().await.expect("the only pool");
+        rt.shut_down();
+        eventually::<R>("the checker is lost", || !m.is_running()).await;
+        let released = || kept.counter("leasepool_leases_released_total", "lost", &[]);
+        assert_eq!(released(), 0);
+        drop(held);
+        assert_eq!(released(), 1, "the release published itself");
+        assert_eq!(kept.gauge("leasepool_pools_leased", "lost"), 0.0);
+    }
+
+    conformance! {
+        a_manager_with_a_lost_checker_publishes_from_its_inputs,
+    }
+}
