@@ -1,7 +1,7 @@
 //! `cargo xtask`: project automation for the leasepool workspace.
 //!
 //! Run `cargo xtask help` for the list of commands. `cargo xtask ci` runs every
-//! check the project cares about, across all three runtimes, and prints a
+//! check the project cares about, across all four runtimes, and prints a
 //! summary table at the end. It keeps going after a failed step so the summary
 //! shows everything, and exits non-zero if any step failed.
 //!
