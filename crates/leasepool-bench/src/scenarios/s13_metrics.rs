@@ -84,7 +84,7 @@ fn child(b: &Budget, what: &str, metrics: bool, recorder: bool) -> Result<f64, S
     }
     let mut cmd = Command::new(&sibling);
     cmd.args(["--metrics-child", what, if recorder { "recorder" } else { "none" }]);
-    if b.ns_sample < Budget::new(false).ns_sample {
+    if b.quick {
         cmd.arg("--quick");
     }
     let out = run_command(&mut cmd, CHILD_TIMEOUT)?;
