@@ -141,8 +141,10 @@ pub(crate) fn s13(b: &Budget, dog: &Watchdog, reps: usize, report: &mut Report) 
             "\"on\": the same crate built with it (leasepool-bench-metrics), with a metrics-exporter-prometheus \
              recorder installed (histograms with buckets, rendered once a second) or none"
                 .to_owned(),
-            "target: time per operation on/off with the recorder <= 1.10, of the medians and of the best runs"
-                .to_owned(),
+            format!(
+                "target: time per operation on/off with the recorder <= {MAX_OVERHEAD:.2}, of the medians and of \
+                 the best runs"
+            ),
         ]
     };
     let comparisons = |cases: &[&Case]| {
