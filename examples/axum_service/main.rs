@@ -16,9 +16,9 @@
 //! * `GET /metrics`: the Prometheus text format, from the library's
 //!   `metrics` feature and `metrics-exporter-prometheus`.
 //!
-//! Run it with `cargo run --example axum_service` (it listens on
-//! 127.0.0.1:3000; give another address as the argument or in
-//! `SERVICE_ADDR`, port 0 for any free port), then:
+//! Run it with `cargo run -p leasepool-axum-service --example axum_service`
+//! (it listens on 127.0.0.1:3000; give another address as the argument or
+//! in `SERVICE_ADDR`, port 0 for any free port), then:
 //!
 //! ```sh
 //! curl -X POST --data 'hello' 'http://127.0.0.1:3000/work?iterations=100000'

@@ -1,7 +1,7 @@
 //! `cargo xtask`: project automation for the leasepool workspace.
 //!
 //! Run `cargo xtask help` for the list of commands. `cargo xtask ci` runs every
-//! check the project cares about, across all three runtimes, and prints a
+//! check the project cares about, across all four runtimes, and prints a
 //! summary table at the end. It keeps going after a failed step so the summary
 //! shows everything, and exits non-zero if any step failed.
 //!
@@ -392,7 +392,7 @@ fn bench(args: &[&str]) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let target = target_dir(&ci.root);
-    let exe = target.join("release").join(format!("leasepool-bench{}", env::consts::EXE_SUFFIX));
+    let exe = executable(&target.join("release"), "leasepool-bench");
     if wants_scenario(args, "s13") && !build_metrics_sibling(&ci, &target) {
         return ExitCode::FAILURE;
     }
@@ -423,6 +423,11 @@ fn bench(args: &[&str]) -> ExitCode {
     };
     println!("cargo xtask bench: {:.1}s (build included)", started.elapsed().as_secs_f64());
     outcome
+}
+
+/// The executable `name` in `dir` (`.exe` added on Windows).
+fn executable(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}{}", env::consts::EXE_SUFFIX))
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the root), or
@@ -479,9 +484,8 @@ fn build_metrics_sibling(ci: &Ci, target: &Path) -> bool {
     if ci.run_cargo(&build, &[], None) == Outcome::Fail {
         return false;
     }
-    let name = |stem: &str| format!("{stem}{}", env::consts::EXE_SUFFIX);
-    let from = dir.join("release").join(name("leasepool-bench"));
-    let to = target.join("release").join(name("leasepool-bench-metrics"));
+    let from = executable(&dir.join("release"), "leasepool-bench");
+    let to = executable(&target.join("release"), "leasepool-bench-metrics");
     match fs::copy(&from, &to) {
         Ok(_) => true,
         Err(err) => {

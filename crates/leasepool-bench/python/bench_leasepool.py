@@ -9,19 +9,19 @@ interleaved with the Rust implementations'. Prints one machine-readable line:
 or, when the package cannot be imported, `SKIP<TAB>reason` on stderr and
 exit status 2 (the Rust side reports the tail of stderr on a nonzero exit).
 
-Scenarios (same shapes as the Rust side, see crates/leasepool-bench/src/scenarios.rs):
+Scenarios (same shapes as the Rust side, see crates/leasepool-bench/src/scenarios/):
 
 * s1-nowait: `await manager.acquire(wait=False)` + `await lease.release()` in
   a loop on one task, no work: ns per cycle (the peer of `try_acquire`).
 * s1-wait: the same with `await manager.acquire()`, the waiting form (a pool
   is always free, so it returns at once; the peer of `acquire`).
 * s2: 64 tasks, each loop: acquire, `await lease.run(x + 1)`, release: jobs/s.
-* s12: the process backend (`backend="process"`, 1 pool x 2 workers), one
-  held lease, `--window` `lease.run(x + 1)` in flight: jobs/s.
 * s4: `WorkGrinder` (batch_size_threshold=256, max_wait_seconds=0.001),
   64 tasks each keeping `--window` items in flight via `enqueue`: jobs/s.
+* s12: the process backend (`backend="process"`, 1 pool x 2 workers), one
+  held lease, `--window` `lease.run(x + 1)` in flight: jobs/s.
 
-The manager is the same shape as the Rust one: 4 pools x 2 workers,
+The manager of s1, s2 and s4 is the same shape as the Rust one: 4 pools x 2 workers,
 min_pools=4 so the pools exist before timing starts. The API used is the one
 in site-packages/leasepool/{manager,grinder}.py of 0.1.3.
 """

@@ -31,6 +31,9 @@ impl Opts {
 /// How long each measurement lasts; `--quick` shrinks everything.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
+    /// Whether these are the `--quick` budgets: S13 passes it on to the
+    /// processes it measures in, which build their own.
+    pub(crate) quick: bool,
     /// One calibrated nanosecond-scale sample (S1, S7).
     pub(crate) ns_sample: Duration,
     /// One throughput run (S2, S4).
@@ -51,6 +54,7 @@ impl Budget {
     pub(crate) fn new(quick: bool) -> Self {
         if quick {
             Budget {
+                quick,
                 ns_sample: Duration::from_millis(40),
                 run: Duration::from_millis(250),
                 s3_jobs: 20_000,
@@ -61,6 +65,7 @@ impl Budget {
             }
         } else {
             Budget {
+                quick,
                 ns_sample: Duration::from_millis(150),
                 run: Duration::from_millis(600),
                 s3_jobs: 50_000,

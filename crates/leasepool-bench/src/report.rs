@@ -347,17 +347,12 @@ impl Report {
             self.groups.iter().filter(|g| g.chart && !g.samples.series.is_empty()).collect();
         let height: f64 =
             70.0 + groups.iter().map(|g| 50.0 + ROW * g.samples.series.len() as f64).sum::<f64>();
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}" font-family="sans-serif" font-size="12">"#
+        let mut s = svg_open(
+            W,
+            height,
+            "leasepool throughput vs peers (medians; blue = leasepool, orange = Python original, grey = peers)",
+            &self.subtitle,
         );
-        let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-        let _ = writeln!(
-            s,
-            r#"<text x="10" y="24" font-size="16" font-weight="bold">leasepool throughput vs peers (medians; blue = leasepool, orange = Python original, grey = peers)</text>"#
-        );
-        let _ = writeln!(s, r##"<text x="10" y="42" fill="#444">{}</text>"##, esc(&self.subtitle));
         let mut y = 60.0;
         for g in groups {
             let linear = g.unit.starts_with('%');
@@ -395,12 +390,7 @@ impl Report {
             };
             for t in ticks {
                 let x = LABEL + if linear { BAR_MAX * t / d1 } else { scale(t) };
-                let _ = writeln!(
-                    s,
-                    r##"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" font-size="10" fill="#666" text-anchor="middle">{}</text>"##,
-                    bottom + 12.0,
-                    tick(t)
-                );
+                grid_line(&mut s, x, top, bottom, t);
             }
             for (i, series) in g.samples.series.iter().enumerate() {
                 let ry = top + ROW * i as f64;
@@ -441,9 +431,7 @@ impl Report {
         s.push_str("</svg>\n");
         std::fs::write(path, s)
     }
-}
 
-impl Report {
     /// One line per implementation and setting, grouped by runtime: a bar
     /// from p50 to p99.9 on a log scale shared by every block, a dot at
     /// p50, a ring at p99, a tick at p99.9, and the three figures.
@@ -486,17 +474,12 @@ impl Report {
                     44.0 + ROW * in_it.len() as f64 + PAIR_GAP * settings as f64
                 })
                 .sum::<f64>();
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}" font-family="sans-serif" font-size="12">"#
+        let mut s = svg_open(
+            W,
+            height,
+            "leasepool latency vs peers, lower is better (medians of per-run percentiles; blue = leasepool, grey = peers)",
+            &self.subtitle,
         );
-        let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-        let _ = writeln!(
-            s,
-            r#"<text x="10" y="24" font-size="16" font-weight="bold">leasepool latency vs peers, lower is better (medians of per-run percentiles; blue = leasepool, grey = peers)</text>"#
-        );
-        let _ = writeln!(s, r##"<text x="10" y="42" fill="#444">{}</text>"##, esc(&self.subtitle));
         let _ = writeln!(
             s,
             r##"<text x="10" y="60" fill="#444">each task sleeps 1 ms between operations; dot = p50, ring = p99, tick = p99.9 (us, log scale)</text>"##
@@ -515,13 +498,7 @@ impl Report {
             // Decades, drawn first so the markers stay on top.
             for e in d0 as i32..=d1 as i32 {
                 let t = 10f64.powi(e);
-                let _ = writeln!(
-                    s,
-                    r##"<line x1="{gx:.1}" y1="{top:.1}" x2="{gx:.1}" y2="{bottom:.1}" stroke="#ddd"/><text x="{gx:.1}" y="{:.1}" font-size="10" fill="#666" text-anchor="middle">{}</text>"##,
-                    bottom + 12.0,
-                    tick(t),
-                    gx = x(t)
-                );
+                grid_line(&mut s, x(t), top, bottom, t);
             }
             let mut ry = top;
             let mut last_setting = "";
@@ -581,6 +558,31 @@ impl Report {
         s.push_str("</svg>\n");
         std::fs::write(path, s)
     }
+}
+
+/// The opening of a chart `width` x `height`: the `<svg>` element, a white
+/// background, the title and, under it, the subtitle.
+fn svg_open(width: f64, height: f64, title: &str, subtitle: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(s, r#"<text x="10" y="24" font-size="16" font-weight="bold">{}</text>"#, esc(title));
+    let _ = writeln!(s, r##"<text x="10" y="42" fill="#444">{}</text>"##, esc(subtitle));
+    s
+}
+
+/// A vertical grid line at `x` from `top` to `bottom`, labelled `value`
+/// under it.
+fn grid_line(s: &mut String, x: f64, top: f64, bottom: f64, value: f64) {
+    let _ = writeln!(
+        s,
+        r##"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" font-size="10" fill="#666" text-anchor="middle">{}</text>"##,
+        bottom + 12.0,
+        tick(value)
+    );
 }
 
 /// Axis labels: 0, 25, 1k, 10k, 1M.

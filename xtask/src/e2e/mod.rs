@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{Ci, Outcome, SERVICE_EXAMPLE, target_dir};
+use crate::{Ci, Outcome, SERVICE_EXAMPLE, executable, target_dir};
 use process::{Running, TempDir};
 
 /// The manager's name in the service: the `manager` label of its metrics,
@@ -90,10 +90,7 @@ fn e2e(ci: &Ci, build: &[&str]) -> Result<(), String> {
     if ci.run_cargo(build, &[], None) == Outcome::Fail {
         return Err("building the example service failed".into());
     }
-    let exe = target_dir(&ci.root)
-        .join("debug")
-        .join("examples")
-        .join(format!("{SERVICE_EXAMPLE}{}", std::env::consts::EXE_SUFFIX));
+    let exe = executable(&target_dir(&ci.root).join("debug").join("examples"), SERVICE_EXAMPLE);
 
     // Dropped in reverse order: Prometheus, the service, then the files.
     let tmp = TempDir::new("leasepool-e2e")?;

@@ -30,7 +30,7 @@ const S12_PS: &str = "procspawn Pool";
 const S12_PY: &str = "Python leasepool 0.1.3 (process backend)";
 const S12_REPLACE: &str = "leasepool hard expiry to replacement serving";
 
-/// One tiny job.
+/// One tiny job (procspawn's peer runs the same `Inc::run`).
 struct Inc;
 impl ProcessJob for Inc {
     const NAME: &'static str = "inc";
@@ -53,10 +53,6 @@ impl ProcessJob for Spin {
             x = black_box(x.wrapping_add(1));
         }
     }
-}
-
-fn inc(x: u64) -> u64 {
-    black_box(x) + 1
 }
 
 /// Serves as a worker process (leasepool's or procspawn's) if this process
@@ -106,7 +102,7 @@ fn s12_leasepool(b: &Budget) -> f64 {
 fn s12_procspawn(b: &Budget) -> Result<f64, String> {
     let pool = procspawn::Pool::new(WORKERS).map_err(|e| e.to_string())?;
     let run = |n: u64| -> Result<(), String> {
-        let handles: Vec<_> = (0..n).map(|i| pool.spawn(i, inc)).collect();
+        let handles: Vec<_> = (0..n).map(|i| pool.spawn(i, Inc::run)).collect();
         for h in handles {
             black_box(h.join().map_err(|e| e.to_string())?);
         }

@@ -84,7 +84,7 @@ fn child(b: &Budget, what: &str, metrics: bool, recorder: bool) -> Result<f64, S
     }
     let mut cmd = Command::new(&sibling);
     cmd.args(["--metrics-child", what, if recorder { "recorder" } else { "none" }]);
-    if b.ns_sample < Budget::new(false).ns_sample {
+    if b.quick {
         cmd.arg("--quick");
     }
     let out = run_command(&mut cmd, CHILD_TIMEOUT)?;
@@ -96,21 +96,25 @@ fn child(b: &Budget, what: &str, metrics: bool, recorder: bool) -> Result<f64, S
         .map_err(|e| format!("{what}: {e}"))
 }
 
+/// The three rows of each case, in child processes: off, on without a
+/// recorder, on with one.
+fn impls<'a>(b: &'a Budget, cases: &[&'static Case]) -> Vec<Impl<'a>> {
+    cases
+        .iter()
+        .flat_map(|&case| {
+            [(case.off, false, false), (case.noop, true, false), (case.on, true, true)].map(
+                |(name, metrics, recorder)| {
+                    Impl::fallible(name, move || child(b, case.what, metrics, recorder))
+                },
+            )
+        })
+        .collect()
+}
+
 pub(crate) fn s13(b: &Budget, dog: &Watchdog, reps: usize, report: &mut Report) {
     let s1 = [&S1_TRY, &S1_ACQ];
-    let mut impls = Vec::new();
-    for case in s1 {
-        impls.push(Impl::fallible(case.off, move || child(b, case.what, false, false)));
-        impls.push(Impl::fallible(case.noop, move || child(b, case.what, true, false)));
-        impls.push(Impl::fallible(case.on, move || child(b, case.what, true, true)));
-    }
-    let s1_samples = interleave("S13 (S1)", reps, impls, dog);
-    let impls = vec![
-        Impl::fallible(S2.off, || child(b, S2.what, false, false)),
-        Impl::fallible(S2.noop, || child(b, S2.what, true, false)),
-        Impl::fallible(S2.on, || child(b, S2.what, true, true)),
-    ];
-    let s2_samples = interleave("S13 (S2)", reps, impls, dog);
+    let s1_samples = interleave("S13 (S1)", reps, impls(b, &s1), dog);
+    let s2_samples = interleave("S13 (S2)", reps, impls(b, &[&S2]), dog);
 
     // The cost of the feature with a recorder, as time per operation on /
     // off (S2's time per job is the inverse of its throughput): of the
@@ -137,8 +141,10 @@ pub(crate) fn s13(b: &Budget, dog: &Watchdog, reps: usize, report: &mut Report) 
             "\"on\": the same crate built with it (leasepool-bench-metrics), with a metrics-exporter-prometheus \
              recorder installed (histograms with buckets, rendered once a second) or none"
                 .to_owned(),
-            "target: time per operation on/off with the recorder <= 1.10, of the medians and of the best runs"
-                .to_owned(),
+            format!(
+                "target: time per operation on/off with the recorder <= {MAX_OVERHEAD:.2}, of the medians and of \
+                 the best runs"
+            ),
         ]
     };
     let comparisons = |cases: &[&Case]| {
