@@ -106,11 +106,25 @@ pub(crate) fn oriented(a: f64, b: f64) -> f64 {
 pub(crate) struct Series {
     pub(crate) name: String,
     pub(crate) values: Vec<f64>,
+    /// The figure of all repetitions taken together, where one exists and
+    /// says more than their median: a percentile of every operation of
+    /// every run, where one run holds too few operations for its tail.
+    pub(crate) pooled: Option<f64>,
 }
 
 impl Series {
+    pub(crate) fn new(name: impl Into<String>, values: Vec<f64>) -> Self {
+        Series { name: name.into(), values, pooled: None }
+    }
+
     pub(crate) fn median(&self) -> f64 {
         median(&self.values)
+    }
+
+    /// The figure tables, ratios and targets use: the pooled one if any,
+    /// else the median of the runs.
+    pub(crate) fn figure(&self) -> f64 {
+        self.pooled.unwrap_or_else(|| self.median())
     }
 
     pub(crate) fn min(&self) -> f64 {
@@ -202,7 +216,7 @@ pub(crate) fn interleave(label: &str, reps: usize, mut impls: Vec<Impl<'_>>, dog
     for (i, imp) in impls.into_iter().enumerate() {
         match dropped[i].take() {
             Some(reason) if values[i].is_empty() => samples.skipped.push((imp.name, reason)),
-            _ => samples.series.push(Series { name: imp.name, values: std::mem::take(&mut values[i]) }),
+            _ => samples.series.push(Series::new(imp.name, std::mem::take(&mut values[i]))),
         }
     }
     samples

@@ -64,6 +64,20 @@ pub(crate) struct Target {
     pub(crate) unit: String,
     /// An absolute goal: also written to the TSV, with peer `target`.
     pub(crate) absolute: bool,
+    /// For a missed ratio to a peer, where the scenario runs a second copy
+    /// of the peer: how far the peer moved against itself in the same run.
+    pub(crate) spread: Option<Spread>,
+}
+
+/// How far a peer's figure moved against a second copy of itself in the
+/// same run, interleaved with the first: the noise of that run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spread {
+    /// The larger of the two ratios, peer over copy and copy over peer.
+    pub(crate) bound: f64,
+    /// Whether leasepool's ratio to the peer stays within it: a miss this
+    /// run cannot tell apart from noise.
+    pub(crate) within: bool,
 }
 
 impl Target {
@@ -77,6 +91,7 @@ impl Target {
             at_most: true,
             unit: unit.into(),
             absolute: true,
+            spread: None,
         }
     }
 
@@ -90,6 +105,7 @@ impl Target {
             at_most: false,
             unit: unit.into(),
             absolute: true,
+            spread: None,
         }
     }
 
@@ -103,6 +119,7 @@ impl Target {
             at_most: true,
             unit: "x".into(),
             absolute: false,
+            spread: None,
         }
     }
 
@@ -116,6 +133,7 @@ impl Target {
             at_most: false,
             unit: "x".into(),
             absolute: false,
+            spread: None,
         }
     }
 
@@ -143,7 +161,7 @@ pub(crate) struct Row {
     pub(crate) unit: String,
 }
 
-/// One line of `latency.svg`: an implementation's median percentiles in
+/// One line of `latency.svg`: an implementation's percentiles (of every run's operations) in
 /// one setting of a latency scenario.
 #[derive(Debug, Clone)]
 pub(crate) struct LatencyRow {
@@ -153,7 +171,7 @@ pub(crate) struct LatencyRow {
     pub(crate) setting: String,
     pub(crate) name: String,
     pub(crate) leasepool: bool,
-    /// p50, p99 and p99.9 in microseconds, each the median over the runs.
+    /// p50, p99 and p99.9 in microseconds, over the operations of all runs.
     pub(crate) percentiles: [f64; 3],
 }
 
@@ -192,10 +210,10 @@ impl Report {
         for g in &self.groups {
             for c in &g.comparisons {
                 let Some(lp) = g.samples.get(&c.leasepool) else { continue };
-                let lp = lp.median();
+                let lp = lp.figure();
                 for peer in &c.peers {
                     let Some(p) = g.samples.get(peer) else { continue };
-                    let p = p.median();
+                    let p = p.figure();
                     rows.push(Row {
                         scenario: c.scenario.clone(),
                         leasepool: lp,
@@ -227,7 +245,7 @@ impl Report {
                 }
                 rows.push(Row {
                     scenario: c.scenario.clone(),
-                    leasepool: lp.median(),
+                    leasepool: lp.figure(),
                     peer: "-".into(),
                     peer_value: f64::NAN,
                     ratio: f64::NAN,
@@ -268,14 +286,16 @@ impl Report {
             let runs = g.runs.map_or_else(|| format!("median of {reps} interleaved runs"), str::to_owned);
             println!("   [{}, {dir}; {runs}]", g.unit);
             let width = g.samples.series.iter().map(|s| s.name.len()).max().unwrap_or(10).max(14);
+            let figure =
+                if g.samples.series.iter().any(|s| s.pooled.is_some()) { "all runs" } else { "median" };
             println!(
                 "   {:<width$}  {:>10}  {:>10}  {:>10}  {:>14}",
-                "implementation", "median", "min", "max", "leasepool adv."
+                "implementation", figure, "min", "max", "leasepool adv."
             );
             for s in &g.samples.series {
                 let adv = match g.leasepool_of(s) {
                     Some(lp) => {
-                        let r = g.better.advantage(lp.median(), s.median());
+                        let r = g.better.advantage(lp.figure(), s.figure());
                         if r.is_finite() { format!("{r:.2}x") } else { format!("{r}") }
                     }
                     None => String::new(),
@@ -283,7 +303,7 @@ impl Report {
                 println!(
                     "   {:<width$}  {:>10}  {:>10}  {:>10}  {:>14}",
                     s.name,
-                    human(s.median()),
+                    human(s.figure()),
                     human(s.min()),
                     human(s.max()),
                     adv
@@ -320,10 +340,14 @@ impl Report {
         let tw = self.targets.iter().map(|t| t.text.len()).max().unwrap_or(10);
         println!("   {:<w$}  {:<tw$}  {:>14}  met", "scenario", "target", "measured");
         for t in &self.targets {
-            let met = match t.met() {
-                Some(true) => "yes",
-                Some(false) => "MISSED",
-                None => "n/a (not measured)",
+            let met = match (t.met(), t.spread) {
+                (Some(true), _) => "yes".to_owned(),
+                (Some(false), Some(Spread { bound, within })) => format!(
+                    "MISSED, {} the peer's spread against itself ({bound:.2}x)",
+                    if within { "within" } else { "beyond" }
+                ),
+                (Some(false), None) => "MISSED".to_owned(),
+                (None, _) => "n/a (not measured)".to_owned(),
             };
             let measured = format!("{} {}", num(t.measured), t.unit);
             println!("   {:<w$}  {:<tw$}  {measured:>14}  {met}", t.scenario, t.text);
@@ -356,7 +380,7 @@ impl Report {
         let mut y = 60.0;
         for g in groups {
             let linear = g.unit.starts_with('%');
-            let medians: Vec<f64> = g.samples.series.iter().map(|x| x.median()).collect();
+            let medians: Vec<f64> = g.samples.series.iter().map(|x| x.figure()).collect();
             let finite = medians.iter().copied().filter(|v| v.is_finite() && *v > 0.0);
             let (lo, hi) = finite.fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
             let (d0, d1) = if linear {
@@ -477,7 +501,7 @@ impl Report {
         let mut s = svg_open(
             W,
             height,
-            "leasepool latency vs peers, lower is better (medians of per-run percentiles; blue = leasepool, grey = peers)",
+            "leasepool latency vs peers, lower is better (percentiles of every run's operations; blue = leasepool, grey = peers)",
             &self.subtitle,
         );
         let _ = writeln!(

@@ -188,7 +188,7 @@ fn mem_into(group: &mut Group, which: &str, skip_as: &str, row: impl Fn(&MemLine
             for l in lines {
                 let (name, value) = row(&l);
                 group.notes.push(format!("{name}: {} {} ({})", l.value, l.unit, l.note));
-                group.samples.series.push(Series { name: name.into(), values: vec![value] });
+                group.samples.series.push(Series::new(name, vec![value]));
             }
         }
         Err(e) => group.samples.skipped.push((skip_as.into(), e)),

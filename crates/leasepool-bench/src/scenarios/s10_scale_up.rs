@@ -200,7 +200,7 @@ pub(crate) fn s10(b: &Budget, dog: &Watchdog, reps: usize, report: &mut Report) 
         let series = |name: &str| format!("{name}: {metric}");
         for (name, runs) in names.iter().zip(&runs) {
             if !runs.is_empty() {
-                samples.series.push(Series { name: series(name), values: runs.iter().map(value).collect() });
+                samples.series.push(Series::new(series(name), runs.iter().map(value).collect()));
             }
         }
         comparisons.push(Comparison::new(

@@ -42,7 +42,7 @@ pub(crate) fn s9(report: &mut Report) {
             idle.samples.skipped.push((name.into(), error.unwrap_or_default()));
         } else {
             idle.notes.push(format!("{name}: runs {v:?} KiB"));
-            idle.samples.series.push(Series { name: name.into(), values: v });
+            idle.samples.series.push(Series::new(name, v));
         }
     }
     idle.notes
