@@ -70,7 +70,8 @@ Commands:
                  scenario with leasepool and its peers interleaved; prints the
                  tables and targets, writes target/bench/summary.tsv,
                  target/bench/throughput.svg and (with S11)
-                 target/bench/latency.svg. --quick: about four minutes.
+                 target/bench/latency.svg and latency.tsv. --quick: about
+                 four minutes.
                  S13 (the metrics feature's cost) also builds the bench with
                  `--features metrics` (in target/bench-metrics) and runs it
                  as leasepool-bench-metrics, interleaved.

@@ -14,7 +14,9 @@
 //! (throughput floors, ratios to peers, flat cost as waiters and leases
 //! grow, zero allocations per acquire), and writes `DIR/summary.tsv`
 //! (`scenario leasepool peer peer_value ratio unit`),
-//! `DIR/throughput.svg` and, when S11 ran, `DIR/latency.svg`.
+//! `DIR/throughput.svg` and, when S11 ran, `DIR/latency.svg` and
+//! `DIR/latency.tsv` (`runtime setting implementation p50 p99 p99.9`, every
+//! implementation of every setting, the peers' second copies included).
 //!
 //! Why no harness for the timed scenarios: the TSV needs every
 //! implementation's median from the same, interleaved run, and criterion
@@ -53,8 +55,8 @@ const USAGE: &str = "\
 Usage: leasepool-bench [--quick] [--out DIR] [--no-python] [--only s1,s2,...] [--reps N] [--filter TEXT]
 
   --quick        short runs and 5 repetitions (about four minutes on 2 cores)
-  --out DIR      where summary.tsv, throughput.svg, latency.svg and the
-                 Python venv go
+  --out DIR      where summary.tsv, throughput.svg, latency.svg,
+                 latency.tsv and the Python venv go
                  (default: target/bench)
   --no-python    skip the Python original (leasepool 0.1.3 from PyPI)
   --only LIST    run only these scenarios (s1..s13)
@@ -208,6 +210,8 @@ fn main() -> ExitCode {
     if !report.latency.is_empty() {
         let lat = opts.out.join("latency.svg");
         written.push((lat.clone(), report.write_latency_svg(&lat)));
+        let lat_tsv = opts.out.join("latency.tsv");
+        written.push((lat_tsv.clone(), report.write_latency_tsv(&lat_tsv)));
     }
     let mut ok = true;
     for (path, result) in written {

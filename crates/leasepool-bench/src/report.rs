@@ -161,8 +161,9 @@ pub(crate) struct Row {
     pub(crate) unit: String,
 }
 
-/// One line of `latency.svg`: an implementation's percentiles (of every run's operations) in
-/// one setting of a latency scenario.
+/// One line of `latency.svg` and `latency.tsv`: an implementation's
+/// percentiles (of every run's operations) in one setting of a latency
+/// scenario.
 #[derive(Debug, Clone)]
 pub(crate) struct LatencyRow {
     /// The runtime (one block of the chart).
@@ -171,6 +172,9 @@ pub(crate) struct LatencyRow {
     pub(crate) setting: String,
     pub(crate) name: String,
     pub(crate) leasepool: bool,
+    /// A peer's second copy, run to show the noise: in `latency.tsv`, not
+    /// drawn.
+    pub(crate) copy: bool,
     /// p50, p99 and p99.9 in microseconds, over the operations of all runs.
     pub(crate) percentiles: [f64; 3],
 }
@@ -360,6 +364,25 @@ impl Report {
         }
     }
 
+    /// Every latency row, copies included, in microseconds.
+    pub(crate) fn write_latency_tsv(&self, path: &Path) -> io::Result<()> {
+        let mut s = String::from("runtime\tsetting\timplementation\tp50\tp99\tp99.9\n");
+        for r in &self.latency {
+            let [p50, p99, p999] = r.percentiles;
+            let _ = writeln!(
+                s,
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                r.section,
+                r.setting,
+                r.name,
+                num(p50),
+                num(p99),
+                num(p999)
+            );
+        }
+        std::fs::write(path, s)
+    }
+
     /// Horizontal bars per scenario per implementation: a log scale for
     /// jobs/s groups, linear 0-100 for utilisation.
     pub(crate) fn write_svg(&self, path: &Path) -> io::Result<()> {
@@ -466,7 +489,8 @@ impl Report {
         const PLOT: f64 = 430.0;
         const ROW: f64 = 18.0;
         const PAIR_GAP: f64 = 6.0;
-        let rows = &self.latency;
+        let drawn: Vec<LatencyRow> = self.latency.iter().filter(|r| !r.copy).cloned().collect();
+        let rows = &drawn;
         let mut sections: Vec<&str> = Vec::new();
         for r in rows {
             if !sections.contains(&r.section.as_str()) {

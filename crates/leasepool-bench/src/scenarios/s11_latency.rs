@@ -406,12 +406,15 @@ where
             });
         }
         report.targets.push(target);
-        for (r, p, leasepool) in [(lp, lp_all, true), (other, other_all, false)] {
+        for (r, p, leasepool, copy) in
+            [(lp, lp_all, true, false), (other, other_all, false, false), (again, again_all, false, true)]
+        {
             report.latency.push(LatencyRow {
                 section: rt.to_owned(),
                 setting: r.setting.clone(),
                 name: r.name.clone(),
                 leasepool,
+                copy,
                 percentiles: p,
             });
         }
