@@ -12,6 +12,11 @@
 //! task holds about a thousand operations, so its own p99.9 is its one
 //! slowest operation, and a median over such runs says little.
 //!
+//! Beside the peer, a lease per operation is also set against 4 pools of 2
+//! channel-fed threads behind a semaphore, each caller running its job on
+//! the pool it took: what any design pays that binds a job to its
+//! caller's pool, as a lease does, where the peer's jobs share one queue.
+//!
 //! Each peer also runs a second time, as its own copy interleaved with the
 //! first. Both copies are the same code, so what parts them is the noise of
 //! the machine in that run (other processes, the scheduler, timer ticks);
@@ -52,6 +57,7 @@ const FLOOR_RATIO: f64 = 1.2;
 
 const LP: &str = "leasepool";
 const LP_HELD: &str = "leasepool Lease::run";
+const BOUND: &str = "4 channel-fed pools x 2 threads, one per permit";
 const RAW: &str = "raw floor (1 thread + channel + oneshot)";
 
 /// Percentiles of one run, in microseconds, in the order of [`QUANTILES`].
@@ -263,6 +269,45 @@ fn raw<E: Exec>(exec: &E, run: Duration, tasks: usize) -> Histogram<u64> {
     }))
 }
 
+/// [`PERMITS`] pools of 2 channel-fed threads each, as many as leasepool's
+/// pools and workers, and a semaphore with a permit per pool: a lease
+/// without its bookkeeping (no expiry, no sizing, no lease table). A job
+/// runs on the pool its caller took, as a lease's does, rather than on
+/// whichever thread of one shared pool is awake first.
+struct Bound {
+    permits: async_lock::Semaphore,
+    pools: Vec<LitePool>,
+    /// The free pools; the last returned is taken first, as leasepool does.
+    free: std::sync::Mutex<Vec<usize>>,
+}
+
+struct BoundOp {
+    bound: Arc<Bound>,
+    i: usize,
+}
+
+impl Op for BoundOp {
+    async fn once(&mut self) {
+        let _permit = self.bound.permits.acquire().await;
+        let k = self.bound.free.lock().expect("free list").pop().expect("a free pool per permit");
+        let i = self.i;
+        black_box(self.bound.pools[k].submit(move || tiny(i)).await.expect("job"));
+        self.bound.free.lock().expect("free list").push(k);
+    }
+}
+
+fn bound<E: Exec>(exec: &E, run: Duration, tasks: usize) -> Histogram<u64> {
+    let bound = Arc::new(Bound {
+        permits: async_lock::Semaphore::new(PERMITS),
+        pools: (0..PERMITS).map(|k| LitePool::new(2, &format!("boundlat{k}"))).collect(),
+        free: std::sync::Mutex::new((0..PERMITS).collect()),
+    });
+    exec.block_on(paced(exec, tasks, run, |i| {
+        let bound = Arc::clone(&bound);
+        async move { BoundOp { bound, i } }
+    }))
+}
+
 fn tasks_label(n: usize) -> String {
     if n == 1 { "1 task".into() } else { format!("{n} tasks") }
 }
@@ -278,6 +323,8 @@ enum Kind {
     Held,
     /// The raw floor of `Held`.
     Raw,
+    /// [`Bound`], from this many tasks.
+    Bound(usize),
 }
 
 /// One implementation of one setting, as S11 reports it.
@@ -310,6 +357,9 @@ struct Setting {
     lp: Row,
     other: Row,
     again: Row,
+    /// For a lease per operation: [`Bound`], what any design that binds a
+    /// job to its caller's pool pays, shown beside the peer.
+    bound: Option<Row>,
 }
 
 /// The name of the second copy of `name`.
@@ -329,15 +379,19 @@ where
         lp: Row::new(lp, label.clone(), lp_name.to_owned()),
         other: Row::new(other, label.clone(), other_name.to_owned()),
         again: Row::new(other, label, again(other_name)),
+        bound: None,
     };
     let mut settings: Vec<Setting> = TASK_COUNTS
         .iter()
-        .map(|&n| setting(Kind::LeasePerOp(n), Kind::Peer(n), tasks_label(n), LP, E::NAME))
+        .map(|&n| Setting {
+            bound: Some(Row::new(Kind::Bound(n), tasks_label(n), BOUND.to_owned())),
+            ..setting(Kind::LeasePerOp(n), Kind::Peer(n), tasks_label(n), LP, E::NAME)
+        })
         .collect();
     settings.push(setting(Kind::Held, Kind::Raw, format!("held lease, {}", tasks_label(1)), LP_HELD, RAW));
     let impls = settings
         .iter()
-        .flat_map(|s| [&s.lp, &s.other, &s.again])
+        .flat_map(|s| [Some(&s.lp), Some(&s.other), Some(&s.again), s.bound.as_ref()].into_iter().flatten())
         .map(|r| {
             Impl::new(format!("{}, {}", r.name, r.setting), move || {
                 let h = match r.kind {
@@ -345,6 +399,7 @@ where
                     Kind::Peer(n) => peer(&fresh(), run, n),
                     Kind::Held => held::<R, E>(&fresh(), run, 1),
                     Kind::Raw => raw(&fresh(), run, 1),
+                    Kind::Bound(n) => bound(&fresh(), run, n),
                 };
                 let lat = percentiles(&h);
                 r.runs.borrow_mut().push(lat);
@@ -357,13 +412,14 @@ where
     let mut samples = Samples { series: Vec::new(), skipped: ran.skipped };
     let mut comparisons = Vec::new();
     let series_name = |r: &Row, q: &str| format!("{}, {}: {q}", r.name, r.setting);
-    for Setting { lp, other, again } in &settings {
+    for Setting { lp, other, again, bound } in &settings {
         if [lp, other, again].iter().any(|r| r.runs.borrow().is_empty()) {
             continue;
         }
         let [lp_all, other_all, again_all] = [lp, other, again].map(Row::pooled);
+        let bound = bound.as_ref().filter(|b| !b.runs.borrow().is_empty());
         for (q, (_, label)) in QUANTILES.iter().enumerate() {
-            for r in [lp, other, again] {
+            for r in [Some(lp), Some(other), Some(again), bound].into_iter().flatten() {
                 let mut series =
                     Series::new(series_name(r, label), r.runs.borrow().iter().map(|l| l[q]).collect());
                 series.pooled = Some(r.pooled()[q]);
@@ -373,7 +429,11 @@ where
             comparisons.push(Comparison::new(
                 &format!("S11 {what} {label}, {} ({rt})", lp.setting.trim_start_matches("held lease, ")),
                 &series_name(lp, label),
-                &[series_name(other, label)],
+                &[Some(other), bound]
+                    .into_iter()
+                    .flatten()
+                    .map(|r| series_name(r, label))
+                    .collect::<Vec<_>>(),
             ));
         }
         // The peer against its copy, both ways: the larger ratio.
@@ -406,9 +466,9 @@ where
             });
         }
         report.targets.push(target);
-        for (r, p, leasepool, copy) in
-            [(lp, lp_all, true, false), (other, other_all, false, false), (again, again_all, false, true)]
-        {
+        let rows =
+            [(lp, lp_all, true, false), (other, other_all, false, false), (again, again_all, false, true)];
+        for (r, p, leasepool, copy) in rows.into_iter().chain(bound.map(|b| (b, b.pooled(), false, false))) {
             report.latency.push(LatencyRow {
                 section: rt.to_owned(),
                 setting: r.setting.clone(),
@@ -436,6 +496,11 @@ where
             format!(
                 "{LP_HELD}: one task holds a lease for the whole run and times only run(x + 1); {RAW}: the \
                  task's own std thread, fed by a crossbeam channel, the result back through a oneshot"
+            ),
+            format!(
+                "{BOUND}: a semaphore of {PERMITS} permits, each caller runs x + 1 on the pool it took (the \
+                 last returned first), as a lease's job does: what binding a job to its caller's pool costs, \
+                 without a lease's bookkeeping"
             ),
             format!(
                 "{} s per run after a {} ms warm-up; \"all runs\" = the percentile of every operation of every \
