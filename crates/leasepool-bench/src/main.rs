@@ -174,7 +174,7 @@ fn main() -> ExitCode {
 
     let mut report = Report {
         subtitle: format!(
-            "{} mode, medians of {reps} interleaved runs; {}; tokio multi-thread, 2 workers",
+            "{} mode, {reps} interleaved runs; {}; tokio multi-thread, 2 workers",
             mode(&opts),
             machine()
         ),
