@@ -295,7 +295,9 @@ pub(crate) fn call<J: ProcessJob>(input: Vec<u8>) -> Result<J::Output, Error> {
         None => fail_all(&mut batch.drain(..), &no_process()),
     });
     drop(batch); // ends `complete`'s borrow of `result`
-    result.expect("run_batch completes every call of its batch")
+    // `run_batch` and `fail_all` complete every call; should one ever be
+    // left out, its caller still gets an error rather than a panic.
+    result.unwrap_or_else(|| Err(Error::Broken(Arc::from("a process call ended without a reply"))))
 }
 
 impl Slot {
