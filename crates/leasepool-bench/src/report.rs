@@ -403,8 +403,8 @@ impl Report {
         let mut y = 60.0;
         for g in groups {
             let linear = g.unit.starts_with('%');
-            let medians: Vec<f64> = g.samples.series.iter().map(|x| x.figure()).collect();
-            let finite = medians.iter().copied().filter(|v| v.is_finite() && *v > 0.0);
+            let figures: Vec<f64> = g.samples.series.iter().map(|x| x.figure()).collect();
+            let finite = figures.iter().copied().filter(|v| v.is_finite() && *v > 0.0);
             let (lo, hi) = finite.fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
             let (d0, d1) = if linear {
                 (0.0, hi.max(100.0))
@@ -450,7 +450,7 @@ impl Report {
                 } else {
                     "#a0aec0"
                 };
-                let len = scale(medians[i]);
+                let len = scale(figures[i]);
                 let _ = writeln!(
                     s,
                     r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
@@ -469,7 +469,7 @@ impl Report {
                     r#"<text x="{:.1}" y="{:.1}">{} {}</text>"#,
                     LABEL + len + 6.0,
                     ry + 14.0,
-                    human(medians[i]),
+                    human(figures[i]),
                     esc(g.unit)
                 );
             }
@@ -489,10 +489,9 @@ impl Report {
         const PLOT: f64 = 430.0;
         const ROW: f64 = 18.0;
         const PAIR_GAP: f64 = 6.0;
-        let drawn: Vec<LatencyRow> = self.latency.iter().filter(|r| !r.copy).cloned().collect();
-        let rows = &drawn;
+        let rows: Vec<&LatencyRow> = self.latency.iter().filter(|r| !r.copy).collect();
         let mut sections: Vec<&str> = Vec::new();
-        for r in rows {
+        for r in &rows {
             if !sections.contains(&r.section.as_str()) {
                 sections.push(&r.section);
             }
@@ -509,7 +508,7 @@ impl Report {
             LABEL + f.clamp(0.0, 1.0) * PLOT
         };
         let block = |section: &str| {
-            let in_it: Vec<&LatencyRow> = rows.iter().filter(|r| r.section == section).collect();
+            let in_it: Vec<&LatencyRow> = rows.iter().copied().filter(|r| r.section == section).collect();
             let mut settings: Vec<&str> = in_it.iter().map(|r| r.setting.as_str()).collect();
             settings.dedup();
             (in_it, settings.len())
